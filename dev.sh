@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The project's front door. Two commands do all the set-up on a fresh Debian 12 machine:
+#   ./dev.sh run     install what is missing, build, start the server (SQLite under ./var) with a
+#                    demo video, print a dev token and curl commands, open the player if a display
+#                    exists
+#   ./dev.sh test    install what is missing, build everything, run the whole CTest suite
+# Others: ./dev.sh deps | build [preset] | test-sanitizers | bench | package
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+
+# Debian packages the build, the tests and the demo need. Each is justified in docs/dependencies.md.
+DEPS=(
+  build-essential cmake ninja-build pkg-config git curl ca-certificates
+  libpoco-dev libcurl4-openssl-dev libsqlite3-dev
+  qt6-base-dev qt6-declarative-dev qt6-multimedia-dev libqt6opengl6-dev qt6-qpa-plugins
+  qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
+  qml6-module-qtquick-window qml6-module-qtqml-workerscript qml6-module-qtquick-templates
+  qml6-module-qttest qml6-module-qtmultimedia
+  chromium xvfb xauth nginx libnginx-mod-nchan gnuplot-nox redis-server postgresql
+)
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root (or sudo) to run: $*" >&2; exit 1; fi
+}
+
+deps() {
+  local missing=()
+  for p in "${DEPS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing missing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  # Services some packages start on install are not ours; tests start their own on free ports.
+}
+
+raise_fd_limit() {
+  # Thousands of streams per process: lift the soft open-file limit to the hard one.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+}
+
+build() {
+  local preset=${1:-dev}; shift || true
+  log "configuring ($preset)"
+  cmake --preset "$preset" >/dev/null
+  log "building ($preset)"
+  cmake --build --preset "$preset" "$@"
+}
+
+run() {
+  deps
+  build dev --target livecomments-server livecomments $( [ -d demo-app/qml ] && echo livecomments-demo )
+  raise_fd_limit
+  mkdir -p var
+  local bin=build/dev/server/livecomments-server
+  local port=${LC_PORT:-8080}
+  log "starting livecomments-server on 127.0.0.1:$port (store var/livecomments.db, dev mode)"
+  "$bin" --dev --listen="127.0.0.1:$port" --store=sqlite:var/livecomments.db &
+  local pid=$!
+  trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT INT TERM
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  local base="http://127.0.0.1:$port"
+  local token
+  token=$("$bin" token --dev --user=1 --name=demo --role=streamer)
+  local video
+  video=$(curl -fs -X POST "$base/videos" -H "Authorization: Bearer $token" \
+      -H 'Content-Type: application/json' -d '{"title":"Demo live video"}' |
+      sed -E 's/^\{"id":([0-9]+).*/\1/')
+  curl -fs -X POST "$base/videos/$video/comments" -H "Authorization: Bearer $token" \
+      -H 'Content-Type: application/json' -d '{"text":"Welcome to the demo stream!"}' >/dev/null
+  cat <<TXT
+
+LiveComments server: $base   (demo video id: $video)
+Dev token (user 1 "demo"):
+  export TOKEN=$token
+Try it:
+  curl -N -H 'Accept: text/event-stream' $base/videos/$video/subscriptions
+  curl -X POST $base/videos/$video/comments -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"text":"hello"}'
+  curl "$base/videos/$video/comments?limit=20"
+  build/dev/sdk/cli/livecomments tail --server=$base --video=$video --history=10
+
+TXT
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -x build/dev/demo-app/livecomments-demo ]; then
+    log "opening the player"
+    build/dev/demo-app/livecomments-demo --server="$base" --video="$video" --name=viewer &
+  else
+    log "no display: the player is not opened (server keeps running; Ctrl-C stops it)"
+  fi
+  wait $pid
+}
+
+test_suite() {
+  deps
+  raise_fd_limit
+  build ci
+  log "running the test suite"
+  ctest --preset ci --parallel 2 "$@"
+}
+
+test_sanitizers() {
+  deps
+  raise_fd_limit
+  for p in asan tsan; do build "$p"; ctest --preset "$p" --parallel 2 -LE heavy "$@"; done
+}
+
+cmd=${1:-help}; shift || true
+case "$cmd" in
+  deps) deps ;;
+  build) deps; build "${1:-dev}" ;;
+  run) run "$@" ;;
+  test) test_suite "$@" ;;
+  test-sanitizers) test_sanitizers "$@" ;;
+  bench) deps; build dev --target livecomments-bench livecomments-server; raise_fd_limit; exec bench/compare.sh "$@" ;;
+  package) deps; build dev; (cd build/dev && cpack) ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
