@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "livecomments/backoff.h"
+#include "livecomments/comment.h"
+#include "livecomments/error.h"
+#include "livecomments/event_source.h"
+#include "livecomments/outbox.h"
+#include "livecomments/result.h"
+#include "livecomments/subscription.h"
+#include "livecomments/timeline.h"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace livecomments {
+
+namespace detail {
+class ClientCore;
+}
+
+/// Runs a task somewhere (e.g. posts it to a GUI thread's event loop). Must not run it inline
+/// on the calling thread if the caller must not block; tasks may be dropped silently once the
+/// Client is gone (the SDK then skips them).
+using Executor = std::function<void(std::function<void()>)>;
+
+/// Local SQLite cache settings.
+struct CacheOptions {
+    std::string path; ///< SQLite file; empty = no cache (outbox kept in memory only)
+    std::int64_t maxBytes = 64ll * 1024 * 1024; ///< evict least-recently-viewed videos beyond this
+};
+
+/// Configuration of a Client.
+struct ClientConfig {
+    std::string baseUrl; ///< e.g. "http://127.0.0.1:8080" (http or https, no trailing path needed)
+    /// Returns the bearer token (without "Bearer "), or "" for anonymous. Called on the I/O
+    /// thread before each request; must be quick and must not call back into the Client.
+    std::function<std::string()> tokenProvider;
+    std::string userAgent = "livecomments-sdk/0.1";
+    CacheOptions cache;
+    /// Where callbacks run; empty = directly on the Client's I/O thread.
+    Executor executor;
+    std::chrono::milliseconds connectTimeout { 10000 };
+    std::chrono::milliseconds requestTimeout { 30000 }; ///< whole-request limit (not streams)
+    Backoff::Options backoff; ///< reconnect/retry policy for streams and the outbox
+    /// Receives every outbox state change, also for entries restored from the cache at start.
+    std::function<void(const OutboxEntry&)> onOutbox;
+    /// Asynchronous errors that belong to no single call (e.g. the cache had to be recreated).
+    std::function<void(const Error&)> onError;
+};
+
+/// Entry point of the SDK. Owns one I/O thread running a libcurl multi loop that serves every
+/// stream, request and the outbox, and owns the SQLite cache connection.
+///
+/// Threading: every public method is thread-safe and non-blocking (it queues a command and wakes
+/// the I/O thread). Callbacks run on the I/O thread or through ClientConfig::executor, and never
+/// after ~Client() has returned. The destructor stops the I/O thread promptly (in-flight requests
+/// are abandoned; pending outbox entries stay in the cache for the next Client). Handles
+/// (Subscription, EventSource, Timeline) may outlive the Client; they are then closed.
+class Client {
+public:
+    /// Validates @p config, opens (or recreates) the cache and starts the I/O thread.
+    static Result<std::unique_ptr<Client>> create(ClientConfig config);
+    ~Client();
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    /// Opens the live stream of @p videoId.
+    Result<std::unique_ptr<Subscription>> subscribe(
+        VideoId videoId, SubscriptionCallbacks callbacks, SubscriptionOptions options = {});
+
+    /// Opens a generic reconnecting SSE stream (raw events), e.g. for the CLI `events` command.
+    Result<std::unique_ptr<EventSource>> openEventSource(
+        EventSourceRequest request, EventSourceCallbacks callbacks);
+
+    /// Opens a merged history+live view of @p videoId.
+    Result<std::unique_ptr<Timeline>> openTimeline(
+        VideoId videoId, TimelineCallbacks callbacks, TimelineOptions options = {});
+
+    /// Queues a comment in the outbox and sends it (Idempotency-Key = OutboxEntry::key, retried
+    /// with the same key on network errors, 5xx and 429 until sent or failed for good).
+    /// Returns the key at once; @p onUpdate (and ClientConfig::onOutbox) get every state change.
+    /// Text must be 1..500 characters of valid UTF-8 after trimming (checked by the server;
+    /// the SDK rejects empty text and text over 64 KiB at once).
+    Result<std::string> post(
+        VideoId videoId, std::string text, std::function<void(const OutboxEntry&)> onUpdate = {});
+
+    /// Gives up on a pending outbox entry (it becomes Failed with ErrorCode::Closed).
+    void cancelPost(const std::string& key);
+
+    /// Outbox entries not yet sent (snapshot; includes those restored from the cache).
+    std::vector<OutboxEntry> pendingPosts() const;
+
+    /// One history request (network; the result is also stored in the cache).
+    void fetchHistory(
+        VideoId videoId, HistoryQuery query, std::function<void(Result<HistoryPage>)> onDone);
+
+    /// GET /videos/{id}.
+    void fetchVideo(VideoId videoId, std::function<void(Result<Video>)> onDone);
+    /// POST /videos {"title": …} (needs a token).
+    void createVideo(std::string title, std::function<void(Result<Video>)> onDone);
+
+    /// Total HTTP requests started by this Client so far (streams, history, posts).
+    std::int64_t requestCount() const;
+
+    /// Closes every handle, stops retrying (pending posts stay in the cache). Idempotent.
+    /// After close() every method returns ErrorCode::Closed.
+    void close();
+
+private:
+    explicit Client(std::shared_ptr<detail::ClientCore> core);
+    std::shared_ptr<detail::ClientCore> m_core;
+};
+
+} // namespace livecomments

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace livecomments {
+
+/// A comment id: 64-bit snowflake, time-ordered (ordering of comments = ordering of ids). On the
+/// wire it is a decimal string; 0 is never a valid id.
+using CommentId = std::uint64_t;
+/// A video id: positive int32.
+using VideoId = std::int32_t;
+
+/// Parses a decimal comment id ("73839302734299136"); std::nullopt unless all digits, non-zero
+/// and within 64 bits.
+std::optional<CommentId> parseCommentId(const std::string& text) noexcept;
+
+/// A user as shown next to a comment.
+struct User {
+    std::string id; ///< int64 sent as a decimal string
+    std::string name;
+    bool operator==(const User& o) const { return id == o.id && name == o.name; }
+};
+
+/// One comment (DESIGN.md §1 "Comment object").
+///
+/// Threading: a plain value type.
+struct Comment {
+    CommentId id = 0;
+    VideoId videoId = 0;
+    User user;
+    std::string text; ///< UTF-8
+    std::string createdAt; ///< RFC 3339 UTC, e.g. "2026-11-23T10:15:30.123Z"
+    bool operator==(const Comment& o) const
+    {
+        return id == o.id && videoId == o.videoId && user == o.user && text == o.text
+            && createdAt == o.createdAt;
+    }
+};
+
+/// A video (DESIGN.md §1 "Video object").
+struct Video {
+    VideoId id = 0;
+    std::string title;
+    User streamer;
+    std::string status; ///< "live" or "ended"
+    std::int64_t viewers = 0; ///< approximate
+    std::int64_t commentCount = 0;
+    std::string createdAt;
+};
+
+/// One page of history as returned by GET /videos/{id}/comments.
+struct HistoryPage {
+    /// Newest first for `before=` and newest-page queries, oldest first for `after=` (wire order).
+    std::vector<Comment> comments;
+    std::optional<std::string> nextCursor; ///< std::nullopt = no more pages in that direction
+    bool fromCache = false; ///< served from the local cache without the network
+};
+
+/// Which slice of history to fetch. At most one of before/after may be set; neither = newest page.
+struct HistoryQuery {
+    std::optional<std::string> before; ///< cursor: comments older than this id, newest first
+    std::optional<std::string> after; ///< cursor: comments newer than this id, oldest first
+    int limit = 50; ///< 1..200
+};
+
+} // namespace livecomments

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "livecomments/comment.h"
+#include "livecomments/stream_state.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace livecomments {
+
+namespace detail {
+class SubscriptionImpl;
+}
+
+/// Contents of the `hello` event that starts every stream connection.
+struct Hello {
+    std::string subscriptionId;
+    VideoId videoId = 0;
+    std::int64_t heartbeatMs = 0;
+    bool resumed = false; ///< the replay after Last-Event-ID was complete
+};
+
+/// Options of Client::subscribe().
+struct SubscriptionOptions {
+    /// Resume after this comment id (sent as Last-Event-ID on the first connect); 0 = start live.
+    CommentId resumeAfter = 0;
+    /// How many recent ids are remembered to drop duplicates of the resume overlap.
+    std::size_t dedupeWindow = 4096;
+};
+
+/// Receivers of a Subscription. Every member may be empty.
+struct SubscriptionCallbacks {
+    std::function<void(const StreamStatus&)> onStatus; ///< state changes
+    std::function<void(const Hello&)> onHello; ///< each (re)connection's hello
+    /// A new comment, each id at most once (resume-overlap duplicates are dropped).
+    std::function<void(const Comment&)> onComment;
+    std::function<void(CommentId)> onDeleted; ///< a comment was removed
+    /// The server could not replay what was missed (`reset` event, or hello.resumed == false
+    /// after a resume): comments may be missing between the last one delivered and the next;
+    /// refetch history with `after=` (a Timeline does this itself).
+    std::function<void(const std::string& reason)> onReset;
+    std::function<void(std::int64_t viewers)> onViewers; ///< `stats` event
+};
+
+/// A live subscription to one video's comment stream (PUT /videos/{id}/subscriptions).
+/// Reconnects by itself (see EventSource), resumes with Last-Event-ID, watches heartbeats
+/// (≈2.5 × hello.heartbeat_ms of silence = dead → reconnect), dedupes by id.
+///
+/// Threading: as EventSource — handle usable from any thread; callbacks serialized on the I/O
+/// thread or the executor; none after close()/destructor returns.
+class Subscription {
+public:
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    ~Subscription(); ///< closes (and asks the server to drop the subscription, best effort)
+
+    void close(); ///< idempotent, non-blocking
+    StreamStatus status() const;
+    VideoId videoId() const;
+    /// Newest comment id delivered so far (0 = none): the resume point.
+    CommentId lastCommentId() const;
+    int connectionAttempts() const; ///< HTTP requests made so far
+    std::int64_t viewers() const; ///< last `stats` value, -1 = none yet
+
+private:
+    friend class Client;
+    friend class Timeline;
+    explicit Subscription(std::shared_ptr<detail::SubscriptionImpl> impl);
+    std::shared_ptr<detail::SubscriptionImpl> m_impl;
+};
+
+} // namespace livecomments
