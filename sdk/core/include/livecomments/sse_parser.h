@@ -49,17 +49,20 @@ public:
     void setLastEventId(std::string id); ///< e.g. restored from a cache
 
 private:
+    bool scan(std::string_view chunk);
     void processLine(std::string_view line);
     void processField(std::string_view name, std::string_view value);
     void dispatch();
     void resetEvent();
+    void overflow();
 
     Callbacks m_callbacks;
     std::size_t m_maxEventBytes;
     std::string m_line; ///< bytes of the current, unterminated line (only when split across chunks)
     std::string m_data; ///< data buffer of the pending event
     std::string m_eventType; ///< event type buffer of the pending event
-    std::string m_lastEventId; ///< last event id (persists across endOfStream())
+    std::string m_lastEventIdBuffer; ///< spec's "last event ID buffer" (set by `id:`)
+    std::string m_lastEventId; ///< spec's "last event ID string" (set on dispatch; persists)
     std::size_t m_bomMatched = 0; ///< BOM bytes matched so far at stream start
     bool m_atStreamStart = true; ///< still inside the first three bytes where a BOM may be
     bool m_skipLf = false; ///< the previous chunk ended in CR: a leading LF belongs to it
