@@ -1,0 +1,595 @@
+// SPDX-License-Identifier: MIT
+// Unit tests of the fan-out engine against real sockets (socketpair and loopback TCP): no mock of
+// the engine, every check reads the bytes a client would receive.
+#include "fanout_engine.h"
+
+#include <QtTest>
+
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace livecomments::server::fanout;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// The client end of one stream: reads whatever is available without blocking.
+struct Peer {
+    int fd = -1;
+    std::string got;
+    bool eof = false;
+
+    Peer() = default;
+    explicit Peer(int f)
+        : fd(f)
+    { }
+    Peer(Peer&& o) noexcept
+        : fd(std::exchange(o.fd, -1))
+        , got(std::move(o.got))
+        , eof(o.eof)
+    { }
+    Peer& operator=(Peer&&) = delete;
+    ~Peer()
+    {
+        if (fd >= 0)
+            ::close(fd);
+    }
+
+    /// Reads everything available now; returns true so it can sit in a QTRY condition.
+    bool pump()
+    {
+        char buf[65536];
+        while (fd >= 0 && !eof) {
+            const ssize_t r = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (r > 0)
+                got.append(buf, static_cast<std::size_t>(r));
+            else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                eof = true;
+            else
+                break;
+        }
+        return true;
+    }
+};
+
+/// A socketpair: first = the engine's end, second = the client's end.
+std::pair<int, Peer> makePair(int bufferBytes = 0)
+{
+    int sv[2] = { -1, -1 };
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        qFatal("socketpair failed");
+    if (bufferBytes > 0) {
+        ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &bufferBytes, sizeof bufferBytes);
+        ::setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &bufferBytes, sizeof bufferBytes);
+    }
+    return { sv[0], Peer(sv[1]) };
+}
+
+/// A loopback TCP listener to make real TCP connections (server end goes to the engine).
+class TcpListener {
+public:
+    TcpListener()
+    {
+        m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a {};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (::bind(m_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0
+            || ::listen(m_fd, 1024) != 0
+            || ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            qFatal("listen failed");
+        m_addr = a;
+    }
+    ~TcpListener() { ::close(m_fd); }
+
+    std::pair<int, Peer> connectPair()
+    {
+        const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::connect(client, reinterpret_cast<const sockaddr*>(&m_addr), sizeof m_addr) != 0)
+            qFatal("connect failed");
+        const int server = ::accept4(m_fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (server < 0)
+            qFatal("accept failed");
+        return { server, Peer(client) };
+    }
+
+private:
+    int m_fd = -1;
+    sockaddr_in m_addr {};
+};
+
+std::string commentFrame(std::uint64_t id, const std::string& body = {})
+{
+    return "id: " + std::to_string(id) + "\nevent: comment\ndata: {\"id\":\"" + std::to_string(id)
+        + "\",\"text\":\"" + body + "\"}\n\n";
+}
+
+std::string sid(int i)
+{
+    return "s-test-" + std::to_string(i);
+}
+
+} // namespace
+
+class TstFanoutEngine : public QObject {
+    Q_OBJECT
+
+private slots:
+    void deliversToEverySubscriberOfTheVideoOnly();
+    void concurrentPublishersKeepPerPublisherOrder();
+    void heldSubscriberResumesWithoutGapOrDuplicate();
+    void partialWritesKeepEveryByteInOrder();
+    void slowReaderIsClosedWhileOthersKeepReceiving();
+    void heartbeatOnIdleStreamOnly();
+    void peerCloseIsDetected();
+    void closeFlushesThenCloses();
+    void shutdownAppendsFinalBytesAndClosesAll();
+    void videoActiveFiresOnFirstAndLast();
+    void statsTickRuns();
+    void findAndDuplicateIds();
+};
+
+void TstFanoutEngine::deliversToEverySubscriberOfTheVideoOnly()
+{
+    EngineOptions options;
+    options.loops = 2;
+    Engine engine(options);
+    engine.start();
+    TcpListener listener;
+
+    std::vector<Peer> one, two;
+    for (int i = 0; i < 60; ++i) {
+        auto [fd, peer] = listener.connectPair();
+        const std::uint32_t video = i < 40 ? 1 : 2;
+        QVERIFY(engine.open(fd, { sid(i), video, {} }, "pre-" + std::to_string(i) + "\n\n"));
+        engine.resume(sid(i), {});
+        (video == 1 ? one : two).push_back(std::move(peer));
+    }
+    QCOMPARE(engine.viewers(1), std::size_t(40));
+    QCOMPARE(engine.viewers(2), std::size_t(20));
+    QCOMPARE(engine.viewers(3), std::size_t(0));
+
+    std::string expected;
+    for (std::uint64_t id = 1; id <= 300; ++id) {
+        auto frame = makeFrame(id, commentFrame(id, "hello"));
+        expected += frame->bytes;
+        engine.publish(1, std::move(frame));
+    }
+    // A frame for video 2 published last: if anything of video 1 had leaked to video 2, it
+    // would show up before it.
+    const auto marker = makeFrame(999, commentFrame(999, "video two"));
+    engine.publish(2, marker);
+
+    for (int i = 0; i < 40; ++i) {
+        Peer& p = one[static_cast<std::size_t>(i)];
+        const std::string want = "pre-" + std::to_string(i) + "\n\n" + expected;
+        QTRY_VERIFY_WITH_TIMEOUT((p.pump(), p.got.size() >= want.size()), 10000);
+        QCOMPARE(p.got, want);
+    }
+    for (int i = 0; i < 20; ++i) {
+        Peer& p = two[static_cast<std::size_t>(i)];
+        const std::string want = "pre-" + std::to_string(i + 40) + "\n\n" + marker->bytes;
+        QTRY_VERIFY_WITH_TIMEOUT((p.pump(), p.got.size() >= want.size()), 10000);
+        QCOMPARE(p.got, want);
+    }
+    const auto s = engine.stats();
+    QCOMPARE(s.framesPublished, std::uint64_t(301));
+    QCOMPARE(s.deliveries, std::uint64_t(40 * 300 + 20));
+    QCOMPARE(s.openStreams, std::uint64_t(60));
+    QCOMPARE(s.slowDisconnects, std::uint64_t(0));
+}
+
+void TstFanoutEngine::concurrentPublishersKeepPerPublisherOrder()
+{
+    EngineOptions options;
+    options.loops = 2;
+    Engine engine(options);
+    engine.start();
+
+    std::vector<Peer> peers;
+    for (int i = 0; i < 8; ++i) {
+        auto [fd, peer] = makePair();
+        QVERIFY(engine.open(fd, { sid(i), 5, {} }, {}));
+        engine.resume(sid(i), {});
+        peers.push_back(std::move(peer));
+    }
+    constexpr int kThreads = 4;
+    constexpr int kPerThread = 400;
+    std::vector<std::thread> publishers;
+    for (int t = 0; t < kThreads; ++t) {
+        publishers.emplace_back([&engine, t] {
+            for (int n = 0; n < kPerThread; ++n)
+                engine.publish(
+                    5, makeFrame(0, "T" + std::to_string(t) + ":" + std::to_string(n) + "\n"));
+        });
+    }
+    for (auto& th : publishers)
+        th.join();
+
+    std::size_t total = 0;
+    for (int t = 0; t < kThreads; ++t)
+        for (int n = 0; n < kPerThread; ++n)
+            total += ("T" + std::to_string(t) + ":" + std::to_string(n) + "\n").size();
+    for (auto& p : peers) {
+        QTRY_VERIFY_WITH_TIMEOUT((p.pump(), p.got.size() >= total), 10000);
+        QCOMPARE(p.got.size(), total);
+        // Every line exactly once, and each publisher's lines in its order.
+        std::vector<int> next(kThreads, 0);
+        const auto lines = QString::fromStdString(p.got).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), kThreads * kPerThread);
+        for (const auto& line : lines) {
+            const auto parts = line.mid(1).split(':');
+            const int t = parts.at(0).toInt();
+            QCOMPARE(parts.at(1).toInt(), next[static_cast<std::size_t>(t)]);
+            ++next[static_cast<std::size_t>(t)];
+        }
+    }
+}
+
+void TstFanoutEngine::heldSubscriberResumesWithoutGapOrDuplicate()
+{
+    EngineOptions options;
+    options.loops = 1; // the live witness and the held stream share a loop
+    Engine engine(options);
+    engine.start();
+
+    auto [liveFd, live] = makePair();
+    QVERIFY(engine.open(liveFd, { "live", 9, {} }, {}));
+    engine.resume("live", {});
+    auto [heldFd, held] = makePair();
+    const std::string preamble = "HTTP/1.1 200 OK\r\n\r\nretry: 2000\n\nevent: hello\ndata: {}\n\n";
+    QVERIFY(engine.open(heldFd, { "held", 9, "7" }, preamble));
+
+    // Published while held: ids 5..10 and one frame without id (e.g. stats).
+    const auto stats = makeFrame(0, "event: stats\ndata: {\"viewers\":2}\n\n");
+    std::string publishedBytes;
+    for (std::uint64_t id = 5; id <= 10; ++id) {
+        auto f = makeFrame(id, commentFrame(id));
+        publishedBytes += f->bytes;
+        engine.publish(9, std::move(f));
+        if (id == 6) {
+            engine.publish(9, stats);
+            publishedBytes += stats->bytes;
+        }
+    }
+    // Once the live stream has everything, the loop has queued it for the held one too.
+    QTRY_VERIFY_WITH_TIMEOUT((live.pump(), live.got.size() >= publishedBytes.size()), 5000);
+    QCOMPARE(live.got, publishedBytes);
+    held.pump();
+    QCOMPARE(held.got, preamble); // the preamble is written; nothing else while held
+
+    // The store replays 1..7 (overlapping 5..7 that were also published while held).
+    std::vector<FramePtr> replay;
+    std::string expected = preamble;
+    for (std::uint64_t id = 1; id <= 7; ++id) {
+        replay.push_back(makeFrame(id, commentFrame(id)));
+        expected += replay.back()->bytes;
+    }
+    expected += stats->bytes; // id-less frames are never dropped
+    for (std::uint64_t id = 8; id <= 10; ++id)
+        expected += commentFrame(id);
+    engine.resume("held", std::move(replay));
+
+    const auto after = makeFrame(11, commentFrame(11));
+    engine.publish(9, after);
+    expected += after->bytes;
+    QTRY_VERIFY_WITH_TIMEOUT((held.pump(), held.got.size() >= expected.size()), 5000);
+    QCOMPARE(held.got, expected);
+}
+
+void TstFanoutEngine::partialWritesKeepEveryByteInOrder()
+{
+    EngineOptions options;
+    options.loops = 1;
+    options.queueCapBytes = 16u << 20;
+    Engine engine(options);
+    engine.start();
+
+    auto [fd, peer] = makePair(4096); // tiny buffers: the engine must write in pieces
+    QVERIFY(engine.open(fd, { "slowpiece", 1, {} }, "pre\n\n"));
+    engine.resume("slowpiece", {});
+
+    std::string expected = "pre\n\n";
+    std::vector<FramePtr> frames;
+    for (std::uint64_t id = 1; id <= 400; ++id) {
+        std::string body(1000 + id * 7 % 3000, static_cast<char>('a' + id % 26));
+        frames.push_back(makeFrame(id, commentFrame(id, body)));
+        expected += frames.back()->bytes;
+    }
+    for (auto& f : frames)
+        engine.publish(1, f);
+
+    // A reader that takes 97 bytes at a time, far less than the engine queues.
+    std::string got;
+    bool eofEarly = false;
+    std::thread reader([&] {
+        const int rfd = peer.fd;
+        while (got.size() < expected.size()) {
+            pollfd p { rfd, POLLIN, 0 };
+            if (::poll(&p, 1, 10000) <= 0)
+                return;
+            char buf[97];
+            const ssize_t r = ::recv(rfd, buf, sizeof buf, 0);
+            if (r <= 0) {
+                eofEarly = true;
+                return;
+            }
+            got.append(buf, static_cast<std::size_t>(r));
+        }
+    });
+    reader.join();
+    QVERIFY(!eofEarly);
+    QCOMPARE(got.size(), expected.size());
+    QVERIFY(got == expected);
+    QCOMPARE(engine.stats().slowDisconnects, std::uint64_t(0));
+    QCOMPARE(engine.stats().bytesWritten, std::uint64_t(expected.size()));
+}
+
+void TstFanoutEngine::slowReaderIsClosedWhileOthersKeepReceiving()
+{
+    EngineOptions options;
+    options.loops = 1;
+    options.queueCapBytes = 64 * 1024;
+    Engine engine(options);
+    engine.start();
+
+    auto [fastFd, fast] = makePair(8192);
+    auto [slowFd, slow] = makePair(8192);
+    QVERIFY(engine.open(fastFd, { "fast", 1, {} }, {}));
+    QVERIFY(engine.open(slowFd, { "slow", 1, {} }, {}));
+    engine.resume("fast", {});
+    engine.resume("slow", {});
+
+    std::string expected;
+    std::uint64_t id = 0;
+    // Publish in rounds of 16 KiB and let the fast reader catch up after each round; the slow
+    // one never reads, so its backlog passes the 64 KiB cap after a few rounds.
+    for (int round = 0; round < 20; ++round) {
+        for (int k = 0; k < 16; ++k) {
+            ++id;
+            auto f = makeFrame(id, commentFrame(id, std::string(900, 'x')));
+            expected += f->bytes;
+            engine.publish(1, std::move(f));
+        }
+        QTRY_VERIFY_WITH_TIMEOUT((fast.pump(), fast.got.size() >= expected.size()), 5000);
+    }
+    QCOMPARE(fast.got, expected);
+    QTRY_COMPARE_WITH_TIMEOUT(engine.stats().slowDisconnects, std::uint64_t(1), 5000);
+    QCOMPARE(engine.viewers(1), std::size_t(1));
+    QVERIFY(!engine.find("slow"));
+    QVERIFY(engine.find("fast"));
+    // The slow client sees a clean prefix of the stream, then EOF.
+    QTRY_VERIFY_WITH_TIMEOUT((slow.pump(), slow.eof), 5000);
+    QVERIFY(slow.got.size() < expected.size());
+    QCOMPARE(slow.got, expected.substr(0, slow.got.size()));
+
+    // The fast one still receives.
+    ++id;
+    const auto more = makeFrame(id, commentFrame(id));
+    engine.publish(1, more);
+    expected += more->bytes;
+    QTRY_VERIFY_WITH_TIMEOUT((fast.pump(), fast.got.size() >= expected.size()), 5000);
+    QCOMPARE(fast.got, expected);
+    QCOMPARE(engine.stats().clientDisconnects, std::uint64_t(0));
+}
+
+void TstFanoutEngine::heartbeatOnIdleStreamOnly()
+{
+    EngineOptions options;
+    options.loops = 1;
+    options.heartbeatMs = 40;
+    Engine engine(options);
+    engine.start();
+
+    auto [idleFd, idle] = makePair();
+    auto [heldFd, held] = makePair();
+    QVERIFY(engine.open(idleFd, { "idle", 1, {} }, "pre\n\n"));
+    engine.resume("idle", {});
+    QVERIFY(engine.open(heldFd, { "held", 1, {} }, "pre\n\n"));
+
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (idle.pump(), idle.got.size() >= std::string("pre\n\n: hb\n\n: hb\n\n").size()), 5000);
+    QCOMPARE(idle.got.substr(0, 17), std::string("pre\n\n: hb\n\n: hb\n\n"));
+    QVERIFY(engine.stats().heartbeats >= 2);
+    held.pump();
+    QCOMPARE(held.got, std::string("pre\n\n")); // a held stream gets no heartbeat
+
+    // A frame resets the idle timer: the next thing after it is again a heartbeat, never a
+    // duplicate of the frame.
+    idle.got.clear();
+    const auto f = makeFrame(1, commentFrame(1));
+    engine.publish(1, f);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (idle.pump(), idle.got.find(f->bytes + ": hb\n\n") != std::string::npos), 5000);
+}
+
+void TstFanoutEngine::peerCloseIsDetected()
+{
+    EngineOptions options;
+    options.loops = 2;
+    Engine engine(options);
+    engine.start();
+    TcpListener listener;
+
+    auto [fdA, a] = listener.connectPair();
+    auto [fdB, b] = makePair();
+    QVERIFY(engine.open(fdA, { "a", 7, "u1" }, "pre\n\n"));
+    QVERIFY(engine.open(fdB, { "b", 7, {} }, "pre\n\n"));
+    engine.resume("a", {});
+    QCOMPARE(engine.viewers(7), std::size_t(2));
+    QCOMPARE(engine.stats().openStreams, std::uint64_t(2));
+    QTRY_VERIFY_WITH_TIMEOUT((a.pump(), a.got == "pre\n\n"), 5000);
+
+    ::close(a.fd); // TCP peer goes away while live
+    a.fd = -1;
+    QTRY_COMPARE_WITH_TIMEOUT(engine.viewers(7), std::size_t(1), 5000);
+    QVERIFY(!engine.find("a"));
+    ::close(b.fd); // a held one too
+    b.fd = -1;
+    QTRY_COMPARE_WITH_TIMEOUT(engine.viewers(7), std::size_t(0), 5000);
+    QCOMPARE(engine.stats().clientDisconnects, std::uint64_t(2));
+    QTRY_COMPARE_WITH_TIMEOUT(engine.stats().openStreams, std::uint64_t(0), 5000);
+    engine.publish(7, makeFrame(1, commentFrame(1))); // nobody left: must not crash or count
+    QCOMPARE(engine.stats().slowDisconnects, std::uint64_t(0));
+}
+
+void TstFanoutEngine::closeFlushesThenCloses()
+{
+    EngineOptions options;
+    options.loops = 1;
+    options.queueCapBytes = 16u << 20;
+    Engine engine(options);
+    engine.start();
+
+    auto [fd, peer] = makePair(4096);
+    QVERIFY(engine.open(fd, { "c", 3, {} }, "pre\n\n"));
+    engine.resume("c", {});
+    std::string expected = "pre\n\n";
+    for (std::uint64_t id = 1; id <= 50; ++id) {
+        auto f = makeFrame(id, commentFrame(id, std::string(10000, 'z')));
+        expected += f->bytes;
+        engine.publish(3, std::move(f));
+    }
+    QVERIFY(engine.close("c")); // 500 KB are still queued: they must all arrive before EOF
+    QVERIFY(!engine.close("c"));
+    QVERIFY(!engine.find("c"));
+    QCOMPARE(engine.viewers(3), std::size_t(0));
+
+    QTRY_VERIFY_WITH_TIMEOUT((peer.pump(), peer.eof), 10000);
+    QCOMPARE(peer.got.size(), expected.size());
+    QVERIFY(peer.got == expected);
+    QCOMPARE(engine.stats().clientDisconnects, std::uint64_t(0));
+    QCOMPARE(engine.stats().slowDisconnects, std::uint64_t(0));
+    QTRY_COMPARE_WITH_TIMEOUT(engine.stats().openStreams, std::uint64_t(0), 5000);
+}
+
+void TstFanoutEngine::shutdownAppendsFinalBytesAndClosesAll()
+{
+    EngineOptions options;
+    options.loops = 2;
+    Engine engine(options);
+    engine.start();
+
+    std::vector<Peer> peers;
+    for (int i = 0; i < 6; ++i) {
+        auto [fd, peer] = makePair();
+        QVERIFY(engine.open(fd, { sid(i), 4, {} }, "pre\n\n"));
+        if (i != 5) // the last one stays held: it still gets the final bytes
+            engine.resume(sid(i), {});
+        peers.push_back(std::move(peer));
+    }
+    const auto f = makeFrame(1, commentFrame(1));
+    engine.publish(4, f);
+    const std::string finalBytes = "retry: 9000\n\n";
+    engine.shutdown(finalBytes, 2000ms);
+
+    for (auto& p : peers) {
+        QTRY_VERIFY_WITH_TIMEOUT((p.pump(), p.eof), 5000);
+        QCOMPARE(p.got, "pre\n\n" + f->bytes + finalBytes);
+    }
+    QCOMPARE(engine.viewers(4), std::size_t(0));
+    QCOMPARE(engine.stats().openStreams, std::uint64_t(0));
+
+    auto [lateFd, late] = makePair();
+    QVERIFY(!engine.open(lateFd, { "late", 4, {} }, "pre\n\n"));
+    QTRY_VERIFY_WITH_TIMEOUT((late.pump(), late.eof), 5000); // the engine closed its end
+    QCOMPARE(late.got, std::string());
+    engine.shutdown({}, 0ms); // idempotent
+}
+
+void TstFanoutEngine::videoActiveFiresOnFirstAndLast()
+{
+    EngineOptions options;
+    options.loops = 2; // a and b land on different loops
+    Engine engine(options);
+    std::mutex mutex;
+    std::vector<std::pair<std::uint32_t, bool>> events;
+    engine.onVideoActive = [&](std::uint32_t video, bool has) {
+        std::lock_guard<std::mutex> lock(mutex);
+        events.emplace_back(video, has);
+    };
+    auto snapshot = [&] {
+        std::lock_guard<std::mutex> lock(mutex);
+        return events;
+    };
+    using Events = std::vector<std::pair<std::uint32_t, bool>>;
+    engine.start();
+
+    auto [fdA, a] = makePair();
+    QVERIFY(engine.open(fdA, { "a", 3, {} }, "pre\n\n"));
+    QTRY_COMPARE_WITH_TIMEOUT(snapshot(), (Events { { 3, true } }), 5000);
+    auto [fdB, b] = makePair();
+    QVERIFY(engine.open(fdB, { "b", 3, {} }, "pre\n\n"));
+    QTRY_VERIFY_WITH_TIMEOUT((b.pump(), b.got == "pre\n\n"), 5000); // b's loop handled its open
+    QCOMPARE(engine.viewers(3), std::size_t(2));
+
+    QVERIFY(engine.close("a")); // one left: no event
+    QTRY_VERIFY_WITH_TIMEOUT((a.pump(), a.eof), 5000);
+    QCOMPARE(snapshot(), (Events { { 3, true } }));
+
+    ::close(b.fd); // the last one leaves
+    b.fd = -1;
+    QTRY_COMPARE_WITH_TIMEOUT(snapshot(), (Events { { 3, true }, { 3, false } }), 5000);
+    QCOMPARE(engine.viewers(3), std::size_t(0));
+}
+
+void TstFanoutEngine::statsTickRuns()
+{
+    EngineOptions options;
+    options.loops = 2;
+    options.statsMs = 20;
+    Engine engine(options);
+    std::atomic<int> ticks { 0 };
+    engine.onStatsTick = [&] {
+        // The server publishes `stats` from here: calling back into the engine must be fine.
+        engine.publish(1,
+            makeFrame(0,
+                "event: stats\ndata: {\"viewers\":" + std::to_string(engine.viewers(1)) + "}\n\n"));
+        ++ticks;
+    };
+    engine.start();
+    QTRY_VERIFY_WITH_TIMEOUT(ticks.load() >= 3, 5000);
+    engine.shutdown({}, 0ms);
+    const int after = ticks.load();
+    QVERIFY(after >= 3);
+    QCOMPARE(engine.stats().framesPublished, std::uint64_t(after));
+}
+
+void TstFanoutEngine::findAndDuplicateIds()
+{
+    Engine engine;
+    auto [early, earlyPeer] = makePair();
+    QVERIFY(!engine.open(early, { "x", 1, {} }, {})); // not started yet
+    QTRY_VERIFY_WITH_TIMEOUT((earlyPeer.pump(), earlyPeer.eof), 5000);
+    engine.start();
+
+    auto [fd, peer] = makePair();
+    QVERIFY(engine.open(fd, { "x", 12, "user-5" }, {}));
+    const auto info = engine.find("x");
+    QVERIFY(info);
+    QCOMPARE(info->videoId, std::uint32_t(12));
+    QCOMPARE(info->userId, std::string("user-5"));
+    QCOMPARE(info->subscriptionId, std::string("x"));
+    QVERIFY(!engine.find("y"));
+
+    auto [dupFd, dupPeer] = makePair();
+    QVERIFY(!engine.open(dupFd, { "x", 12, {} }, {})); // ids are keys: a duplicate is refused
+    QTRY_VERIFY_WITH_TIMEOUT((dupPeer.pump(), dupPeer.eof), 5000);
+    QCOMPARE(engine.viewers(12), std::size_t(1));
+    engine.resume("nope", {}); // unknown: ignored
+    QVERIFY(!engine.close("nope"));
+}
+
+QTEST_GUILESS_MAIN(TstFanoutEngine)
+#include "tst_fanout_engine.moc"
