@@ -142,10 +142,13 @@ int HttpClient::request(std::string_view method, std::string_view path,
             continue;
         }
         bool keepAlive = true;
+        m_staleClose = false;
         const int status = readResponse(responseBody, keepAlive);
         if (status < 0) {
             disconnect();
-            if (fresh)
+            // Resend only when a reused keep-alive connection was closed before answering
+            // (the server never saw the request); never after a timeout, which could publish twice.
+            if (fresh || !m_staleClose)
                 return -1;
             continue;
         }
@@ -156,23 +159,37 @@ int HttpClient::request(std::string_view method, std::string_view path,
     return -1;
 }
 
-int HttpClient::readResponse(std::string& body, bool& keepAlive)
+bool HttpClient::fill(std::string& why)
 {
     char chunk[16384];
-    auto fill = [&]() -> bool {
-        const ssize_t n = ::recv(m_fd, chunk, sizeof chunk, 0);
-        if (n <= 0)
-            return false;
+    const ssize_t n = ::recv(m_fd, chunk, sizeof chunk, 0);
+    if (n > 0) {
         m_buffer.append(chunk, static_cast<std::size_t>(n));
         return true;
-    };
+    }
+    if (n == 0 || errno == ECONNRESET) {
+        why = "connection closed";
+        m_staleClose = true;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        why = "timeout";
+    } else {
+        why = std::string("recv: ") + std::strerror(errno);
+    }
+    return false;
+}
+
+int HttpClient::readResponse(std::string& body, bool& keepAlive)
+{
     std::size_t headerEnd;
     while ((headerEnd = m_buffer.find("\r\n\r\n")) == std::string::npos) {
-        if (!fill()) {
-            body = "connection closed before response head";
+        const bool empty = m_buffer.empty();
+        if (!fill(body)) {
+            m_staleClose = m_staleClose && empty;
+            body += " before the response head";
             return -1;
         }
     }
+    m_staleClose = false;
     std::string head = m_buffer.substr(0, headerEnd + 2);
     m_buffer.erase(0, headerEnd + 4);
     if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0) {
@@ -185,50 +202,42 @@ int HttpClient::readResponse(std::string& body, bool& keepAlive)
         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     keepAlive = lower.find("\r\nconnection: close") == std::string::npos;
     body.clear();
+    std::string why;
     if (lower.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
         ChunkedDecoder decoder;
-        std::string pending = std::move(m_buffer);
-        m_buffer.clear();
         for (;;) {
-            // Feed byte-accurately so bytes after the last chunk stay for the next response.
+            // Feed byte by byte so bytes after the last chunk stay for the next response.
             std::size_t used = 0;
             bool ok = true;
-            for (; used < pending.size() && !decoder.finished(); ++used) {
-                ok = decoder.feed(std::string_view(pending).substr(used, 1),
+            for (; used < m_buffer.size() && !decoder.finished() && ok; ++used)
+                ok = decoder.feed(std::string_view(m_buffer).substr(used, 1),
                     [&](std::string_view s) { body.append(s); });
-                if (!ok)
-                    break;
-            }
+            m_buffer.erase(0, used);
             if (!ok) {
                 body = "bad chunked body";
                 return -1;
             }
-            if (decoder.finished()) {
-                m_buffer = pending.substr(used);
+            if (decoder.finished())
                 return status;
-            }
-            pending.clear();
-            const ssize_t n = ::recv(m_fd, chunk, sizeof chunk, 0);
-            if (n <= 0) {
-                body = "connection closed inside chunked body";
+            if (!fill(why)) {
+                body = why + " inside a chunked body";
                 return -1;
             }
-            pending.assign(chunk, static_cast<std::size_t>(n));
         }
     }
     std::size_t length = 0;
-    if (const auto p = lower.find("\r\ncontent-length:"); p != std::string::npos)
+    if (const auto p = lower.find("\r\ncontent-length:"); p != std::string::npos) {
         length = static_cast<std::size_t>(std::strtoull(lower.c_str() + p + 17, nullptr, 10));
-    else if (status != 204 && status != 304 && !keepAlive) {
-        // Body delimited by close.
-        while (fill()) { }
+    } else if (status != 204 && status != 304 && !keepAlive) {
+        // Body delimited by the close of the connection.
+        while (fill(why)) { }
         body = std::move(m_buffer);
         m_buffer.clear();
         return status;
     }
     while (m_buffer.size() < length) {
-        if (!fill()) {
-            body = "connection closed inside body";
+        if (!fill(why)) {
+            body = why + " inside the body";
             return -1;
         }
     }

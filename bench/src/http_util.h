@@ -165,11 +165,14 @@ private:
     bool ensureConnected(int timeoutMs, std::string& error);
     void disconnect();
     int readResponse(std::string& body, bool& keepAlive);
+    /// recv() into m_buffer; false on close, error or timeout (reason in `why`).
+    bool fill(std::string& why);
 
     Endpoint m_endpoint;
     in_addr m_source;
     int m_fd = -1;
     std::string m_buffer;
+    bool m_staleClose = false; ///< last failure: peer closed before any response byte
 };
 
 } // namespace livecomments::bench

@@ -368,6 +368,7 @@ int main(int argc, char** argv)
         loop->join();
         const LoopResult& r = loop->result();
         report.delivered += r.delivered;
+        report.arrivedInWindow += r.arrivedInWindow;
         report.resets += r.resets;
         report.latency.merge(r.latency);
         for (const auto& [reason, count] : r.errors)

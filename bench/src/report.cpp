@@ -77,7 +77,12 @@ std::string errorsJson(const std::map<std::string, std::uint64_t>& errors)
 
 double Report::deliveriesPerSecond() const
 {
-    return durationSeconds > 0 ? static_cast<double>(delivered) / durationSeconds : 0;
+    return durationSeconds > 0 ? static_cast<double>(arrivedInWindow) / durationSeconds : 0;
+}
+
+double Report::offeredPerSecond() const
+{
+    return durationSeconds > 0 ? static_cast<double>(expected) / durationSeconds : 0;
 }
 
 double Report::rssBytesPerStream() const
@@ -119,7 +124,9 @@ void printTable(const Report& r, std::ostream& out)
     row("delivered / expected",
         std::to_string(r.delivered) + " / " + std::to_string(r.expected) + " (lost "
             + std::to_string(r.lost()) + " = " + num(loss * 100, 3) + " %)");
-    row("deliveries/s", num(r.deliveriesPerSecond(), 0));
+    row("deliveries/s",
+        num(r.deliveriesPerSecond(), 0) + " sustained (offered " + num(r.offeredPerSecond(), 0)
+            + ", drain " + num(r.drainSeconds, 2) + " s)");
     row("delivery latency", lat(r.latency));
     row("publish-ack latency",
         "p50 " + num(ms(r.ackLatency.percentile(0.5)), 2) + "  p99 "
@@ -173,6 +180,7 @@ void writeJson(const Report& r, std::ostream& out)
     out << "  \"resets\": " << r.resets << ",\n";
     out << "  \"drain_s\": " << num(r.drainSeconds) << ",\n";
     out << "  \"deliveries_per_s\": " << num(r.deliveriesPerSecond(), 1) << ",\n";
+    out << "  \"offered_per_s\": " << num(r.offeredPerSecond(), 1) << ",\n";
     out << "  \"latency_ms\": " << latencyJson(r.latency, true) << ",\n";
     out << "  \"ack_latency_ms\": " << latencyJson(r.ackLatency, false) << ",\n";
     out << "  \"server\": {\"pids\": [";

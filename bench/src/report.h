@@ -33,6 +33,7 @@ struct Report {
     std::uint64_t skipped = 0;
     std::uint64_t expected = 0;
     std::uint64_t delivered = 0;
+    std::uint64_t arrivedInWindow = 0; ///< deliveries read during the measured window
     std::uint64_t resets = 0;
     double drainSeconds = 0;
     Histogram latency;
@@ -47,7 +48,10 @@ struct Report {
     double benchCpuSeconds = 0;
 
     std::uint64_t lost() const { return expected > delivered ? expected - delivered : 0; }
+    /// Deliveries the server completed per second during the window (sustained throughput).
     double deliveriesPerSecond() const;
+    /// Deliveries per second the publish rate asked for (acknowledged comments × viewers).
+    double offeredPerSecond() const;
     double rssBytesPerStream() const;
 };
 

@@ -263,6 +263,8 @@ void SubscriberLoop::onLine(std::string_view line)
     std::size_t i = tag + 6;
     while (i < line.size() && line[i] >= '0' && line[i] <= '9')
         sentNs = sentNs * 10 + (line[i++] - '0');
+    if (m_now >= m_windowStart && m_now < m_windowEnd)
+        ++m_result.arrivedInWindow;
     if (sentNs >= m_windowStart && sentNs < m_windowEnd) {
         ++m_result.delivered;
         ++m_deliveredSinceFlush;

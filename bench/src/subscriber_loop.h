@@ -39,6 +39,7 @@ struct LoopResult {
     Histogram latency; ///< delivery latency (µs) of measured deliveries
     std::uint64_t delivered = 0; ///< measured deliveries
     std::uint64_t outsideWindow = 0; ///< deliveries of warm-up comments (not measured)
+    std::uint64_t arrivedInWindow = 0; ///< deliveries (of any comment) read inside the window
     std::uint64_t resets = 0; ///< `event: reset` seen
     std::uint64_t bytes = 0; ///< body bytes read
     std::map<std::string, std::uint64_t> errors; ///< failure reason → count

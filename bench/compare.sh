@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Runs the same SSE fan-out scenarios against livecomments-server and nginx + nchan, one target
+# after the other, and writes markdown tables + a PNG plot for docs/performance.md.
+#
+# usage: bench/compare.sh [--quick] [--only=livecomments|nchan]
+# env:   LC_SERVER_BIN  (default build/dev/server/livecomments-server)
+#        LC_BENCH_BIN   (default build/dev/bench/livecomments-bench)
+#        OUT            (default bench/results/<UTC date-time>)
+#        RATES_MULTI    comments/s over 10 videos x 1,000 viewers (default "10 20 50 100 200 300")
+#        RATES_HOT      comments/s into 1 video x 10,000 viewers (default "5 10 20 30")
+#        DURATION WARMUP  seconds per measured run (default 4 and 1)
+#        PUBLISHERS_LC PUBLISHERS_NCHAN  publisher connections (default 8 and 32: livecomments-server
+#                       serves a keep-alive connection on one of its 16 HTTP threads, and nchan
+#                       acknowledges a publish only after its fan-out, so it needs more in flight)
+# Everything runs on loopback, every run is bounded by `timeout`, servers are stopped on exit.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+server_bin=${LC_SERVER_BIN:-$root/build/dev/server/livecomments-server}
+bench_bin=${LC_BENCH_BIN:-$root/build/dev/bench/livecomments-bench}
+out=${OUT:-$root/bench/results/$(date -u +%Y%m%d-%H%M%S)}
+rates_multi=${RATES_MULTI:-"10 20 50 100 200 300"}
+rates_hot=${RATES_HOT:-"5 10 20 30"}
+duration=${DURATION:-4}
+warmup=${WARMUP:-1}
+idle_streams=${IDLE_STREAMS:-15000}
+only=""
+for arg in "$@"; do
+    case $arg in
+    --quick)
+        rates_multi="10 100"
+        rates_hot="10"
+        duration=2
+        idle_streams=3000
+        ;;
+    --only=*) only=${arg#--only=} ;;
+    *)
+        echo "usage: $0 [--quick] [--only=livecomments|nchan]" >&2
+        exit 2
+        ;;
+    esac
+done
+
+[[ -x $bench_bin ]] || { echo "no bench binary at $bench_bin (set LC_BENCH_BIN)" >&2; exit 2; }
+mkdir -p "$out"
+work=$(mktemp -d /tmp/lc-compare.XXXXXX)
+server_pid=""
+
+stop_server() {
+    if [[ -n $server_pid ]]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Sets server_pid, url, token (may be empty) and bench_pids for the target named $1.
+start_server() {
+    local target=$1
+    if [[ $target == livecomments ]]; then
+        [[ -x $server_bin ]] || { echo "no server binary at $server_bin (set LC_SERVER_BIN)" >&2; return 1; }
+        local secret=bench-secret-$RANDOM$RANDOM
+        rm -f "$work"/lc.db*
+        "$server_bin" --listen=127.0.0.1:0 --store=sqlite:"$work/lc.db" --jwt-secret="$secret" \
+            --rate-limit=off >"$work/server.out" 2>"$work/server.err" &
+        server_pid=$!
+        local line=""
+        for _ in $(seq 1 200); do
+            line=$(grep -m1 '^listening on ' "$work/server.out" 2>/dev/null || true)
+            [[ -n $line ]] && break
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        [[ -n $line ]] || { echo "server did not start:" >&2; cat "$work/server.err" >&2; return 1; }
+        url="http://${line#listening on }"
+        token=$("$server_bin" token --user=1 --name=bench --role=streamer --ttl=86400 --jwt-secret="$secret")
+        bench_pids=$server_pid
+    else
+        local port
+        port=$(free_port)
+        rm -rf "$work/nginx"
+        "$root/bench/nchan/run_nchan.sh" "$work/nginx" "$port" "$(nproc)" >"$work/nginx.out" 2>&1 &
+        server_pid=$!
+        for _ in $(seq 1 100); do
+            grep -q '^listening on' "$work/nginx.out" 2>/dev/null && break
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        grep -q '^listening on' "$work/nginx.out" || { echo "nginx did not start:" >&2; cat "$work/nginx.out" >&2; return 1; }
+        url="http://127.0.0.1:$port"
+        token=""
+        # The bench includes the master's workers through --pid (children are followed).
+        bench_pids=$(cat "$work/nginx/nginx.pid")
+        # run_nchan.sh waits on nginx; stop nginx itself (by its pid file) when done.
+        server_pid=$bench_pids
+    fi
+}
+
+# run TARGET SCENARIO RATE VIDEOS SUBSCRIBERS [extra bench args...]
+run() {
+    local target=$1 scenario=$2 rate=$3 videos=$4 subs=$5
+    shift 5
+    local json="$out/$target-$scenario-$rate.json"
+    local pubs=${PUBLISHERS_LC:-8}
+    [[ $target == nchan ]] && pubs=${PUBLISHERS_NCHAN:-32}
+    local args=(--quiet --publishers="$pubs" --target="$target" --url="$url" --videos="$videos" --subscribers="$subs"
+        --rate="$rate" --duration="$duration" --warmup="$warmup" --pid="$bench_pids"
+        --sources=32 --loops=1 --label="$scenario" --json="$json" "$@")
+    [[ -n $token ]] && args+=(--token="$token")
+    echo "== $target $scenario rate=$rate videos=$videos subscribers=$subs" | tee -a "$out/log.txt"
+    timeout 180 "$bench_bin" "${args[@]}" 2>&1 | tee -a "$out/log.txt" || true
+}
+
+targets=(livecomments nchan)
+[[ -n $only ]] && targets=("$only")
+for target in "${targets[@]}"; do
+    start_server "$target" || { echo "skipping $target" | tee -a "$out/log.txt"; stop_server; continue; }
+    # Fresh server: the idle run's RSS baseline is the empty server.
+    run "$target" idle 0 10 "$idle_streams" --duration=2 --warmup=0 --settle=2 --connect-timeout=90
+    for rate in $rates_multi; do
+        run "$target" multi "$rate" 10 10000
+    done
+    for rate in $rates_hot; do
+        run "$target" hot "$rate" 1 10000
+    done
+    run "$target" ack 1000 10 100
+    stop_server
+done
+
+# ---- tables ------------------------------------------------------------------------------
+md="$out/results.md"
+f() { jq -r "$1" "$2" 2>/dev/null || echo "-"; }
+{
+    echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)."
+    echo
+    echo "### Idle streams (memory)"
+    echo
+    echo "| target | streams open | server RSS empty | server RSS with streams | RSS per stream |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    for target in "${targets[@]}"; do
+        j="$out/$target-idle-0.json"
+        [[ -f $j ]] || continue
+        echo "| $target | $(f .subscribers.connected "$j") | $(f '(.server.rss_kb_baseline/1024*10|round/10|tostring) + " MB"' "$j") | $(f '(.server.rss_kb_connected/1024*10|round/10|tostring) + " MB"' "$j") | $(f '(.server.rss_bytes_per_stream|round|tostring) + " B"' "$j") |"
+    done
+    for scenario in multi hot ack; do
+        echo
+        case $scenario in
+        multi) echo "### 10 videos x 1,000 viewers, rising publish rate" ;;
+        hot) echo "### One hot video with 10,000 viewers" ;;
+        ack) echo "### Publish-ack latency at 1,000 comments/s (10 videos x 10 viewers)" ;;
+        esac
+        echo
+        echo "| target | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for target in "${targets[@]}"; do
+            for j in $(ls "$out/$target-$scenario-"*.json 2>/dev/null | sort -t- -k3 -n); do
+                jq -r --arg t "$target" '"| \($t) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) |"' "$j"
+            done
+        done
+    done
+} >"$md"
+cat "$md"
+
+# ---- plot ---------------------------------------------------------------------------------
+if command -v gnuplot >/dev/null; then
+    plot_cmds=()
+    for scenario in multi hot; do
+        for target in "${targets[@]}"; do
+            dat="$out/$target-$scenario.dat"
+            : >"$dat"
+            for j in $(ls "$out/$target-$scenario-"*.json 2>/dev/null | sort -t- -k3 -n); do
+                jq -r '"\(.publish_rate) \(.deliveries_per_s) \(.latency_ms.p99)"' "$j" >>"$dat"
+            done
+        done
+    done
+    gnuplot <<GP || echo "gnuplot failed" >&2
+set terminal pngcairo size 1100,800 font "sans,10"
+set output "$out/throughput.png"
+set multiplot layout 2,2 title "livecomments-server vs nginx+nchan ($(date -u '+%Y-%m-%d'), $(nproc) cores, load client on the same machine)"
+set grid
+set key left top
+set xlabel "published comments/s"
+set title "10 videos x 1,000 viewers: deliveries/s"
+set ylabel "deliveries/s"
+plot for [t in "${targets[*]}"] "$out/".t."-multi.dat" using 1:2 with linespoints title t
+set title "10 videos x 1,000 viewers: delivery p99"
+set ylabel "p99 latency (ms)"
+set logscale y
+plot for [t in "${targets[*]}"] "$out/".t."-multi.dat" using 1:3 with linespoints title t
+unset logscale y
+set title "1 video x 10,000 viewers: deliveries/s"
+set ylabel "deliveries/s"
+plot for [t in "${targets[*]}"] "$out/".t."-hot.dat" using 1:2 with linespoints title t
+set title "1 video x 10,000 viewers: delivery p99"
+set ylabel "p99 latency (ms)"
+set logscale y
+plot for [t in "${targets[*]}"] "$out/".t."-hot.dat" using 1:3 with linespoints title t
+unset multiplot
+GP
+    echo "plot: $out/throughput.png"
+fi
+echo "results: $out"
