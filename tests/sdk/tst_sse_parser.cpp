@@ -118,6 +118,9 @@ private slots:
     void randomChunkingMatchesWholeFeed();
     void throwingCallbackDoesNotEscape();
     void missingCallbacksAreSkipped();
+    void endOfStreamFromCallback();
+    void reentrantFeedRefused();
+    void unlimitedMaxEventBytes();
 };
 
 void TstSseParser::interpretation_data()
@@ -613,6 +616,61 @@ void TstSseParser::missingCallbacksAreSkipped()
     SseParser parser(SseParser::Callbacks {});
     QVERIFY(parser.feed(": c\nretry: 1\nid: 4\ndata: a\n\n"));
     QCOMPARE(parser.lastEventId(), std::string("4"));
+}
+
+void TstSseParser::endOfStreamFromCallback()
+{
+    // A client that closes the connection while handling an event (e.g. on a `reset` event) ends
+    // the stream from inside the callback: the rest of the chunk is dropped, the id persists, the
+    // parser is ready for the next connection.
+    std::vector<std::string> seen;
+    SseParser* self = nullptr;
+    SseParser::Callbacks cb;
+    cb.onEvent = [&](const SseEvent& e) {
+        seen.push_back(e.type + "/" + e.data + "/" + e.lastEventId);
+        if (e.type == "reset")
+            self->endOfStream();
+    };
+    SseParser parser(cb);
+    self = &parser;
+    // The long line is buffered across chunks (m_line) before the reset is dispatched.
+    const std::string tail = "data: " + std::string(3u << 20, 'q');
+    QVERIFY(parser.feed("data: a\n\nid: 9\nevent: reset\ndata: r\r"));
+    QVERIFY(parser.feed(tail));
+    QVERIFY(parser.feed("\n\nid: 10\nevent: reset\ndata: r2\n\ndata: dropped\n\n"));
+    QCOMPARE(seen.size(), std::size_t(2));
+    QCOMPARE(seen[0], std::string("message/a/"));
+    QVERIFY(seen[1] == "reset/r\n" + tail.substr(6) + "/9");
+    QCOMPARE(parser.lastEventId(), std::string("9")); // "id: 10" came after the end
+    // Next connection: BOM re-armed, pending CR forgotten.
+    QVERIFY(parser.feed("\xEF\xBB\xBF\ndata: b\n\n"));
+    QCOMPARE(seen.size(), std::size_t(3));
+    QCOMPARE(seen[2], std::string("message/b/9"));
+}
+
+void TstSseParser::reentrantFeedRefused()
+{
+    SseParser* self = nullptr;
+    int events = 0;
+    bool inner = true;
+    SseParser::Callbacks cb;
+    cb.onEvent = [&](const SseEvent&) {
+        ++events;
+        inner = self->feed("data: nested\n\n");
+    };
+    SseParser parser(cb);
+    self = &parser;
+    QVERIFY(parser.feed("data: a\n\n"));
+    QCOMPARE(events, 1);
+    QVERIFY(!inner);
+}
+
+void TstSseParser::unlimitedMaxEventBytes()
+{
+    Harness h(std::numeric_limits<std::size_t>::max());
+    QVERIFY(h.feed("data: a\n\ndata: " + QByteArray(100000, 'b') + "\n\n", 4096));
+    QCOMPARE(int(h.events.size()), 2);
+    QCOMPARE(h.events[1].data.size(), std::size_t(100000));
 }
 
 QTEST_APPLESS_MAIN(TstSseParser)

@@ -19,8 +19,18 @@ struct SseEvent {
 /// Incremental, linear-time event-stream parser. Chunk boundaries may fall anywhere (inside CRLF,
 /// inside a UTF-8 sequence, inside the BOM). Not thread-safe; one instance per connection lifetime.
 ///
-/// Threading: owned by one connection; feed()/endOfStream() and every callback run on the caller's
-/// thread, synchronously, from inside feed(). Callbacks must not call feed() re-entrantly.
+/// Follows WHATWG HTML §9.2.5/§9.2.6 exactly: one BOM stripped per stream; CR, LF and CRLF line
+/// ends (a CR at the end of a chunk ends its line at once); one space after the colon removed;
+/// `id` containing NUL ignored, empty `id` clears; `retry` only when all ASCII digits; blocks with
+/// an empty data buffer are not dispatched (their `id` still counts); the incomplete event at
+/// endOfStream() is discarded. Bytes are decoded as UTF-8 with replacement: the strings handed to
+/// the callbacks are valid UTF-8, invalid sequences become U+FFFD.
+///
+/// Threading: owned by one connection; feed(), endOfStream() and all callbacks run synchronously
+/// on the caller's thread, callbacks from inside feed(). A callback may call endOfStream() (the
+/// rest of the chunk is then dropped), lastEventId() and setLastEventId(); a re-entrant feed() is
+/// refused (returns false); destroying the parser from a callback is not allowed. An exception
+/// thrown by a callback is caught and ignored (the parser goes on with the next line).
 class SseParser {
 public:
     /// Receivers of parser output. Any member may be empty (it is then skipped).
@@ -30,7 +40,7 @@ public:
             onRetry; ///< `retry:` with all-ASCII-digits value
         std::function<void(std::string_view)> onComment; ///< optional: `:` lines (heartbeats)
     };
-    /// Default cap for one pending line or event (bytes).
+    /// Default cap for one event's data and for one line (bytes).
     static constexpr std::size_t kDefaultMaxEventBytes = 16u * 1024 * 1024;
     /// Creates a parser that reports to @p callbacks and refuses events larger than @p
     /// maxEventBytes.
@@ -39,6 +49,10 @@ public:
     /// Feeds bytes. Returns false when the pending line/event grew past maxEventBytes; the caller
     /// must drop the connection (the parser has discarded the oversized event and is ready for
     /// endOfStream()).
+    ///
+    /// The cap counts the data the event would deliver, and the raw bytes of any single line
+    /// (which may exceed the cap by 64 bytes for the field name). Once feed() returned false it
+    /// keeps returning false, ignoring its input, until endOfStream().
     bool feed(std::string_view bytes);
     /// The connection ended: discards an incomplete event and line, re-arms BOM and CR handling for
     /// the next connection. The last event id is kept (it persists across reconnects, per spec).
@@ -55,9 +69,11 @@ private:
     void dispatch();
     void resetEvent();
     void overflow();
+    void resetStream();
 
     Callbacks m_callbacks;
     std::size_t m_maxEventBytes;
+    std::size_t m_maxLineBytes; ///< cap on pending line + data buffer (cap + slack, saturated)
     std::string m_line; ///< bytes of the current, unterminated line (only when split across chunks)
     std::string m_data; ///< data buffer of the pending event
     std::string m_eventType; ///< event type buffer of the pending event
@@ -67,6 +83,8 @@ private:
     bool m_atStreamStart = true; ///< still inside the first three bytes where a BOM may be
     bool m_skipLf = false; ///< the previous chunk ended in CR: a leading LF belongs to it
     bool m_overflow = false; ///< an oversized event is being discarded until endOfStream()
+    bool m_feeding = false; ///< inside feed() (callbacks run)
+    bool m_endRequested = false; ///< endOfStream() was called from a callback
 };
 
 } // namespace livecomments

@@ -124,6 +124,9 @@ template <typename Fn, typename... Args> void invokeCallback(const Fn& fn, Args&
 SseParser::SseParser(Callbacks callbacks, std::size_t maxEventBytes)
     : m_callbacks(std::move(callbacks))
     , m_maxEventBytes(maxEventBytes)
+    , m_maxLineBytes(maxEventBytes > std::numeric_limits<std::size_t>::max() - kLineSlack
+              ? std::numeric_limits<std::size_t>::max()
+              : maxEventBytes + kLineSlack)
 { }
 
 const std::string& SseParser::lastEventId() const
@@ -138,6 +141,16 @@ void SseParser::setLastEventId(std::string id)
 }
 
 void SseParser::endOfStream()
+{
+    if (m_feeding) {
+        // Called from a callback: scan() may hold a view into m_line; finish after it returns.
+        m_endRequested = true;
+        return;
+    }
+    resetStream();
+}
+
+void SseParser::resetStream()
 {
     // §9.2.6: "Once the end of the file is reached, any pending data must be discarded. (If the
     // file ends in the middle of an event, before the final empty line, the incomplete event is not
@@ -154,12 +167,15 @@ void SseParser::endOfStream()
     m_atStreamStart = true;
     m_skipLf = false;
     m_overflow = false;
+    m_endRequested = false;
 }
 
 bool SseParser::feed(std::string_view bytes)
 {
-    if (m_overflow)
+    if (m_feeding || m_overflow)
         return false;
+    m_feeding = true;
+    bool ok = true;
     try {
         // §9.2.5: strip one BOM at the stream start. Its three bytes may arrive in separate chunks,
         // so match them incrementally; on a mismatch the bytes matched so far are ordinary data.
@@ -174,18 +190,24 @@ bool SseParser::feed(std::string_view bytes)
                 m_atStreamStart = false;
                 const std::size_t matched = m_bomMatched;
                 m_bomMatched = 0;
-                if (matched > 0
-                    && !scan(std::string_view(reinterpret_cast<const char*>(kBom), matched)))
-                    return false;
+                if (matched > 0)
+                    ok = scan(std::string_view(reinterpret_cast<const char*>(kBom), matched));
             }
         }
-        return scan(bytes);
+        if (ok)
+            ok = scan(bytes);
     } catch (...) {
         // Only std::bad_alloc can get here (callbacks are shielded). Treat like an oversized event:
         // the connection must be dropped.
         overflow();
-        return false;
+        ok = false;
     }
+    m_feeding = false;
+    if (m_endRequested) {
+        resetStream(); // a callback ended the stream; the rest of the chunk was dropped
+        return true;
+    }
+    return ok;
 }
 
 bool SseParser::scan(std::string_view chunk)
@@ -207,7 +229,7 @@ bool SseParser::scan(std::string_view chunk)
             ++end;
         // Bound the pending line (and event) whether or not the line end is in this chunk, so the
         // limit does not depend on how the stream was chunked.
-        if (m_line.size() + (end - pos) + m_data.size() > m_maxEventBytes + kLineSlack) {
+        if (m_line.size() + (end - pos) + m_data.size() > m_maxLineBytes) {
             overflow();
             return false;
         }
@@ -224,6 +246,8 @@ bool SseParser::scan(std::string_view chunk)
         }
         if (m_overflow)
             return false;
+        if (m_endRequested)
+            return true;
         if (p[end] == '\r') {
             if (end + 1 < size) {
                 if (p[end + 1] == '\n')
