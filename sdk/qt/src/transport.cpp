@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+#include "livecomments/qt/transport.h"
+
+#ifdef LC_QT_HAS_CURL_TRANSPORT
+#include "curl_transport.h"
+#endif
+#include "qt_network_transport.h"
+
+#include <livecomments/sse_parser.h>
+
+#include <QJsonDocument>
+
+namespace livecomments::qt {
+
+std::unique_ptr<Transport> Transport::create(Kind kind, QObject* parent)
+{
+    if (kind == Kind::Curl) {
+#ifdef LC_QT_HAS_CURL_TRANSPORT
+        return std::make_unique<CurlTransport>(parent);
+#else
+        return nullptr; // this build has no core Client to wrap
+#endif
+    }
+    return std::make_unique<QtNetworkTransport>(parent);
+}
+
+Transport::Transport(QObject* parent)
+    : QObject(parent)
+{ }
+
+Transport::~Transport() = default;
+
+void Transport::setState(State state, int attempt, int delayMs)
+{
+    if (state == m_state && attempt == m_attempt && delayMs == m_delayMs)
+        return;
+    m_state = state;
+    m_attempt = attempt;
+    m_delayMs = delayMs;
+    emit stateChanged();
+}
+
+QUrl Transport::urlFor(const QString& pathAndQuery) const
+{
+    QUrl base = m_server;
+    QString path = base.path();
+    while (path.endsWith(QLatin1Char('/')))
+        path.chop(1);
+    const qsizetype q = pathAndQuery.indexOf(QLatin1Char('?'));
+    base.setPath(path + (q < 0 ? pathAndQuery : pathAndQuery.left(q)));
+    base.setQuery(q < 0 ? QString() : pathAndQuery.mid(q + 1));
+    return base;
+}
+
+QUrl Transport::streamUrl(qint32 videoId) const
+{
+    return urlFor(QStringLiteral("/videos/%1/subscriptions").arg(videoId));
+}
+
+bool Transport::isFatalStatus(int status)
+{
+    // DESIGN.md §3: no reconnect on 401/403/404/204 (204 = "stop", as in WHATWG EventSource);
+    // 5xx and 429 are load shedding and are retried with backoff.
+    return status == 204 || status == 401 || status == 403 || status == 404 || status == 400
+        || status == 405;
+}
+
+void Transport::dispatchEvent(const SseEvent& event)
+{
+    const QByteArray data = QByteArray::fromStdString(event.data);
+    const QJsonObject object = QJsonDocument::fromJson(data).object();
+    if (!event.lastEventId.empty())
+        m_lastEventId = QString::fromStdString(event.lastEventId);
+    if (event.type == "comment") {
+        if (auto comment = Comment::fromJson(object))
+            emit commentReceived(*comment);
+    } else if (event.type == "deleted") {
+        const quint64 id
+            = Comment::parseId(object.value(QStringLiteral("id")).toVariant().toString());
+        if (id != 0)
+            emit commentDeleted(id);
+    } else if (event.type == "hello") {
+        const int heartbeat = object.value(QStringLiteral("heartbeat_ms")).toInt(15000);
+        setState(State::Live);
+        emit hello(object.value(QStringLiteral("resumed")).toBool(), heartbeat);
+    } else if (event.type == "reset") {
+        emit resetReceived(object.value(QStringLiteral("reason")).toString());
+    } else if (event.type == "stats") {
+        emit statsReceived(object.value(QStringLiteral("viewers")).toInt());
+    }
+    // Unknown event types are ignored (forward compatibility).
+}
+
+} // namespace livecomments::qt
