@@ -36,9 +36,11 @@ public:
     /// Receivers of parser output. Any member may be empty (it is then skipped).
     struct Callbacks {
         std::function<void(const SseEvent&)> onEvent; ///< a dispatched event
-        std::function<void(std::chrono::milliseconds)>
-            onRetry; ///< `retry:` with all-ASCII-digits value
-        std::function<void(std::string_view)> onComment; ///< optional: `:` lines (heartbeats)
+        /// `retry:` with all-ASCII-digits value (huge values saturate)
+        std::function<void(std::chrono::milliseconds)> onRetry;
+        /// optional: `:` lines (heartbeats); receives the text after the colon (UTF-8
+        /// decoded, no space removed); the view is valid only during the call
+        std::function<void(std::string_view)> onComment;
     };
     /// Default cap for one event's data and for one line (bytes).
     static constexpr std::size_t kDefaultMaxEventBytes = 16u * 1024 * 1024;
