@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+// Public API classes: thin, thread-safe fronts that queue commands for the I/O thread.
+#include "livecomments/client.h"
+
+#include "client/client_core.h"
+#include "client/event_source_impl.h"
+#include "client/subscription_impl.h"
+#include "client/timeline_impl.h"
+#include "client/wire.h"
+#include "json/json.h"
+
+namespace livecomments {
+
+using detail::ClientCore;
+
+namespace {
+Error closedError()
+{
+    return Error { ErrorCode::Closed, "client is closed", 0, -1 };
+}
+Error invalid(std::string what)
+{
+    return Error { ErrorCode::InvalidArgument, std::move(what), 0, -1 };
+}
+
+/// Wraps a user callback so that it runs through the executor and the handle's gate.
+template <typename... Args>
+std::function<void(Args...)> gated(const std::shared_ptr<ClientCore>& core,
+    const std::shared_ptr<detail::HandleGate>& gate, std::function<void(Args...)> cb)
+{
+    if (!cb)
+        return {};
+    std::weak_ptr<ClientCore> weak = core;
+    return [weak, gate, cb](Args... args) {
+        if (auto c = weak.lock())
+            c->deliver(gate, [cb, args...] { cb(args...); });
+    };
+}
+
+bool validUrl(const std::string& url)
+{
+    return (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0)
+        && url.find_first_of(" \r\n\t") == std::string::npos && url.size() > 8;
+}
+
+bool validHeader(const std::pair<std::string, std::string>& h)
+{
+    if (h.first.empty() || h.first.find_first_of(":\r\n \t") != std::string::npos)
+        return false;
+    return h.second.find_first_of("\r\n") == std::string::npos;
+}
+} // namespace
+
+// ---- Client ----------------------------------------------------------------------------------
+
+Client::Client(std::shared_ptr<ClientCore> core)
+    : m_core(std::move(core))
+{ }
+
+Client::~Client()
+{
+    m_core->shutdown();
+}
+
+Result<std::unique_ptr<Client>> Client::create(ClientConfig config)
+{
+    auto core = ClientCore::create(std::move(config));
+    if (!core)
+        return core.error();
+    return std::unique_ptr<Client>(new Client(std::move(*core)));
+}
+
+void Client::close()
+{
+    m_core->shutdown();
+}
+
+std::int64_t Client::requestCount() const
+{
+    return m_core->loop().requestCount();
+}
+
+Result<std::unique_ptr<Subscription>> Client::subscribe(
+    VideoId videoId, SubscriptionCallbacks callbacks, SubscriptionOptions options)
+{
+    if (m_core->closed())
+        return closedError();
+    if (videoId <= 0)
+        return invalid("video id must be positive");
+    // The impl's gate is created with it; wrap callbacks after construction via a shared gate.
+    auto gate = std::make_shared<detail::HandleGate>();
+    SubscriptionCallbacks sink;
+    sink.onStatus = gated(m_core, gate, std::move(callbacks.onStatus));
+    sink.onHello = gated(m_core, gate, std::move(callbacks.onHello));
+    sink.onComment = gated(m_core, gate, std::move(callbacks.onComment));
+    sink.onDeleted = gated(m_core, gate, std::move(callbacks.onDeleted));
+    sink.onReset = gated(m_core, gate, std::move(callbacks.onReset));
+    sink.onViewers = gated(m_core, gate, std::move(callbacks.onViewers));
+    auto impl
+        = std::make_shared<detail::SubscriptionImpl>(m_core, videoId, options, std::move(sink));
+    impl->init();
+    impl->setGate(gate);
+    auto core = m_core;
+    if (!m_core->post([core, impl] {
+            core->registerHandle(impl);
+            impl->startOnLoop();
+        }))
+        return closedError();
+    return std::unique_ptr<Subscription>(new Subscription(impl));
+}
+
+Result<std::unique_ptr<EventSource>> Client::openEventSource(
+    EventSourceRequest request, EventSourceCallbacks callbacks)
+{
+    if (m_core->closed())
+        return closedError();
+    if (!validUrl(request.url))
+        return invalid("event source URL must be an absolute http(s) URL");
+    if (request.method != "GET" && request.method != "PUT" && request.method != "POST")
+        return invalid("event source method must be GET, PUT or POST");
+    for (const auto& h : request.headers) {
+        if (!validHeader(h))
+            return invalid("invalid request header '" + h.first + "'");
+    }
+    if (request.lastEventId.find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
+        return invalid("last event id must not contain CR, LF or NUL");
+    auto gate = std::make_shared<detail::HandleGate>();
+    detail::EventSourceSink sink;
+    sink.onEvent = gated(m_core, gate, std::move(callbacks.onEvent));
+    sink.onStatus = gated(m_core, gate, std::move(callbacks.onStatus));
+    auto impl
+        = std::make_shared<detail::EventSourceImpl>(m_core, std::move(request), std::move(sink));
+    impl->setGate(gate);
+    auto core = m_core;
+    if (!m_core->post([core, impl] {
+            core->registerHandle(impl);
+            impl->startOnLoop();
+        }))
+        return closedError();
+    return std::unique_ptr<EventSource>(new EventSource(impl));
+}
+
+Result<std::unique_ptr<Timeline>> Client::openTimeline(
+    VideoId videoId, TimelineCallbacks callbacks, TimelineOptions options)
+{
+    if (m_core->closed())
+        return closedError();
+    if (videoId <= 0)
+        return invalid("video id must be positive");
+    if (options.pageSize < 1 || options.pageSize > 200)
+        return invalid("pageSize must be 1..200");
+    auto impl
+        = std::make_shared<detail::TimelineImpl>(m_core, videoId, options, std::move(callbacks));
+    auto core = m_core;
+    if (!m_core->post([core, impl] {
+            core->registerHandle(impl);
+            impl->startOnLoop();
+        }))
+        return closedError();
+    return std::unique_ptr<Timeline>(new Timeline(impl));
+}
+
+Result<std::string> Client::post(
+    VideoId videoId, std::string text, std::function<void(const OutboxEntry&)> onUpdate)
+{
+    return m_core->enqueuePost(videoId, std::move(text), std::move(onUpdate));
+}
+
+void Client::cancelPost(const std::string& key)
+{
+    m_core->cancelPost(key);
+}
+
+std::vector<OutboxEntry> Client::pendingPosts() const
+{
+    return m_core->pendingPosts();
+}
+
+void Client::fetchHistory(
+    VideoId videoId, HistoryQuery query, std::function<void(Result<HistoryPage>)> onDone)
+{
+    auto core = m_core;
+    auto fail = [core, onDone](Error e) {
+        if (onDone)
+            core->post([core, onDone, e] { core->deliver(nullptr, [onDone, e] { onDone(e); }); });
+    };
+    if (videoId <= 0)
+        return fail(invalid("video id must be positive"));
+    if (query.before && query.after)
+        return fail(invalid("before and after are mutually exclusive"));
+    if (query.limit < 1 || query.limit > 200)
+        return fail(invalid("limit must be 1..200"));
+    for (const auto* c : { &query.before, &query.after }) {
+        if (*c && !parseCommentId(**c))
+            return fail(invalid("cursor must be a comment id"));
+    }
+    core->post([core, videoId, query, onDone] {
+        core->fetchHistoryOnLoop(videoId, query, [core, videoId, onDone](Result<HistoryPage> r) {
+            if (r && core->cache())
+                core->cache()->storeComments(videoId, r->comments);
+            if (onDone)
+                core->deliver(nullptr, [onDone, r] { onDone(r); });
+        });
+    });
+}
+
+void Client::fetchVideo(VideoId videoId, std::function<void(Result<Video>)> onDone)
+{
+    auto core = m_core;
+    core->post([core, videoId, onDone] {
+        if (videoId <= 0) {
+            if (onDone)
+                core->deliver(nullptr, [onDone] { onDone(invalid("video id must be positive")); });
+            return;
+        }
+        auto req = core->makeRequest("GET", "/videos/" + std::to_string(videoId));
+        req.headers.emplace_back("Accept", "application/json");
+        detail::TransferCallbacks cbs;
+        cbs.onDone = [core, onDone](detail::TransferResult& r) {
+            Result<Video> out = r.error    ? Result<Video>(*r.error)
+                : r.response.status != 200 ? Result<Video>(detail::errorFromHttp(r.response))
+                                           : detail::parseVideo(r.response.body);
+            if (onDone)
+                core->deliver(nullptr, [onDone, out] { onDone(out); });
+        };
+        core->loop().startTransfer(std::move(req), std::move(cbs));
+    });
+}
+
+void Client::createVideo(std::string title, std::function<void(Result<Video>)> onDone)
+{
+    auto core = m_core;
+    core->post([core, title, onDone] {
+        auto req = core->makeRequest("POST", "/videos");
+        req.headers.emplace_back("Content-Type", "application/json");
+        req.headers.emplace_back("Accept", "application/json");
+        req.body = "{\"title\":" + json::quoted(title) + "}";
+        detail::TransferCallbacks cbs;
+        cbs.onDone = [core, onDone](detail::TransferResult& r) {
+            Result<Video> out = r.error ? Result<Video>(*r.error)
+                : (r.response.status != 201 && r.response.status != 200)
+                ? Result<Video>(detail::errorFromHttp(r.response))
+                : detail::parseVideo(r.response.body);
+            if (onDone)
+                core->deliver(nullptr, [onDone, out] { onDone(out); });
+        };
+        core->loop().startTransfer(std::move(req), std::move(cbs));
+    });
+}
+
+// ---- Subscription ----------------------------------------------------------------------------
+
+Subscription::Subscription(std::shared_ptr<detail::SubscriptionImpl> impl)
+    : m_impl(std::move(impl))
+{ }
+
+Subscription::~Subscription()
+{
+    close();
+}
+
+void Subscription::close()
+{
+    const auto& core = m_impl->core();
+    core->closeGate(*m_impl->gate());
+    auto impl = m_impl;
+    core->post([impl] { impl->closeOnLoop(); });
+}
+
+StreamStatus Subscription::status() const
+{
+    return m_impl->status();
+}
+VideoId Subscription::videoId() const
+{
+    return m_impl->videoId();
+}
+CommentId Subscription::lastCommentId() const
+{
+    return m_impl->lastCommentId();
+}
+int Subscription::connectionAttempts() const
+{
+    return m_impl->connectionAttempts();
+}
+std::int64_t Subscription::viewers() const
+{
+    return m_impl->viewers();
+}
+
+// ---- EventSource -----------------------------------------------------------------------------
+
+EventSource::EventSource(std::shared_ptr<detail::EventSourceImpl> impl)
+    : m_impl(std::move(impl))
+{ }
+
+EventSource::~EventSource()
+{
+    close();
+}
+
+void EventSource::close()
+{
+    const auto& core = m_impl->core();
+    core->closeGate(*m_impl->gate());
+    auto impl = m_impl;
+    core->post([impl] { impl->closeOnLoop(); });
+}
+
+StreamStatus EventSource::status() const
+{
+    return m_impl->status();
+}
+std::string EventSource::lastEventId() const
+{
+    return m_impl->lastEventId();
+}
+int EventSource::connectionAttempts() const
+{
+    return m_impl->connectionAttempts();
+}
+
+// ---- Timeline --------------------------------------------------------------------------------
+
+Timeline::Timeline(std::shared_ptr<detail::TimelineImpl> impl)
+    : m_impl(std::move(impl))
+{ }
+
+Timeline::~Timeline()
+{
+    close();
+}
+
+void Timeline::close()
+{
+    const auto& core = m_impl->core();
+    core->closeGate(*m_impl->gate());
+    auto impl = m_impl;
+    core->post([impl] { impl->closeOnLoop(); });
+}
+
+void Timeline::loadOlder()
+{
+    auto impl = m_impl;
+    impl->core()->post([impl] { impl->loadOlderOnLoop(); });
+}
+
+void Timeline::setReaderPosition(std::size_t index)
+{
+    auto impl = m_impl;
+    impl->core()->post([impl, index] { impl->setReaderIndexOnLoop(index); });
+}
+
+void Timeline::setReaderPositionById(CommentId id)
+{
+    auto impl = m_impl;
+    impl->core()->post([impl, id] { impl->setReaderIdOnLoop(id); });
+}
+
+VideoId Timeline::videoId() const
+{
+    return m_impl->videoId();
+}
+std::vector<Comment> Timeline::snapshot() const
+{
+    return m_impl->snapshot();
+}
+std::size_t Timeline::size() const
+{
+    return m_impl->size();
+}
+TimelineStatus Timeline::status() const
+{
+    return m_impl->status();
+}
+int Timeline::networkPageRequests() const
+{
+    return m_impl->networkPageRequests();
+}
+
+} // namespace livecomments

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: MIT
+#include "client/client_core.h"
+
+#include "client/wire.h"
+#include "json/json.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <random>
+
+namespace livecomments::detail {
+
+namespace {
+std::once_flag g_curlInit;
+
+std::string randomKey()
+{
+    // 128 random bits as 32 hex digits.
+    static thread_local std::mt19937_64 rng([] {
+        std::random_device rd;
+        std::seed_seq seq { rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd() };
+        return std::mt19937_64(seq);
+    }());
+    static const char kHex[] = "0123456789abcdef";
+    std::string key;
+    for (int half = 0; half < 2; ++half) {
+        std::uint64_t v = rng();
+        for (int i = 0; i < 16; ++i) {
+            key += kHex[v & 0xF];
+            v >>= 4;
+        }
+    }
+    return key;
+}
+
+bool validBaseUrl(const std::string& url)
+{
+    return (url.rfind("http://", 0) == 0 && url.size() > 7)
+        || (url.rfind("https://", 0) == 0 && url.size() > 8);
+}
+
+Error invalid(std::string what)
+{
+    return Error { ErrorCode::InvalidArgument, std::move(what), 0, -1 };
+}
+} // namespace
+
+Result<std::shared_ptr<ClientCore>> ClientCore::create(ClientConfig config)
+{
+    if (!validBaseUrl(config.baseUrl))
+        return invalid("baseUrl must be an http:// or https:// URL, got '" + config.baseUrl + "'");
+    if (config.baseUrl.find_first_of(" \r\n\t") != std::string::npos)
+        return invalid("baseUrl contains whitespace");
+    while (!config.baseUrl.empty() && config.baseUrl.back() == '/')
+        config.baseUrl.pop_back();
+    std::call_once(g_curlInit, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    std::shared_ptr<ClientCore> core(new ClientCore(std::move(config)));
+    if (!core->m_loop->valid())
+        return Error { ErrorCode::Internal, "curl_multi_init failed", 0, -1 };
+    try {
+        core->m_thread = std::thread([core] {
+            core->startOnLoop();
+            core->m_loop->run();
+            // Close handles and release impls and outbox callbacks on this thread, before the
+            // core can go away.
+            auto handles = std::move(core->m_handles);
+            for (auto& w : handles) {
+                if (auto h = w.lock())
+                    h->shutdownOnLoop();
+            }
+            core->m_outbox.clear();
+            core->m_cache.reset();
+        });
+    } catch (const std::exception& e) {
+        return Error { ErrorCode::Internal, std::string("cannot start I/O thread: ") + e.what(), 0,
+            -1 };
+    }
+    return core;
+}
+
+ClientCore::ClientCore(ClientConfig config)
+    : m_config(std::move(config))
+    , m_loop(std::make_unique<IoLoop>())
+    , m_outboxBackoff(m_config.backoff)
+{ }
+
+ClientCore::~ClientCore()
+{
+    m_loop->stop();
+    if (m_thread.joinable()) {
+        if (std::this_thread::get_id() == m_thread.get_id())
+            m_thread.detach();
+        else
+            m_thread.join();
+    }
+}
+
+void ClientCore::startOnLoop()
+{
+    if (!m_config.cache.path.empty()) {
+        std::string note;
+        Error error;
+        m_cache = Cache::open(m_config.cache.path, m_config.cache.maxBytes, &note, &error);
+        if (!note.empty() && m_config.onError) {
+            auto cb = m_config.onError;
+            deliver(nullptr, [cb, note] { cb(Error { ErrorCode::Cache, note, 0, -1 }); });
+        }
+        if (!m_cache && m_config.onError) {
+            auto cb = m_config.onError;
+            deliver(nullptr, [cb, error] { cb(error); });
+        }
+    }
+    if (m_cache) {
+        for (auto& e : m_cache->outboxLoad()) {
+            // Restored entries keep their key: a re-send is deduplicated by the server.
+            OutboxItem item { std::move(e), {} };
+            m_outbox.push_back(std::move(item));
+        }
+        m_cache->enforceLimit();
+    }
+    syncOutboxSnapshot();
+    for (const auto& item : m_outbox)
+        outboxReport(item);
+    outboxPump();
+}
+
+bool ClientCore::post(std::function<void()> fn)
+{
+    if (m_closed)
+        return false;
+    return m_loop->post(std::move(fn));
+}
+
+void ClientCore::deliver(const std::shared_ptr<HandleGate>& handle, std::function<void()> fn)
+{
+    auto self = shared_from_this();
+    auto task = [self, handle, fn = std::move(fn)] {
+        std::lock_guard<std::recursive_mutex> lock(self->m_gateMutex);
+        if (!self->m_gateOpen || (handle && !handle->open))
+            return;
+        try {
+            fn();
+        } catch (...) {
+            // User code must not throw into the SDK; the exception stops here.
+        }
+    };
+    if (m_config.executor) {
+        try {
+            m_config.executor(std::move(task));
+        } catch (...) { }
+    } else {
+        task();
+    }
+}
+
+void ClientCore::closeGate(HandleGate& handle)
+{
+    std::lock_guard<std::recursive_mutex> lock(m_gateMutex);
+    handle.open = false;
+}
+
+void ClientCore::registerHandle(const std::shared_ptr<Closable>& handle)
+{
+    m_handles.erase(std::remove_if(m_handles.begin(), m_handles.end(),
+                        [](const std::weak_ptr<Closable>& w) { return w.expired(); }),
+        m_handles.end());
+    m_handles.push_back(handle);
+}
+
+void ClientCore::shutdown()
+{
+    {
+        std::lock_guard<std::recursive_mutex> lock(m_gateMutex);
+        m_gateOpen = false;
+    }
+    if (m_closed.exchange(true))
+        return;
+    m_loop->stop();
+    if (m_thread.joinable() && std::this_thread::get_id() != m_thread.get_id())
+        m_thread.join();
+}
+
+std::string ClientCore::url(const std::string& path) const
+{
+    return m_config.baseUrl + path;
+}
+
+std::string ClientCore::token()
+{
+    if (!m_config.tokenProvider)
+        return {};
+    try {
+        return m_config.tokenProvider();
+    } catch (...) {
+        return {};
+    }
+}
+
+HttpRequest ClientCore::makeRequest(std::string method, const std::string& path)
+{
+    HttpRequest r;
+    r.method = std::move(method);
+    r.url = url(path);
+    r.connectTimeout = m_config.connectTimeout;
+    r.timeout = m_config.requestTimeout;
+    r.userAgent = m_config.userAgent;
+    const std::string t = token();
+    if (!t.empty() && t.find_first_of("\r\n") == std::string::npos)
+        r.headers.emplace_back("Authorization", "Bearer " + t);
+    return r;
+}
+
+void ClientCore::fetchHistoryOnLoop(
+    VideoId video, const HistoryQuery& query, std::function<void(Result<HistoryPage>)> done)
+{
+    std::string path = "/videos/" + std::to_string(video)
+        + "/comments?limit=" + std::to_string(std::clamp(query.limit, 1, 200));
+    if (query.before)
+        path += "&before=" + urlEncode(*query.before);
+    if (query.after)
+        path += "&after=" + urlEncode(*query.after);
+    HttpRequest req = makeRequest("GET", path);
+    req.headers.emplace_back("Accept", "application/json");
+    TransferCallbacks cbs;
+    cbs.onDone = [done = std::move(done)](TransferResult& r) {
+        if (r.error)
+            return done(*r.error);
+        if (r.response.status != 200)
+            return done(errorFromHttp(r.response));
+        done(parseHistoryPage(r.response.body));
+    };
+    m_loop->startTransfer(std::move(req), std::move(cbs));
+}
+
+Result<std::string> ClientCore::enqueuePost(
+    VideoId video, std::string text, std::function<void(const OutboxEntry&)> onUpdate)
+{
+    if (m_closed)
+        return Error { ErrorCode::Closed, "client is closed", 0, -1 };
+    if (video <= 0)
+        return invalid("video id must be positive");
+    if (text.size() > 64 * 1024)
+        return invalid("comment text is too long");
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+        return invalid("comment text is empty");
+    if (!json::isValidUtf8(text))
+        return invalid("comment text is not valid UTF-8");
+    OutboxItem item;
+    item.entry.key = randomKey();
+    item.entry.videoId = video;
+    item.entry.text = std::move(text);
+    item.onUpdate = std::move(onUpdate);
+    const std::string key = item.entry.key;
+    {
+        std::lock_guard<std::mutex> lock(m_snapshotMutex);
+        m_outboxSnapshot.push_back(item.entry);
+    }
+    auto self = shared_from_this();
+    const bool queued = post([self, item = std::move(item)]() mutable {
+        if (self->m_cache)
+            self->m_cache->outboxAdd(item.entry);
+        self->m_outbox.push_back(std::move(item));
+        self->outboxReport(self->m_outbox.back());
+        self->outboxPump();
+    });
+    if (!queued)
+        return Error { ErrorCode::Closed, "client is closed", 0, -1 };
+    return key;
+}
+
+void ClientCore::cancelPost(const std::string& key)
+{
+    auto self = shared_from_this();
+    post([self, key] {
+        auto it = std::find_if(self->m_outbox.begin(), self->m_outbox.end(),
+            [&](const OutboxItem& i) { return i.entry.key == key; });
+        if (it == self->m_outbox.end())
+            return;
+        if (it == self->m_outbox.begin() && self->m_outboxInFlight)
+            return; // already on the wire; its answer decides
+        it->entry.state = PostState::Failed;
+        it->entry.error = Error { ErrorCode::Closed, "cancelled", 0, -1 };
+        self->outboxReport(*it);
+        self->outboxFinish(key);
+    });
+}
+
+std::vector<OutboxEntry> ClientCore::pendingPosts() const
+{
+    std::lock_guard<std::mutex> lock(m_snapshotMutex);
+    return m_outboxSnapshot;
+}
+
+void ClientCore::syncOutboxSnapshot()
+{
+    std::vector<OutboxEntry> snap;
+    for (const auto& i : m_outbox)
+        snap.push_back(i.entry);
+    std::lock_guard<std::mutex> lock(m_snapshotMutex);
+    m_outboxSnapshot = std::move(snap);
+}
+
+void ClientCore::outboxReport(const OutboxItem& item)
+{
+    const OutboxEntry entry = item.entry;
+    if (item.onUpdate) {
+        auto cb = item.onUpdate;
+        deliver(nullptr, [cb, entry] { cb(entry); });
+    }
+    if (m_config.onOutbox) {
+        auto cb = m_config.onOutbox;
+        deliver(nullptr, [cb, entry] { cb(entry); });
+    }
+}
+
+void ClientCore::outboxFinish(const std::string& key)
+{
+    if (m_cache)
+        m_cache->outboxRemove(key);
+    m_outbox.erase(std::remove_if(m_outbox.begin(), m_outbox.end(),
+                       [&](const OutboxItem& i) { return i.entry.key == key; }),
+        m_outbox.end());
+    syncOutboxSnapshot();
+}
+
+void ClientCore::serverReachable()
+{
+    if (m_outboxTimer && !m_outboxInFlight) {
+        m_loop->cancelTimer(m_outboxTimer);
+        m_outboxTimer = 0;
+        outboxPump();
+    }
+}
+
+void ClientCore::outboxPump()
+{
+    if (m_outboxInFlight || m_outboxTimer || m_outbox.empty() || m_closed)
+        return;
+    OutboxItem& item = m_outbox.front();
+    const std::string key = item.entry.key;
+    HttpRequest req
+        = makeRequest("POST", "/videos/" + std::to_string(item.entry.videoId) + "/comments");
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("Accept", "application/json");
+    req.headers.emplace_back("Idempotency-Key", key);
+    req.body = "{\"text\":" + json::quoted(item.entry.text) + "}";
+    ++item.entry.attempts;
+    if (m_cache)
+        m_cache->outboxSetAttempts(key, item.entry.attempts);
+    m_outboxInFlight = true;
+    auto self = shared_from_this();
+    TransferCallbacks cbs;
+    cbs.onDone = [self, key](TransferResult& r) {
+        self->m_outboxInFlight = false;
+        auto it = std::find_if(self->m_outbox.begin(), self->m_outbox.end(),
+            [&](const OutboxItem& i) { return i.entry.key == key; });
+        if (it == self->m_outbox.end())
+            return self->outboxPump();
+        OutboxItem& item = *it;
+        std::optional<Error> error = r.error;
+        if (!error && (r.response.status == 200 || r.response.status == 201)) {
+            auto comment = parseComment(r.response.body);
+            item.entry.state = PostState::Sent;
+            item.entry.error.reset();
+            if (comment)
+                item.entry.comment = *comment;
+            self->m_outboxBackoff.reset();
+            self->outboxReport(item);
+            self->outboxFinish(key);
+            return self->outboxPump();
+        }
+        if (!error)
+            error = errorFromHttp(r.response);
+        item.entry.error = *error;
+        if (!error->isRecoverable()) {
+            item.entry.state = PostState::Failed;
+            self->outboxReport(item);
+            self->outboxFinish(key);
+            return self->outboxPump();
+        }
+        // Recoverable: same key again after a backoff delay (Retry-After wins when longer).
+        self->syncOutboxSnapshot();
+        self->outboxReport(item);
+        auto delay = self->m_outboxBackoff.nextDelay();
+        if (error->retryAfterMs > delay.count())
+            delay = std::chrono::milliseconds(error->retryAfterMs);
+        self->m_outboxTimer = self->m_loop->addTimer(delay, [self] {
+            self->m_outboxTimer = 0;
+            self->outboxPump();
+        });
+    };
+    m_loop->startTransfer(std::move(req), std::move(cbs));
+}
+
+} // namespace livecomments::detail

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Shared state behind Client and every handle: configuration, the I/O loop and its thread, the
+// callback gate, the cache, the outbox.
+
+#include "cache/cache.h"
+#include "http/io_loop.h"
+#include "livecomments/client.h"
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace livecomments::detail {
+
+/// Per-handle switch: once closed, no callback of that handle runs.
+struct HandleGate {
+    std::atomic<bool> open { true };
+};
+
+/// Something the core must close when the Client closes (runs on the loop thread).
+class Closable {
+public:
+    virtual ~Closable() = default;
+    virtual void shutdownOnLoop() = 0;
+};
+
+/// Threading: created by Client::create(); post(), deliver-gate closing, shutdown() and the
+/// outbox snapshot are thread-safe; everything else runs on the loop thread.
+class ClientCore : public std::enable_shared_from_this<ClientCore> {
+public:
+    static Result<std::shared_ptr<ClientCore>> create(ClientConfig config);
+    ~ClientCore();
+
+    const ClientConfig& config() const { return m_config; }
+    IoLoop& loop() { return *m_loop; }
+    Cache* cache() { return m_cache.get(); }
+    bool closed() const { return m_closed.load(); }
+
+    /// Runs @p fn on the loop thread (false when the Client is closed).
+    bool post(std::function<void()> fn);
+    /// Runs a user callback through the executor (or inline on the loop thread), unless the
+    /// Client or @p handle was closed in the meantime. Exceptions from user code are swallowed.
+    void deliver(const std::shared_ptr<HandleGate>& handle, std::function<void()> fn);
+    /// Closes @p handle's gate; waits for a callback running on another thread to finish.
+    void closeGate(HandleGate& handle);
+    void registerHandle(const std::shared_ptr<Closable>& handle);
+    /// Stops everything; returns after the loop thread has ended (or at once when called on it).
+    void shutdown();
+
+    /// Absolute URL for @p path ("/videos/1").
+    std::string url(const std::string& path) const;
+    /// A request with User-Agent, timeouts and (when a token is available) Authorization.
+    HttpRequest makeRequest(std::string method, const std::string& path);
+    std::string token();
+
+    // History (loop thread; callbacks are internal, not gated).
+    void fetchHistoryOnLoop(
+        VideoId video, const HistoryQuery& query, std::function<void(Result<HistoryPage>)> done);
+
+    // Outbox.
+    Result<std::string> enqueuePost(
+        VideoId video, std::string text, std::function<void(const OutboxEntry&)> onUpdate);
+    void cancelPost(const std::string& key);
+    std::vector<OutboxEntry> pendingPosts() const;
+    /// A stream reached the server: retry a waiting outbox entry now.
+    void serverReachable();
+
+private:
+    struct OutboxItem {
+        OutboxEntry entry;
+        std::function<void(const OutboxEntry&)> onUpdate;
+    };
+    explicit ClientCore(ClientConfig config);
+    void startOnLoop();
+    void outboxPump();
+    void outboxReport(const OutboxItem& item);
+    void outboxFinish(const std::string& key);
+    void syncOutboxSnapshot();
+
+    ClientConfig m_config;
+    std::unique_ptr<IoLoop> m_loop;
+    std::thread m_thread;
+    std::atomic<bool> m_closed { false };
+    std::recursive_mutex m_gateMutex;
+    bool m_gateOpen = true;
+    std::unique_ptr<Cache> m_cache;
+    std::vector<std::weak_ptr<Closable>> m_handles;
+
+    std::deque<OutboxItem> m_outbox;
+    bool m_outboxInFlight = false;
+    TimerId m_outboxTimer = 0;
+    Backoff m_outboxBackoff;
+    mutable std::mutex m_snapshotMutex;
+    std::vector<OutboxEntry> m_outboxSnapshot;
+};
+
+} // namespace livecomments::detail

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The reconnecting SSE connection used by EventSource, Subscription and Timeline.
+
+#include "client/client_core.h"
+#include "livecomments/event_source.h"
+
+#include <mutex>
+
+namespace livecomments::detail {
+
+/// Internal receivers, called directly on the loop thread (not gated; the owner gates).
+struct EventSourceSink {
+    std::function<void(const SseEvent&)> onEvent;
+    std::function<void(const StreamStatus&)> onStatus;
+};
+
+/// Threading: start()/close() are posted to the loop; everything runs on the loop thread except
+/// the snapshot getters (mutex).
+class EventSourceImpl : public Closable, public std::enable_shared_from_this<EventSourceImpl> {
+public:
+    EventSourceImpl(
+        std::shared_ptr<ClientCore> core, EventSourceRequest request, EventSourceSink sink);
+
+    void startOnLoop();
+    void closeOnLoop(std::optional<Error> error = std::nullopt);
+    void shutdownOnLoop() override { closeOnLoop(); }
+    /// Heartbeat watchdog: declare the stream dead after @p idle without a byte (0 = off).
+    void setIdleTimeoutOnLoop(std::chrono::milliseconds idle);
+    /// Drop the current connection and reconnect (after backoff) as if it had failed.
+    void failAndReconnectOnLoop(Error why);
+
+    StreamStatus status() const;
+    std::string lastEventId() const;
+    int connectionAttempts() const;
+    const std::shared_ptr<ClientCore>& core() const { return m_core; }
+    /// The public handle's callback switch.
+    const std::shared_ptr<HandleGate>& gate() const { return m_gate; }
+    void setGate(std::shared_ptr<HandleGate> gate) { m_gate = std::move(gate); }
+
+private:
+    void connect();
+    void setStatus(StreamStatus s);
+    void onConnectionEnded(Error why);
+    void armWatchdog();
+
+    std::shared_ptr<ClientCore> m_core;
+    std::shared_ptr<HandleGate> m_gate = std::make_shared<HandleGate>();
+    EventSourceRequest m_request;
+    EventSourceSink m_sink;
+    SseParser m_parser;
+    Backoff m_backoff;
+    TransferId m_transfer = 0;
+    TimerId m_retryTimer = 0;
+    TimerId m_watchdog = 0;
+    Clock::time_point m_lastByte {};
+    std::optional<Error> m_failure; ///< decided from the response head / parser
+    bool m_closed = false;
+    bool m_live = false;
+
+    mutable std::mutex m_mutex;
+    StreamStatus m_status;
+    std::string m_lastEventIdSnapshot;
+    int m_attempts = 0;
+};
+
+} // namespace livecomments::detail

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT
+#include "client/timeline_impl.h"
+
+#include <algorithm>
+
+namespace livecomments::detail {
+
+namespace {
+bool byId(const Comment& a, const Comment& b)
+{
+    return a.id < b.id;
+}
+} // namespace
+
+TimelineImpl::TimelineImpl(std::shared_ptr<ClientCore> core, VideoId video, TimelineOptions options,
+    TimelineCallbacks callbacks)
+    : m_core(std::move(core))
+    , m_video(video)
+    , m_options(options)
+    , m_callbacks(std::move(callbacks))
+    , m_backoff(m_core->config().backoff)
+{
+    m_options.pageSize = std::clamp(m_options.pageSize, 1, 200);
+}
+
+std::vector<Comment> TimelineImpl::snapshot() const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_seq;
+}
+
+std::size_t TimelineImpl::size() const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_seq.size();
+}
+
+TimelineStatus TimelineImpl::status() const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_status;
+}
+
+void TimelineImpl::publishStatus()
+{
+    TimelineStatus s;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        s = m_status;
+    }
+    if (m_callbacks.onStatus) {
+        auto cb = m_callbacks.onStatus;
+        m_core->deliver(m_gate, [cb, s] { cb(s); });
+    }
+}
+
+void TimelineImpl::emit(TimelineChange change)
+{
+    if (m_callbacks.onChange) {
+        auto cb = m_callbacks.onChange;
+        m_core->deliver(m_gate, [cb, change = std::move(change)] { cb(change); });
+    }
+}
+
+std::chrono::milliseconds TimelineImpl::retryDelay(const Error& e)
+{
+    auto d = m_backoff.nextDelay();
+    if (e.retryAfterMs > d.count())
+        d = std::chrono::milliseconds(e.retryAfterMs);
+    return d;
+}
+
+void TimelineImpl::startOnLoop()
+{
+    if (m_closed)
+        return;
+    CommentId newest = 0;
+    if (useCache()) {
+        m_core->cache()->touch(m_video);
+        m_core->cache()->setOpen(m_video, true);
+        if (auto slice = m_core->cache()->newest(m_video, m_options.pageSize)) {
+            // Instant display of what we had; then catch up with the present.
+            {
+                std::lock_guard<std::mutex> lock(m_mutex);
+                m_status.atBeginning = slice->reachesBeginning;
+            }
+            insert(std::move(slice->comments));
+            if (!m_seq.empty())
+                newest = m_seq.back().id;
+            if (newest || m_status.atBeginning) {
+                m_ready = true;
+                m_initialRequested = true;
+                publishStatus();
+            }
+        }
+    }
+    if (m_options.live) {
+        startLive(newest);
+    } else if (!m_ready) {
+        initialLoad();
+    } else if (newest) {
+        startFill(newest);
+    }
+}
+
+void TimelineImpl::startLive(CommentId resumeAfter)
+{
+    auto weak = weak_from_this();
+    SubscriptionCallbacks sink;
+    sink.onStatus = [weak](const StreamStatus& s) {
+        auto self = weak.lock();
+        if (self && self->m_callbacks.onStreamStatus) {
+            auto cb = self->m_callbacks.onStreamStatus;
+            self->m_core->deliver(self->m_gate, [cb, s] { cb(s); });
+        }
+    };
+    sink.onHello = [weak](const Hello&) {
+        auto self = weak.lock();
+        if (self && !self->m_initialRequested) {
+            self->m_initialRequested = true;
+            self->initialLoad();
+        }
+    };
+    sink.onComment = [weak](const Comment& c) {
+        auto self = weak.lock();
+        if (!self || self->m_closed)
+            return;
+        if (!self->m_ready) {
+            self->m_pendingLive.push_back(c);
+            return;
+        }
+        if (self->useCache())
+            self->m_core->cache()->storeComments(self->m_video, { c });
+        self->insert({ c });
+        self->recordSegment();
+    };
+    sink.onDeleted = [weak](CommentId id) {
+        if (auto self = weak.lock())
+            self->remove(id);
+    };
+    sink.onReset = [weak](const std::string&) {
+        auto self = weak.lock();
+        if (!self || self->m_closed)
+            return;
+        if (!self->m_ready) {
+            self->m_fillAfterReady = true;
+            return;
+        }
+        if (!self->m_seq.empty())
+            self->startFill(self->m_seq.back().id);
+    };
+    sink.onViewers = [weak](std::int64_t n) {
+        auto self = weak.lock();
+        if (self && self->m_callbacks.onViewers) {
+            auto cb = self->m_callbacks.onViewers;
+            self->m_core->deliver(self->m_gate, [cb, n] { cb(n); });
+        }
+    };
+    SubscriptionOptions opts;
+    opts.resumeAfter = resumeAfter;
+    m_sub = std::make_shared<SubscriptionImpl>(m_core, m_video, opts, std::move(sink));
+    m_sub->init();
+    m_sub->startOnLoop();
+}
+
+void TimelineImpl::initialLoad()
+{
+    if (m_closed)
+        return;
+    m_netPages++;
+    HistoryQuery q;
+    q.limit = m_options.pageSize;
+    auto weak = weak_from_this();
+    m_core->fetchHistoryOnLoop(m_video, q, [weak](Result<HistoryPage> r) {
+        auto self = weak.lock();
+        if (!self || self->m_closed)
+            return;
+        if (!r) {
+            {
+                std::lock_guard<std::mutex> lock(self->m_mutex);
+                self->m_status.lastError = r.error();
+            }
+            self->publishStatus();
+            if (r.error().isRecoverable()) {
+                self->m_core->loop().addTimer(self->retryDelay(r.error()), [weak] {
+                    if (auto s = weak.lock())
+                        s->initialLoad();
+                });
+            }
+            return;
+        }
+        self->m_backoff.reset();
+        HistoryPage& page = *r;
+        {
+            std::lock_guard<std::mutex> lock(self->m_mutex);
+            self->m_status.atBeginning = !page.nextCursor;
+            self->m_status.lastError.reset();
+        }
+        if (self->useCache())
+            self->m_core->cache()->storeComments(self->m_video, page.comments);
+        self->insert(std::move(page.comments));
+        self->becomeReady();
+    });
+}
+
+void TimelineImpl::becomeReady()
+{
+    m_ready = true;
+    auto pending = std::move(m_pendingLive);
+    m_pendingLive.clear();
+    if (useCache())
+        m_core->cache()->storeComments(m_video, pending);
+    insert(std::move(pending));
+    recordSegment();
+    publishStatus();
+    if (m_fillAfterReady && !m_seq.empty()) {
+        m_fillAfterReady = false;
+        startFill(m_seq.back().id);
+    }
+    maybePrefetch();
+}
+
+void TimelineImpl::startFill(CommentId from)
+{
+    if (m_closed)
+        return;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_status.fillingGap) {
+            m_refill = true; // a new gap opened while filling: go on from where we are
+            return;
+        }
+        m_status.fillingGap = true;
+    }
+    m_fillCursor = from;
+    publishStatus();
+    fetchFillPage();
+}
+
+void TimelineImpl::fetchFillPage()
+{
+    HistoryQuery q;
+    q.after = std::to_string(m_fillCursor);
+    q.limit = 200;
+    auto weak = weak_from_this();
+    m_core->fetchHistoryOnLoop(m_video, q, [weak](Result<HistoryPage> r) {
+        auto self = weak.lock();
+        if (!self || self->m_closed)
+            return;
+        if (!r) {
+            {
+                std::lock_guard<std::mutex> lock(self->m_mutex);
+                self->m_status.lastError = r.error();
+            }
+            self->publishStatus();
+            if (r.error().isRecoverable()) {
+                self->m_core->loop().addTimer(self->retryDelay(r.error()), [weak] {
+                    if (auto s = weak.lock(); s && !s->m_closed)
+                        s->fetchFillPage();
+                });
+            } else {
+                std::lock_guard<std::mutex> lock(self->m_mutex);
+                self->m_status.fillingGap = false;
+            }
+            return;
+        }
+        self->m_backoff.reset();
+        HistoryPage& page = *r;
+        for (const auto& c : page.comments)
+            self->m_fillCursor = std::max(self->m_fillCursor, c.id);
+        if (self->useCache())
+            self->m_core->cache()->storeComments(self->m_video, page.comments);
+        self->insert(std::move(page.comments));
+        if (page.nextCursor) {
+            self->recordSegment();
+            self->fetchFillPage();
+            return;
+        }
+        bool again = false;
+        {
+            std::lock_guard<std::mutex> lock(self->m_mutex);
+            again = self->m_refill;
+            self->m_refill = false;
+            if (!again)
+                self->m_status.fillingGap = false;
+            self->m_status.lastError.reset();
+        }
+        if (again) {
+            self->fetchFillPage();
+            return;
+        }
+        self->recordSegment();
+        self->publishStatus();
+    });
+}
+
+void TimelineImpl::insert(std::vector<Comment> comments)
+{
+    if (comments.empty())
+        return;
+    std::sort(comments.begin(), comments.end(), byId);
+    comments.erase(std::unique(comments.begin(), comments.end(),
+                       [](const Comment& a, const Comment& b) { return a.id == b.id; }),
+        comments.end());
+    std::vector<TimelineChange> changes;
+    std::size_t insertedBeforeReader = 0;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        std::vector<Comment> merged;
+        merged.reserve(m_seq.size() + comments.size());
+        std::size_t i = 0, j = 0;
+        bool lastFresh = false;
+        while (i < m_seq.size() || j < comments.size()) {
+            const bool takeOld
+                = j >= comments.size() || (i < m_seq.size() && m_seq[i].id <= comments[j].id);
+            if (takeOld) {
+                if (j < comments.size() && m_seq[i].id == comments[j].id)
+                    ++j; // duplicate: keep ours
+                merged.push_back(std::move(m_seq[i++]));
+                lastFresh = false;
+                continue;
+            }
+            if (!lastFresh) {
+                TimelineChange c;
+                c.kind = TimelineChange::Kind::Inserted;
+                c.index = merged.size();
+                changes.push_back(std::move(c));
+            }
+            if (m_reader != kNoReader && i <= m_reader)
+                ++insertedBeforeReader;
+            changes.back().comments.push_back(comments[j]);
+            changes.back().count++;
+            merged.push_back(std::move(comments[j++]));
+            lastFresh = true;
+        }
+        m_seq = std::move(merged);
+    }
+    if (m_reader != kNoReader)
+        m_reader += insertedBeforeReader;
+    for (auto& c : changes)
+        emit(std::move(c));
+}
+
+void TimelineImpl::remove(CommentId id)
+{
+    if (m_closed)
+        return;
+    if (useCache())
+        m_core->cache()->removeComment(m_video, id);
+    std::size_t index = 0;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        auto it = std::lower_bound(
+            m_seq.begin(), m_seq.end(), id, [](const Comment& c, CommentId v) { return c.id < v; });
+        if (it == m_seq.end() || it->id != id)
+            return;
+        index = static_cast<std::size_t>(it - m_seq.begin());
+        m_seq.erase(it);
+    }
+    if (m_reader != kNoReader && index < m_reader)
+        --m_reader;
+    TimelineChange c;
+    c.kind = TimelineChange::Kind::Removed;
+    c.index = index;
+    c.count = 1;
+    emit(std::move(c));
+}
+
+void TimelineImpl::recordSegment()
+{
+    if (!useCache() || !m_ready)
+        return;
+    CommentId lo = 0, hi = 0;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_seq.empty())
+            return;
+        lo = m_status.atBeginning ? 1 : m_seq.front().id;
+        hi = m_status.fillingGap ? m_fillCursor : m_seq.back().id;
+    }
+    if (lo <= hi)
+        m_core->cache()->addSegment(m_video, lo, hi);
+    m_core->cache()->enforceLimit();
+}
+
+void TimelineImpl::maybePrefetch()
+{
+    if (m_reader != kNoReader && m_reader < m_options.prefetchDistance)
+        loadOlderOnLoop();
+}
+
+void TimelineImpl::setReaderIndexOnLoop(std::size_t index)
+{
+    m_reader = index;
+    maybePrefetch();
+}
+
+void TimelineImpl::setReaderIdOnLoop(CommentId id)
+{
+    std::size_t index = 0;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        index = static_cast<std::size_t>(std::lower_bound(m_seq.begin(), m_seq.end(), id,
+                                             [](const Comment& c, CommentId v) { return c.id < v; })
+            - m_seq.begin());
+    }
+    setReaderIndexOnLoop(index);
+}
+
+void TimelineImpl::loadOlderOnLoop()
+{
+    CommentId oldest = 0;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (m_closed || !m_ready || m_status.loadingOlder || m_status.atBeginning || m_seq.empty())
+            return;
+        oldest = m_seq.front().id;
+    }
+    if (useCache()) {
+        if (auto slice = m_core->cache()->olderThan(m_video, oldest, m_options.pageSize)) {
+            {
+                std::lock_guard<std::mutex> lock(m_mutex);
+                m_status.atBeginning = slice->reachesBeginning;
+            }
+            insert(std::move(slice->comments));
+            publishStatus();
+            maybePrefetch();
+            return;
+        }
+    }
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_status.loadingOlder = true;
+    }
+    publishStatus();
+    m_netPages++;
+    HistoryQuery q;
+    q.before = std::to_string(oldest);
+    q.limit = m_options.pageSize;
+    auto weak = weak_from_this();
+    m_core->fetchHistoryOnLoop(m_video, q, [weak](Result<HistoryPage> r) {
+        auto self = weak.lock();
+        if (!self || self->m_closed)
+            return;
+        {
+            std::lock_guard<std::mutex> lock(self->m_mutex);
+            self->m_status.loadingOlder = false;
+            if (r) {
+                self->m_status.atBeginning = !r->nextCursor;
+                self->m_status.lastError.reset();
+            } else {
+                self->m_status.lastError = r.error();
+            }
+        }
+        if (r) {
+            if (self->useCache())
+                self->m_core->cache()->storeComments(self->m_video, r->comments);
+            self->insert(std::move(r->comments));
+            self->recordSegment();
+        }
+        self->publishStatus();
+        if (r)
+            self->maybePrefetch();
+    });
+}
+
+void TimelineImpl::closeOnLoop()
+{
+    if (m_closed)
+        return;
+    m_closed = true;
+    if (m_sub)
+        m_sub->closeOnLoop();
+    if (useCache())
+        m_core->cache()->setOpen(m_video, false);
+}
+
+} // namespace livecomments::detail

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "client/subscription_impl.h"
+#include "livecomments/timeline.h"
+
+#include <limits>
+
+namespace livecomments::detail {
+
+/// The merged history+live sequence (see livecomments/timeline.h).
+///
+/// Threading: every *OnLoop method runs on the loop thread; snapshot getters lock m_mutex.
+class TimelineImpl : public Closable, public std::enable_shared_from_this<TimelineImpl> {
+public:
+    TimelineImpl(std::shared_ptr<ClientCore> core, VideoId video, TimelineOptions options,
+        TimelineCallbacks callbacks);
+
+    void startOnLoop();
+    void closeOnLoop();
+    void shutdownOnLoop() override { closeOnLoop(); }
+    void loadOlderOnLoop();
+    void setReaderIndexOnLoop(std::size_t index);
+    void setReaderIdOnLoop(CommentId id);
+
+    VideoId videoId() const { return m_video; }
+    std::vector<Comment> snapshot() const;
+    std::size_t size() const;
+    TimelineStatus status() const;
+    int networkPageRequests() const { return m_netPages.load(); }
+    const std::shared_ptr<ClientCore>& core() const { return m_core; }
+    const std::shared_ptr<HandleGate>& gate() const { return m_gate; }
+
+private:
+    static constexpr std::size_t kNoReader = std::numeric_limits<std::size_t>::max();
+    void startLive(CommentId resumeAfter);
+    void initialLoad();
+    void becomeReady();
+    void startFill(CommentId from);
+    void fetchFillPage();
+    /// Merges @p comments (any order, duplicates allowed) and emits the changes.
+    void insert(std::vector<Comment> comments);
+    void remove(CommentId id);
+    void recordSegment();
+    void maybePrefetch();
+    void publishStatus();
+    void emit(TimelineChange change);
+    std::chrono::milliseconds retryDelay(const Error& e);
+    bool useCache() const { return m_options.useCache && m_core->cache(); }
+
+    std::shared_ptr<ClientCore> m_core;
+    std::shared_ptr<HandleGate> m_gate = std::make_shared<HandleGate>();
+    VideoId m_video;
+    TimelineOptions m_options;
+    TimelineCallbacks m_callbacks;
+    std::shared_ptr<SubscriptionImpl> m_sub;
+    Backoff m_backoff;
+    bool m_closed = false;
+    bool m_ready = false; ///< the initial content is in place
+    bool m_initialRequested = false;
+    bool m_fillAfterReady = false;
+    std::vector<Comment> m_pendingLive; ///< live comments that arrived before ready
+    CommentId m_fillCursor = 0; ///< gap fill: the sequence is complete up to this id
+    bool m_refill = false;
+    std::size_t m_reader = kNoReader;
+    std::atomic<int> m_netPages { 0 };
+
+    mutable std::mutex m_mutex; ///< guards m_seq and m_status for the snapshot getters
+    std::vector<Comment> m_seq; ///< oldest first
+    TimelineStatus m_status;
+};
+
+} // namespace livecomments::detail

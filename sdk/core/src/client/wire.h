@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Wire contract (DESIGN.md §1) <-> public value types.
+
+#include "livecomments/comment.h"
+#include "livecomments/result.h"
+#include "livecomments/subscription.h"
+#include "json/json.h"
+
+#include <string_view>
+
+namespace livecomments::detail {
+
+/// Reads an id that may come as a JSON string or number.
+std::optional<std::string> idText(const json::Value* v);
+Result<Comment> commentFromJson(const json::Value& v);
+Result<Comment> parseComment(std::string_view body);
+Result<Video> parseVideo(std::string_view body);
+Result<HistoryPage> parseHistoryPage(std::string_view body);
+Result<Hello> parseHello(std::string_view body);
+/// `deleted` event: {"id":"…"}.
+Result<CommentId> parseDeleted(std::string_view body);
+
+} // namespace livecomments::detail
