@@ -120,6 +120,19 @@ std::string sid(int i)
     return "s-test-" + std::to_string(i);
 }
 
+constexpr std::size_t kDefaultCap = 1u << 20;
+
+EngineOptions engineOptions(unsigned loops, std::size_t queueCapBytes = kDefaultCap,
+    int heartbeatMs = 15000, int statsMs = 5000)
+{
+    EngineOptions options;
+    options.loops = loops;
+    options.queueCapBytes = queueCapBytes;
+    options.heartbeatMs = heartbeatMs;
+    options.statsMs = statsMs;
+    return options;
+}
+
 } // namespace
 
 class TstFanoutEngine : public QObject {
@@ -142,9 +155,7 @@ private slots:
 
 void TstFanoutEngine::deliversToEverySubscriberOfTheVideoOnly()
 {
-    EngineOptions options;
-    options.loops = 2;
-    Engine engine(options);
+    Engine engine(engineOptions(2));
     engine.start();
     TcpListener listener;
 
@@ -192,9 +203,7 @@ void TstFanoutEngine::deliversToEverySubscriberOfTheVideoOnly()
 
 void TstFanoutEngine::concurrentPublishersKeepPerPublisherOrder()
 {
-    EngineOptions options;
-    options.loops = 2;
-    Engine engine(options);
+    Engine engine(engineOptions(2));
     engine.start();
 
     std::vector<Peer> peers;
@@ -239,9 +248,7 @@ void TstFanoutEngine::concurrentPublishersKeepPerPublisherOrder()
 
 void TstFanoutEngine::heldSubscriberResumesWithoutGapOrDuplicate()
 {
-    EngineOptions options;
-    options.loops = 1; // the live witness and the held stream share a loop
-    Engine engine(options);
+    Engine engine(engineOptions(1)); // the live witness and the held stream share a loop
     engine.start();
 
     auto [liveFd, live] = makePair();
@@ -290,10 +297,7 @@ void TstFanoutEngine::heldSubscriberResumesWithoutGapOrDuplicate()
 
 void TstFanoutEngine::partialWritesKeepEveryByteInOrder()
 {
-    EngineOptions options;
-    options.loops = 1;
-    options.queueCapBytes = 16u << 20;
-    Engine engine(options);
+    Engine engine(engineOptions(1, 16u << 20));
     engine.start();
 
     auto [fd, peer] = makePair(4096); // tiny buffers: the engine must write in pieces
@@ -338,10 +342,7 @@ void TstFanoutEngine::partialWritesKeepEveryByteInOrder()
 
 void TstFanoutEngine::slowReaderIsClosedWhileOthersKeepReceiving()
 {
-    EngineOptions options;
-    options.loops = 1;
-    options.queueCapBytes = 64 * 1024;
-    Engine engine(options);
+    Engine engine(engineOptions(1, 64 * 1024));
     engine.start();
 
     auto [fastFd, fast] = makePair(8192);
@@ -386,10 +387,7 @@ void TstFanoutEngine::slowReaderIsClosedWhileOthersKeepReceiving()
 
 void TstFanoutEngine::heartbeatOnIdleStreamOnly()
 {
-    EngineOptions options;
-    options.loops = 1;
-    options.heartbeatMs = 40;
-    Engine engine(options);
+    Engine engine(engineOptions(1, kDefaultCap, 40));
     engine.start();
 
     auto [idleFd, idle] = makePair();
@@ -416,9 +414,7 @@ void TstFanoutEngine::heartbeatOnIdleStreamOnly()
 
 void TstFanoutEngine::peerCloseIsDetected()
 {
-    EngineOptions options;
-    options.loops = 2;
-    Engine engine(options);
+    Engine engine(engineOptions(2));
     engine.start();
     TcpListener listener;
 
@@ -446,10 +442,7 @@ void TstFanoutEngine::peerCloseIsDetected()
 
 void TstFanoutEngine::closeFlushesThenCloses()
 {
-    EngineOptions options;
-    options.loops = 1;
-    options.queueCapBytes = 16u << 20;
-    Engine engine(options);
+    Engine engine(engineOptions(1, 16u << 20));
     engine.start();
 
     auto [fd, peer] = makePair(4096);
@@ -476,9 +469,7 @@ void TstFanoutEngine::closeFlushesThenCloses()
 
 void TstFanoutEngine::shutdownAppendsFinalBytesAndClosesAll()
 {
-    EngineOptions options;
-    options.loops = 2;
-    Engine engine(options);
+    Engine engine(engineOptions(2));
     engine.start();
 
     std::vector<Peer> peers;
@@ -506,13 +497,14 @@ void TstFanoutEngine::shutdownAppendsFinalBytesAndClosesAll()
     QTRY_VERIFY_WITH_TIMEOUT((late.pump(), late.eof), 5000); // the engine closed its end
     QCOMPARE(late.got, std::string());
     engine.shutdown({}, 0ms); // idempotent
+    const auto published = engine.stats().framesPublished;
+    engine.publish(4, f); // after shutdown: dropped, not queued in a stopped loop
+    QCOMPARE(engine.stats().framesPublished, published);
 }
 
 void TstFanoutEngine::videoActiveFiresOnFirstAndLast()
 {
-    EngineOptions options;
-    options.loops = 2; // a and b land on different loops
-    Engine engine(options);
+    Engine engine(engineOptions(2)); // a and b land on different loops
     std::mutex mutex;
     std::vector<std::pair<std::uint32_t, bool>> events;
     engine.onVideoActive = [&](std::uint32_t video, bool has) {
@@ -546,10 +538,7 @@ void TstFanoutEngine::videoActiveFiresOnFirstAndLast()
 
 void TstFanoutEngine::statsTickRuns()
 {
-    EngineOptions options;
-    options.loops = 2;
-    options.statsMs = 20;
-    Engine engine(options);
+    Engine engine(engineOptions(2, kDefaultCap, 15000, 20));
     std::atomic<int> ticks { 0 };
     engine.onStatsTick = [&] {
         // The server publishes `stats` from here: calling back into the engine must be fine.

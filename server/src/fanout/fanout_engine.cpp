@@ -137,6 +137,7 @@ public:
     std::vector<std::unique_ptr<Loop>> m_loops;
     std::atomic<std::uint64_t> m_framesPublished { 0 };
     std::atomic<std::uint64_t> m_openStreams { 0 };
+    std::atomic<bool> m_closed { false }; ///< shutdown() began: publish() becomes a no-op
 
 private:
     void releaseEntry(std::unordered_map<std::string, RegistryEntry>::iterator it);
@@ -817,7 +818,9 @@ void Engine::Impl::resume(const std::string& subscriptionId, std::vector<FramePt
 
 void Engine::Impl::publish(std::uint32_t videoId, FramePtr frame)
 {
-    if (!frame || frame->bytes.empty())
+    // After shutdown the loops stop draining their inboxes; a bus still delivering must not
+    // make them grow.
+    if (!frame || frame->bytes.empty() || m_closed.load(std::memory_order_relaxed))
         return;
     m_framesPublished.fetch_add(1, std::memory_order_relaxed);
     for (auto& loop : m_loops) {
@@ -931,6 +934,7 @@ void Engine::Impl::shutdown(std::string finalBytes, std::chrono::milliseconds fl
     if (m_stopped)
         return;
     m_stopped = true;
+    m_closed = true;
     if (!m_started)
         return;
     const FramePtr finalFrame

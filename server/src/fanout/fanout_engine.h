@@ -37,7 +37,12 @@ struct SubscriberInfo {
     std::string userId; ///< empty = anonymous
 };
 
-/// Counters since start() (monotonic except openStreams, which is the current number of streams).
+/// Counters since start(). openStreams is the current number of sockets the engine owns (a
+/// closing stream counts until its socket is closed); framesPublished counts publish() calls;
+/// deliveries counts frames queued on a stream (published ones and replayed ones); bytesWritten
+/// counts bytes the kernel accepted (preambles and heartbeats included); slowDisconnects and
+/// clientDisconnects count streams closed for passing the cap / by the peer; heartbeats counts
+/// `: hb` comments queued.
 struct EngineStats {
     std::uint64_t openStreams = 0, framesPublished = 0, deliveries = 0, bytesWritten = 0,
                   slowDisconnects = 0, clientDisconnects = 0, heartbeats = 0;
