@@ -129,18 +129,28 @@ run() {
 
 targets=(livecomments nchan)
 [[ -n $only ]] && targets=("$only")
+# Every run gets a freshly started server, so a backlog or memory growth left by one run cannot
+# leak into the next (nchan in particular keeps queued messages in shared memory).
+fresh_run() {
+    local target=$1
+    shift
+    stop_server
+    if ! start_server "$target"; then
+        echo "skipping $target $*: server did not start" | tee -a "$out/log.txt"
+        return 0
+    fi
+    run "$target" "$@"
+    stop_server
+}
 for target in "${targets[@]}"; do
-    start_server "$target" || { echo "skipping $target" | tee -a "$out/log.txt"; stop_server; continue; }
-    # Fresh server: the idle run's RSS baseline is the empty server.
-    run "$target" idle 0 10 "$idle_streams" --duration=2 --warmup=0 --settle=2 --connect-timeout=90
+    fresh_run "$target" idle 0 10 "$idle_streams" --duration=2 --warmup=0 --settle=2 --connect-timeout=90
     for rate in $rates_multi; do
-        run "$target" multi "$rate" 10 10000
+        fresh_run "$target" multi "$rate" 10 10000
     done
     for rate in $rates_hot; do
-        run "$target" hot "$rate" 1 10000
+        fresh_run "$target" hot "$rate" 1 10000
     done
-    run "$target" ack 1000 10 100
-    stop_server
+    fresh_run "$target" ack 1000 10 100
 done
 
 # ---- tables ------------------------------------------------------------------------------
@@ -166,11 +176,11 @@ f() { jq -r "$1" "$2" 2>/dev/null || echo "-"; }
         ack) echo "### Publish-ack latency at 1,000 comments/s (10 videos x 10 viewers)" ;;
         esac
         echo
-        echo "| target | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        echo "| target | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % | CPU µs/delivery |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for target in "${targets[@]}"; do
             for j in $(ls "$out/$target-$scenario-"*.json 2>/dev/null | sort -t- -k3 -n); do
-                jq -r --arg t "$target" '"| \($t) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) |"' "$j"
+                jq -r --arg t "$target" '"| \($t) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) | \(.server.cpu_us_per_delivery) |"' "$j"
             done
         done
     done

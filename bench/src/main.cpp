@@ -23,6 +23,10 @@ using namespace livecomments::bench;
 namespace {
 
 struct Options {
+    std::string mode = "fanout";
+    std::uint64_t cursorMin = 0;
+    std::uint64_t cursorMax = 0;
+    int pageLimit = 50;
     std::string target = "livecomments";
     std::string url = "http://127.0.0.1:8080";
     std::size_t videos = 10;
@@ -46,6 +50,11 @@ struct Options {
 };
 
 const char* kUsage = R"(usage: livecomments-bench [--option=value ...]
+  --mode=fanout|history        fan-out load (default), or history-page reads: GET
+                               /videos/ID/comments?before=<random cursor>&limit=N on one
+                               --video-ids=ID, cursors from [--cursor-min, --cursor-max),
+                               --publishers readers, --rate requests/s (0 = back to back)
+  --page-limit=N               history page size (50)
   --target=livecomments|nchan  protocol flavour (default livecomments)
   --url=http://HOST:PORT       server (default http://127.0.0.1:8080)
   --videos=N                   videos to spread subscribers and comments over (10)
@@ -103,6 +112,14 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error)
         try {
             if (name == "target")
                 o.target = value;
+            else if (name == "mode")
+                o.mode = value;
+            else if (name == "cursor-min")
+                o.cursorMin = std::stoull(value);
+            else if (name == "cursor-max")
+                o.cursorMax = std::stoull(value);
+            else if (name == "page-limit")
+                o.pageLimit = std::stoi(value);
             else if (name == "url")
                 o.url = value;
             else if (name == "videos")
@@ -155,6 +172,17 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error)
     }
     if (!o.videoIds.empty())
         o.videos = o.videoIds.size();
+    if (o.mode == "history") {
+        if (o.videoIds.size() != 1 || o.cursorMax <= o.cursorMin || o.pageLimit <= 0) {
+            error = "--mode=history needs --video-ids=ID and --cursor-min < --cursor-max";
+            return false;
+        }
+        return true;
+    }
+    if (o.mode != "fanout") {
+        error = "--mode must be fanout or history";
+        return false;
+    }
     if (o.videos == 0 || o.loops == 0 || o.publishers == 0 || o.duration <= 0 || o.warmup < 0) {
         error = "--videos, --loops, --publishers and --duration must be positive";
         return false;
@@ -220,6 +248,70 @@ double seconds(std::int64_t ns)
     return static_cast<double>(ns) / 1e9;
 }
 
+/// --mode=history: paced or closed-loop GETs of deep history pages.
+int runHistory(const Options& o, const Endpoint& endpoint)
+{
+    Report report;
+    report.mode = "history";
+    report.label = o.label;
+    report.target = o.target;
+    report.url = o.url;
+    report.videos = 1;
+    report.rateTarget = o.rate;
+    report.durationSeconds = o.duration;
+    report.warmupSeconds = o.warmup;
+    const double benchCpuStart = selfCpuSeconds();
+    report.serverRssKbBaseline = sampleProcesses(o.pids).rssKb;
+    const std::int64_t t0 = nowNs() + 20000000LL;
+    const std::int64_t windowStart = t0 + static_cast<std::int64_t>(o.warmup * 1e9);
+    const std::int64_t windowEnd = windowStart + static_cast<std::int64_t>(o.duration * 1e9);
+    std::vector<ReaderResult> results(o.publishers);
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < o.publishers; ++i) {
+        ReaderConfig rc;
+        rc.endpoint = endpoint;
+        rc.path = "/videos/" + o.videoIds.front() + "/comments";
+        rc.cursorMin = o.cursorMin;
+        rc.cursorMax = o.cursorMax;
+        rc.limit = o.pageLimit;
+        rc.ratePerSecond = o.rate / o.publishers;
+        rc.startNs = t0;
+        rc.windowStartNs = windowStart;
+        rc.windowEndNs = windowEnd;
+        rc.threadIndex = i;
+        threads.emplace_back([rc, &result = results[i]] { runReader(rc, result); });
+    }
+    sleepSeconds(seconds(windowStart - nowNs()));
+    const ProcSample cpuStart = sampleProcesses(o.pids);
+    sleepSeconds(seconds(windowEnd - nowNs()));
+    const ProcSample cpuEnd = sampleProcesses(o.pids);
+    for (auto& t : threads)
+        t.join();
+    report.serverCpuSeconds = cpuEnd.cpuSeconds - cpuStart.cpuSeconds;
+    report.serverPids = cpuEnd.pids;
+    report.serverRssKbEnd = cpuEnd.rssKb;
+    for (const auto& r : results) {
+        report.historyRequests += r.requests;
+        report.historyOk += r.ok;
+        report.historyComments += r.comments;
+        report.historyShortPages += r.shortPages;
+        report.historyLatency.merge(r.latency);
+        for (const auto& [reason, count] : r.errors)
+            report.publishErrors[reason] += count;
+    }
+    report.benchCpuSeconds = selfCpuSeconds() - benchCpuStart;
+    printTable(report, std::cout);
+    if (!o.json.empty()) {
+        std::ofstream out(o.json);
+        writeJson(report, out);
+        if (!out) {
+            std::cerr << "livecomments-bench: cannot write " << o.json << "\n";
+            return 2;
+        }
+    }
+    return report.historyRequests > 0 && report.historyOk == report.historyRequests ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -237,6 +329,8 @@ int main(int argc, char** argv)
         std::cerr << "livecomments-bench: " << error << "\n";
         return 2;
     }
+    if (o.mode == "history")
+        return runHistory(o, endpoint);
     auto progress = [&o](const std::string& line) {
         if (!o.quiet)
             std::cerr << "[bench] " << line << std::endl;

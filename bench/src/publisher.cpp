@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <random>
 
 namespace livecomments::bench {
 namespace {
@@ -60,6 +61,54 @@ void runPublisher(
             ++result.acknowledged;
             ++result.ackedPerVideo[video];
             result.ackLatency.record(static_cast<std::uint64_t>(ackNs / 1000));
+        } else if (status < 0) {
+            ++result.errors["transport: " + response];
+        } else {
+            ++result.errors["status " + std::to_string(status)];
+        }
+    }
+}
+
+void runReader(const ReaderConfig& config, ReaderResult& result)
+{
+    HttpClient client(config.endpoint, loopbackSource(240 + config.threadIndex, 254));
+    std::mt19937_64 random(0x6c63u + config.threadIndex);
+    const std::uint64_t span
+        = config.cursorMax > config.cursorMin ? config.cursorMax - config.cursorMin : 1;
+    const double intervalNs = config.ratePerSecond > 0 ? 1e9 / config.ratePerSecond : 0;
+    double next = static_cast<double>(config.startNs);
+    std::string response;
+    const std::string commentKey = "\"text\":";
+    while (true) {
+        std::int64_t now = nowNs();
+        if (intervalNs > 0) {
+            const auto due = static_cast<std::int64_t>(next);
+            if (now < due) {
+                sleepUntil(due);
+                now = nowNs();
+            }
+            next += intervalNs;
+        }
+        if (now >= config.windowEndNs)
+            break;
+        const std::uint64_t cursor = config.cursorMin + random() % span;
+        const std::string path = config.path + "?before=" + std::to_string(cursor)
+            + "&limit=" + std::to_string(config.limit);
+        const int status = client.request("GET", path, {}, {}, response);
+        const std::int64_t took = nowNs() - now;
+        if (now < config.windowStartNs)
+            continue;
+        ++result.requests;
+        if (status == 200) {
+            ++result.ok;
+            result.latency.record(static_cast<std::uint64_t>(took / 1000));
+            std::uint64_t n = 0;
+            for (auto p = response.find(commentKey); p != std::string::npos;
+                 p = response.find(commentKey, p + commentKey.size()))
+                ++n;
+            result.comments += n;
+            if (n < static_cast<std::uint64_t>(config.limit))
+                ++result.shortPages;
         } else if (status < 0) {
             ++result.errors["transport: " + response];
         } else {

@@ -38,6 +38,34 @@ struct PublisherResult {
     std::map<std::string, std::uint64_t> errors;
 };
 
+/// What one history reader thread does: GET `limit`-sized pages `before=` random cursors drawn
+/// uniformly from [cursorMin, cursorMax) (deep, uncached history), back to back or paced.
+struct ReaderConfig {
+    Endpoint endpoint;
+    std::string path; ///< /videos/{id}/comments
+    std::uint64_t cursorMin = 0;
+    std::uint64_t cursorMax = 0;
+    int limit = 50;
+    double ratePerSecond = 0; ///< 0 = closed loop (next request as soon as one is answered)
+    std::int64_t startNs = 0;
+    std::int64_t windowStartNs = 0;
+    std::int64_t windowEndNs = 0;
+    unsigned threadIndex = 0;
+};
+
+/// Counts of one reader thread (requests sent inside the window only).
+struct ReaderResult {
+    std::uint64_t requests = 0;
+    std::uint64_t ok = 0; ///< 200 answers
+    std::uint64_t comments = 0; ///< comments received in those pages
+    std::uint64_t shortPages = 0; ///< 200 pages with fewer than `limit` comments
+    Histogram latency; ///< µs per complete GET
+    std::map<std::string, std::uint64_t> errors;
+};
+
+/// Runs one history reader on the calling thread (same threading rules as runPublisher).
+void runReader(const ReaderConfig& config, ReaderResult& result);
+
 /// Runs one publisher on the calling thread. `sequence` numbers comments across threads.
 /// Threading: call from a dedicated thread; `result` is owned by that thread until it ends.
 void runPublisher(

@@ -80,6 +80,11 @@ double Report::deliveriesPerSecond() const
     return durationSeconds > 0 ? static_cast<double>(arrivedInWindow) / durationSeconds : 0;
 }
 
+double Report::cpuMicrosPerDelivery() const
+{
+    return arrivedInWindow ? serverCpuSeconds * 1e6 / static_cast<double>(arrivedInWindow) : 0;
+}
+
 double Report::offeredPerSecond() const
 {
     return durationSeconds > 0 ? static_cast<double>(expected) / durationSeconds : 0;
@@ -105,6 +110,26 @@ void printTable(const Report& r, std::ostream& out)
     };
     out << "livecomments-bench: " << (r.label.empty() ? r.target : r.label) << " (" << r.target
         << " at " << r.url << ")\n";
+    if (r.mode == "history") {
+        const double secs = r.durationSeconds > 0 ? r.durationSeconds : 1;
+        row("history requests",
+            std::to_string(r.historyOk) + " ok / " + std::to_string(r.historyRequests) + " = "
+                + num(static_cast<double>(r.historyRequests) / secs, 0) + "/s over "
+                + num(r.durationSeconds, 1) + " s");
+        row("comments per page",
+            num(r.historyOk
+                    ? static_cast<double>(r.historyComments) / static_cast<double>(r.historyOk)
+                    : 0,
+                1)
+                + " (short pages " + std::to_string(r.historyShortPages) + ")");
+        row("page latency", lat(r.historyLatency));
+        if (!r.serverPids.empty())
+            row("server CPU",
+                num(r.serverCpuSeconds, 2) + " s, RSS " + std::to_string(r.serverRssKbEnd) + " KB");
+        for (const auto& [reason, count] : r.publishErrors)
+            row("request error", reason + " x" + std::to_string(count));
+        return;
+    }
     row("subscribers connected",
         std::to_string(r.subscribersConnected) + " / " + std::to_string(r.subscribersRequested)
             + " over " + std::to_string(r.videos) + " videos in " + num(r.connectSeconds, 2)
@@ -136,7 +161,8 @@ void printTable(const Report& r, std::ostream& out)
         row("server CPU",
             num(r.serverCpuSeconds, 2) + " s = "
                 + num(r.durationSeconds > 0 ? 100 * r.serverCpuSeconds / r.durationSeconds : 0, 0)
-                + " % of one core (" + std::to_string(r.serverPids.size()) + " processes)");
+                + " % of one core (" + std::to_string(r.serverPids.size()) + " processes), "
+                + num(r.cpuMicrosPerDelivery(), 2) + " µs per delivery");
         row("server RSS",
             "baseline " + std::to_string(r.serverRssKbBaseline) + " KB, connected "
                 + std::to_string(r.serverRssKbConnected) + " KB, end "
@@ -155,6 +181,17 @@ void printTable(const Report& r, std::ostream& out)
 void writeJson(const Report& r, std::ostream& out)
 {
     out << "{\n";
+    out << "  \"mode\": " << jsonString(r.mode) << ",\n";
+    if (r.mode == "history") {
+        out << "  \"history\": {\"requests\": " << r.historyRequests << ", \"ok\": " << r.historyOk
+            << ", \"comments\": " << r.historyComments
+            << ", \"short_pages\": " << r.historyShortPages << ", \"requests_per_s\": "
+            << num(r.durationSeconds > 0
+                       ? static_cast<double>(r.historyRequests) / r.durationSeconds
+                       : 0,
+                   1)
+            << ", \"latency_ms\": " << latencyJson(r.historyLatency, true) << "},\n";
+    }
     out << "  \"label\": " << jsonString(r.label) << ",\n";
     out << "  \"target\": " << jsonString(r.target) << ",\n";
     out << "  \"url\": " << jsonString(r.url) << ",\n";
@@ -188,6 +225,7 @@ void writeJson(const Report& r, std::ostream& out)
         out << (i ? "," : "") << r.serverPids[i];
     out << "], \"cpu_s\": " << num(r.serverCpuSeconds) << ", \"cpu_pct\": "
         << num(r.durationSeconds > 0 ? 100 * r.serverCpuSeconds / r.durationSeconds : 0, 1)
+        << ", \"cpu_us_per_delivery\": " << num(r.cpuMicrosPerDelivery())
         << ", \"rss_kb_baseline\": " << r.serverRssKbBaseline
         << ", \"rss_kb_connected\": " << r.serverRssKbConnected
         << ", \"rss_kb_end\": " << r.serverRssKbEnd

@@ -16,6 +16,7 @@ namespace livecomments::bench {
 /// Everything one run measured; printed as a table and written as JSON.
 /// Threading: plain value, filled by the main thread after every worker has been joined.
 struct Report {
+    std::string mode = "fanout"; ///< "fanout" or "history"
     std::string label;
     std::string target;
     std::string url;
@@ -46,6 +47,12 @@ struct Report {
     std::uint64_t serverRssKbConnected = 0;
     std::uint64_t serverRssKbEnd = 0;
     double benchCpuSeconds = 0;
+    // --mode=history
+    std::uint64_t historyRequests = 0;
+    std::uint64_t historyOk = 0;
+    std::uint64_t historyComments = 0;
+    std::uint64_t historyShortPages = 0;
+    Histogram historyLatency;
 
     std::uint64_t lost() const { return expected > delivered ? expected - delivered : 0; }
     /// Deliveries the server completed per second during the window (sustained throughput).
@@ -53,6 +60,8 @@ struct Report {
     /// Deliveries per second the publish rate asked for (acknowledged comments × viewers).
     double offeredPerSecond() const;
     double rssBytesPerStream() const;
+    /// Server CPU time per delivery made in the window (µs): efficiency, robust to a busy machine.
+    double cpuMicrosPerDelivery() const;
 };
 
 /// Human-readable table.
