@@ -113,7 +113,7 @@ std::string commentJson(const Comment& c)
 
 std::string errorText(const Error& e)
 {
-    std::string s = std::string(toString(e.code)) + ": " + e.message;
+    std::string s = std::string(errorCodeName(e.code)) + ": " + e.message;
     return s;
 }
 

@@ -9,7 +9,7 @@
 
 namespace livecomments {
 
-std::string_view toString(ErrorCode code) noexcept
+std::string_view errorCodeName(ErrorCode code) noexcept
 {
     switch (code) {
     case ErrorCode::InvalidArgument:
@@ -59,7 +59,7 @@ bool Error::isRecoverable() const noexcept
     }
 }
 
-const char* toString(StreamState state) noexcept
+const char* streamStateName(StreamState state) noexcept
 {
     switch (state) {
     case StreamState::Connecting:
@@ -74,7 +74,7 @@ const char* toString(StreamState state) noexcept
     return "closed";
 }
 
-const char* toString(PostState state) noexcept
+const char* postStateName(PostState state) noexcept
 {
     switch (state) {
     case PostState::Pending:

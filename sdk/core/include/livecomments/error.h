@@ -27,7 +27,7 @@ enum class ErrorCode {
 };
 
 /// Stable lower-case name of a code, e.g. "network" (for logs and the CLI).
-std::string_view toString(ErrorCode code) noexcept;
+std::string_view errorCodeName(ErrorCode code) noexcept;
 
 /// An error value: never thrown, returned in Result<T> or handed to a callback.
 ///

@@ -31,6 +31,6 @@ struct OutboxEntry {
 };
 
 /// Stable lower-case name, e.g. "pending".
-const char* toString(PostState state) noexcept;
+const char* postStateName(PostState state) noexcept;
 
 } // namespace livecomments

@@ -28,6 +28,6 @@ struct StreamStatus {
 };
 
 /// Stable lower-case name, e.g. "reconnecting".
-const char* toString(StreamState state) noexcept;
+const char* streamStateName(StreamState state) noexcept;
 
 } // namespace livecomments

@@ -4,7 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <filesystem>
 
 namespace livecomments::detail {
 
@@ -77,10 +77,15 @@ Comment rowToComment(const Stmt& s, VideoId video)
     return c;
 }
 
+/// Deletes the cache file and its SQLite side files; never anything but regular files.
 void removeFiles(const std::string& path)
 {
-    for (const char* suffix : { "", "-wal", "-shm", "-journal" })
-        std::remove((path + suffix).c_str());
+    for (const char* suffix : { "", "-wal", "-shm", "-journal" }) {
+        std::error_code ec;
+        const std::filesystem::path p(path + suffix);
+        if (std::filesystem::is_regular_file(p, ec))
+            std::filesystem::remove(p, ec);
+    }
 }
 
 bool isCorruption(int rc)
@@ -309,20 +314,7 @@ std::optional<CachedSlice> Cache::newest(VideoId video, int limit)
         lo = s.i64(0);
         hi = s.i64(1);
     }
-    CachedSlice slice;
-    Stmt s(m_db,
-        "SELECT id, user_id, user_name, text, created_at FROM comments"
-        " WHERE video_id=? AND id>=? AND id<=? ORDER BY id DESC LIMIT ?");
-    s.bind(1, video).bind(2, lo).bind(3, hi).bind(4, limit + 1);
-    while (s.step() == SQLITE_ROW)
-        slice.comments.push_back(rowToComment(s, video));
-    const bool more = slice.comments.size() > static_cast<std::size_t>(limit);
-    if (more)
-        slice.comments.pop_back();
-    slice.reachesBeginning = !more && lo <= 1;
-    if (slice.comments.empty() && !slice.reachesBeginning)
-        return std::nullopt;
-    return slice;
+    return slice(video, lo, hi, limit);
 }
 
 std::optional<CachedSlice> Cache::olderThan(VideoId video, CommentId before, int limit)
@@ -341,20 +333,25 @@ std::optional<CachedSlice> Cache::olderThan(VideoId video, CommentId before, int
         }
         lo = s.i64(0);
     }
-    CachedSlice slice;
+    return slice(video, lo, probe, limit);
+}
+
+std::optional<CachedSlice> Cache::slice(VideoId video, std::int64_t lo, std::int64_t hi, int limit)
+{
+    CachedSlice out;
     Stmt s(m_db,
         "SELECT id, user_id, user_name, text, created_at FROM comments"
-        " WHERE video_id=? AND id>=? AND id<? ORDER BY id DESC LIMIT ?");
-    s.bind(1, video).bind(2, lo).bind(3, asDb(before)).bind(4, limit + 1);
+        " WHERE video_id=? AND id>=? AND id<=? ORDER BY id DESC LIMIT ?");
+    s.bind(1, video).bind(2, lo).bind(3, hi).bind(4, limit + 1);
     while (s.step() == SQLITE_ROW)
-        slice.comments.push_back(rowToComment(s, video));
-    const bool more = slice.comments.size() > static_cast<std::size_t>(limit);
+        out.comments.push_back(rowToComment(s, video));
+    const bool more = out.comments.size() > static_cast<std::size_t>(limit);
     if (more)
-        slice.comments.pop_back();
-    slice.reachesBeginning = !more && lo <= 1;
-    if (slice.comments.empty() && !slice.reachesBeginning)
-        return std::nullopt; // segment edge: nothing older cached here
-    return slice;
+        out.comments.pop_back();
+    out.reachesBeginning = !more && lo <= 1;
+    if (out.comments.empty() && !out.reachesBeginning)
+        return std::nullopt; // a segment edge: nothing cached there
+    return out;
 }
 
 void Cache::touch(VideoId video)

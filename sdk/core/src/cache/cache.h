@@ -69,6 +69,8 @@ private:
     bool createSchema();
     void closeDb();
     bool exec(const char* sql);
+    /// Up to @p limit comments with lo <= id <= hi, newest first, within one segment.
+    std::optional<CachedSlice> slice(VideoId video, std::int64_t lo, std::int64_t hi, int limit);
     /// Called after a failed statement: recreates the file when SQLite reports corruption.
     void onSqliteError(int rc);
 

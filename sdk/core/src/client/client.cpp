@@ -37,6 +37,23 @@ std::function<void(Args...)> gated(const std::shared_ptr<ClientCore>& core,
     };
 }
 
+/// Registers @p impl with the core and starts it on the loop thread.
+template <typename Impl>
+bool startHandle(const std::shared_ptr<ClientCore>& core, const std::shared_ptr<Impl>& impl)
+{
+    return core->post([core, impl] {
+        core->registerHandle(impl);
+        impl->startOnLoop();
+    });
+}
+
+/// Silences @p impl's callbacks now and stops it on the loop thread.
+template <typename Impl> void closeHandle(const std::shared_ptr<Impl>& impl)
+{
+    impl->core()->closeGate(*impl->gate());
+    impl->core()->post([impl] { impl->closeOnLoop(); });
+}
+
 bool validUrl(const std::string& url)
 {
     return (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0)
@@ -100,11 +117,7 @@ Result<std::unique_ptr<Subscription>> Client::subscribe(
         = std::make_shared<detail::SubscriptionImpl>(m_core, videoId, options, std::move(sink));
     impl->init();
     impl->setGate(gate);
-    auto core = m_core;
-    if (!m_core->post([core, impl] {
-            core->registerHandle(impl);
-            impl->startOnLoop();
-        }))
+    if (!startHandle(m_core, impl))
         return closedError();
     return std::unique_ptr<Subscription>(new Subscription(impl));
 }
@@ -131,11 +144,7 @@ Result<std::unique_ptr<EventSource>> Client::openEventSource(
     auto impl
         = std::make_shared<detail::EventSourceImpl>(m_core, std::move(request), std::move(sink));
     impl->setGate(gate);
-    auto core = m_core;
-    if (!m_core->post([core, impl] {
-            core->registerHandle(impl);
-            impl->startOnLoop();
-        }))
+    if (!startHandle(m_core, impl))
         return closedError();
     return std::unique_ptr<EventSource>(new EventSource(impl));
 }
@@ -151,11 +160,7 @@ Result<std::unique_ptr<Timeline>> Client::openTimeline(
         return invalid("pageSize must be 1..200");
     auto impl
         = std::make_shared<detail::TimelineImpl>(m_core, videoId, options, std::move(callbacks));
-    auto core = m_core;
-    if (!m_core->post([core, impl] {
-            core->registerHandle(impl);
-            impl->startOnLoop();
-        }))
+    if (!startHandle(m_core, impl))
         return closedError();
     return std::unique_ptr<Timeline>(new Timeline(impl));
 }
@@ -261,10 +266,7 @@ Subscription::~Subscription()
 
 void Subscription::close()
 {
-    const auto& core = m_impl->core();
-    core->closeGate(*m_impl->gate());
-    auto impl = m_impl;
-    core->post([impl] { impl->closeOnLoop(); });
+    closeHandle(m_impl);
 }
 
 StreamStatus Subscription::status() const
@@ -301,10 +303,7 @@ EventSource::~EventSource()
 
 void EventSource::close()
 {
-    const auto& core = m_impl->core();
-    core->closeGate(*m_impl->gate());
-    auto impl = m_impl;
-    core->post([impl] { impl->closeOnLoop(); });
+    closeHandle(m_impl);
 }
 
 StreamStatus EventSource::status() const
@@ -333,10 +332,7 @@ Timeline::~Timeline()
 
 void Timeline::close()
 {
-    const auto& core = m_impl->core();
-    core->closeGate(*m_impl->gate());
-    auto impl = m_impl;
-    core->post([impl] { impl->closeOnLoop(); });
+    closeHandle(m_impl);
 }
 
 void Timeline::loadOlder()

@@ -70,6 +70,24 @@ std::chrono::milliseconds TimelineImpl::retryDelay(const Error& e)
     return d;
 }
 
+void TimelineImpl::onRequestFailed(const Error& e, void (TimelineImpl::*retry)())
+{
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_status.lastError = e;
+        if (!e.isRecoverable() && retry == &TimelineImpl::fetchFillPage)
+            m_status.fillingGap = false; // give up; the hole stays (lastError says why)
+    }
+    publishStatus();
+    if (!e.isRecoverable())
+        return;
+    auto weak = weak_from_this();
+    m_core->loop().addTimer(retryDelay(e), [weak, retry] {
+        if (auto self = weak.lock(); self && !self->m_closed)
+            ((*self).*retry)();
+    });
+}
+
 void TimelineImpl::startOnLoop()
 {
     if (m_closed)
@@ -175,20 +193,8 @@ void TimelineImpl::initialLoad()
         auto self = weak.lock();
         if (!self || self->m_closed)
             return;
-        if (!r) {
-            {
-                std::lock_guard<std::mutex> lock(self->m_mutex);
-                self->m_status.lastError = r.error();
-            }
-            self->publishStatus();
-            if (r.error().isRecoverable()) {
-                self->m_core->loop().addTimer(self->retryDelay(r.error()), [weak] {
-                    if (auto s = weak.lock())
-                        s->initialLoad();
-                });
-            }
-            return;
-        }
+        if (!r)
+            return self->onRequestFailed(r.error(), &TimelineImpl::initialLoad);
         self->m_backoff.reset();
         HistoryPage& page = *r;
         {
@@ -247,23 +253,8 @@ void TimelineImpl::fetchFillPage()
         auto self = weak.lock();
         if (!self || self->m_closed)
             return;
-        if (!r) {
-            {
-                std::lock_guard<std::mutex> lock(self->m_mutex);
-                self->m_status.lastError = r.error();
-            }
-            self->publishStatus();
-            if (r.error().isRecoverable()) {
-                self->m_core->loop().addTimer(self->retryDelay(r.error()), [weak] {
-                    if (auto s = weak.lock(); s && !s->m_closed)
-                        s->fetchFillPage();
-                });
-            } else {
-                std::lock_guard<std::mutex> lock(self->m_mutex);
-                self->m_status.fillingGap = false;
-            }
-            return;
-        }
+        if (!r)
+            return self->onRequestFailed(r.error(), &TimelineImpl::fetchFillPage);
         self->m_backoff.reset();
         HistoryPage& page = *r;
         for (const auto& c : page.comments)

@@ -46,6 +46,8 @@ private:
     void publishStatus();
     void emit(TimelineChange change);
     std::chrono::milliseconds retryDelay(const Error& e);
+    /// Records a failed request; recoverable errors re-run @p retry after a backoff delay.
+    void onRequestFailed(const Error& e, void (TimelineImpl::*retry)());
     bool useCache() const { return m_options.useCache && m_core->cache(); }
 
     std::shared_ptr<ClientCore> m_core;

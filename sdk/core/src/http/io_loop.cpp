@@ -358,6 +358,19 @@ void IoLoop::run()
         }
         curl_multi_poll(m_multi, nullptr, 0, static_cast<int>(delay.count()), nullptr);
     }
+    // Commands queued before stop() still run once (e.g. a post() that returned its key must
+    // reach the outbox table); whatever they start is dropped below.
+    for (int round = 0; round < 4; ++round) {
+        std::vector<std::function<void()>> pending;
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            pending.swap(m_commands);
+        }
+        if (pending.empty())
+            break;
+        for (auto& c : pending)
+            c();
+    }
     // Drop everything on this thread; no callback is called any more.
     for (auto& [id, t] : m_transfers) {
         if (t->added)
