@@ -57,7 +57,7 @@ epoch_2024=1704067200000
 now_ms=$(($(date +%s%3N)))
 base=$((now_ms - epoch_2024 - comments - 1000)) # one comment per ms, ending a second ago
 t_fill=$(date +%s.%N)
-sqlite3 "$work/h.db" <<SQL
+sqlite3 "$work/h.db" >/dev/null <<SQL
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=OFF;
 BEGIN;

@@ -248,18 +248,57 @@ double seconds(std::int64_t ns)
     return static_cast<double>(ns) / 1e9;
 }
 
-/// --mode=history: paced or closed-loop GETs of deep history pages.
-int runHistory(const Options& o, const Endpoint& endpoint)
+/// Report fields every mode fills the same way from the options.
+Report baseReport(const Options& o, const std::string& mode)
 {
     Report report;
-    report.mode = "history";
+    report.mode = mode;
     report.label = o.label;
     report.target = o.target;
     report.url = o.url;
-    report.videos = 1;
+    report.videos = o.videoIds.empty() ? o.videos : o.videoIds.size();
+    report.subscribersRequested = mode == "fanout" ? o.subscribers : 0;
     report.rateTarget = o.rate;
     report.durationSeconds = o.duration;
     report.warmupSeconds = o.warmup;
+    return report;
+}
+
+/// Sleeps through the measured window, sampling the server's CPU at both ends, then joins the
+/// worker threads.
+void measureWindow(const Options& o, Report& report, std::int64_t windowStart,
+    std::int64_t windowEnd, std::vector<std::thread>& threads)
+{
+    sleepSeconds(seconds(windowStart - nowNs()));
+    const ProcSample cpuStart = sampleProcesses(o.pids);
+    sleepSeconds(seconds(windowEnd - nowNs()));
+    const ProcSample cpuEnd = sampleProcesses(o.pids);
+    for (auto& t : threads)
+        t.join();
+    report.serverCpuSeconds = cpuEnd.cpuSeconds - cpuStart.cpuSeconds;
+    report.serverPids = cpuEnd.pids;
+    report.serverRssKbEnd = cpuEnd.rssKb;
+}
+
+/// Prints the table and writes the JSON file; false when the file cannot be written.
+bool emitReport(const Options& o, const Report& report)
+{
+    printTable(report, std::cout);
+    if (o.json.empty())
+        return true;
+    std::ofstream out(o.json);
+    writeJson(report, out);
+    if (!out) {
+        std::cerr << "livecomments-bench: cannot write " << o.json << "\n";
+        return false;
+    }
+    return true;
+}
+
+/// --mode=history: paced or closed-loop GETs of deep history pages.
+int runHistory(const Options& o, const Endpoint& endpoint)
+{
+    Report report = baseReport(o, "history");
     const double benchCpuStart = selfCpuSeconds();
     report.serverRssKbBaseline = sampleProcesses(o.pids).rssKb;
     const std::int64_t t0 = nowNs() + 20000000LL;
@@ -281,15 +320,7 @@ int runHistory(const Options& o, const Endpoint& endpoint)
         rc.threadIndex = i;
         threads.emplace_back([rc, &result = results[i]] { runReader(rc, result); });
     }
-    sleepSeconds(seconds(windowStart - nowNs()));
-    const ProcSample cpuStart = sampleProcesses(o.pids);
-    sleepSeconds(seconds(windowEnd - nowNs()));
-    const ProcSample cpuEnd = sampleProcesses(o.pids);
-    for (auto& t : threads)
-        t.join();
-    report.serverCpuSeconds = cpuEnd.cpuSeconds - cpuStart.cpuSeconds;
-    report.serverPids = cpuEnd.pids;
-    report.serverRssKbEnd = cpuEnd.rssKb;
+    measureWindow(o, report, windowStart, windowEnd, threads);
     for (const auto& r : results) {
         report.historyRequests += r.requests;
         report.historyOk += r.ok;
@@ -300,15 +331,8 @@ int runHistory(const Options& o, const Endpoint& endpoint)
             report.publishErrors[reason] += count;
     }
     report.benchCpuSeconds = selfCpuSeconds() - benchCpuStart;
-    printTable(report, std::cout);
-    if (!o.json.empty()) {
-        std::ofstream out(o.json);
-        writeJson(report, out);
-        if (!out) {
-            std::cerr << "livecomments-bench: cannot write " << o.json << "\n";
-            return 2;
-        }
-    }
+    if (!emitReport(o, report))
+        return 2;
     return report.historyRequests > 0 && report.historyOk == report.historyRequests ? 0 : 1;
 }
 
@@ -349,15 +373,8 @@ int main(int argc, char** argv)
         }
     }
 
-    Report report;
-    report.label = o.label;
-    report.target = o.target;
-    report.url = o.url;
+    Report report = baseReport(o, "fanout");
     report.videos = ids.size();
-    report.subscribersRequested = o.subscribers;
-    report.rateTarget = o.rate;
-    report.durationSeconds = o.duration;
-    report.warmupSeconds = o.warmup;
     const double benchCpuStart = selfCpuSeconds();
     report.serverRssKbBaseline = sampleProcesses(o.pids).rssKb;
 
@@ -430,14 +447,7 @@ int main(int argc, char** argv)
     }
     progress("publishing " + std::to_string(o.rate) + "/s: warm-up " + std::to_string(o.warmup)
         + " s, measuring " + std::to_string(o.duration) + " s");
-    sleepSeconds(seconds(windowStart - nowNs()));
-    const ProcSample cpuStart = sampleProcesses(o.pids);
-    sleepSeconds(seconds(windowEnd - nowNs()));
-    const ProcSample cpuEnd = sampleProcesses(o.pids);
-    for (auto& t : publishers)
-        t.join();
-    report.serverCpuSeconds = cpuEnd.cpuSeconds - cpuStart.cpuSeconds;
-    report.serverPids = cpuEnd.pids;
+    measureWindow(o, report, windowStart, windowEnd, publishers);
 
     for (const auto& r : pubResults) {
         report.published += r.published;
@@ -471,15 +481,8 @@ int main(int argc, char** argv)
     report.subscribersFailed = shared.failed;
     report.benchCpuSeconds = selfCpuSeconds() - benchCpuStart;
 
-    printTable(report, std::cout);
-    if (!o.json.empty()) {
-        std::ofstream out(o.json);
-        writeJson(report, out);
-        if (!out) {
-            std::cerr << "livecomments-bench: cannot write " << o.json << "\n";
-            return 2;
-        }
-    }
+    if (!emitReport(o, report))
+        return 2;
     const bool ok = report.subscribersConnected == o.subscribers && report.lost() == 0
         && report.acknowledged == report.published;
     return ok ? 0 : 1;
