@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT
+#include "app/live_service.h"
+
+#include "model/errors.h"
+#include "model/json_text.h"
+#include "model/text_rules.h"
+
+#include <sys/random.h>
+
+#include <chrono>
+#include <random>
+
+namespace livecomments::server {
+
+namespace {
+
+/// Upper bound of a replay read; far above any replay-limit + overlap window in practice.
+constexpr std::size_t kReplayReadCap = 1000000;
+
+std::int64_t nowMs()
+{
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string secretFor(const Settings& s)
+{
+    return s.jwtSecret.empty() && s.dev ? std::string(auth::kDevSecret) : s.jwtSecret;
+}
+
+fanout::FramePtr frameOf(const cache::CachedComment& c)
+{
+    return c.frame ? c.frame : fanout::makeFrame(c.id, commentFrame(c.id, c.json));
+}
+
+} // namespace
+
+LiveService::LiveService(Settings settings)
+    : m_settings(std::move(settings))
+    , m_auth(secretFor(m_settings))
+    , m_ids(m_settings.nodeId)
+    , m_limiter(m_settings.rateLimit, m_settings.elevatedRateLimit())
+    , m_cache(m_settings.replayLimit + 201)
+    , m_bus(std::make_unique<bus::LocalBus>())
+{
+    fanout::EngineOptions options;
+    options.loops = m_settings.loops;
+    options.queueCapBytes = m_settings.queueCapBytes;
+    options.heartbeatMs = m_settings.heartbeatMs;
+    options.statsMs = m_settings.statsMs;
+    m_engine = std::make_unique<fanout::Engine>(options);
+
+    store::StoreOptions storeOptions;
+    storeOptions.path = m_settings.storePath;
+    storeOptions.retentionDays = m_settings.retentionDays;
+    storeOptions.synchronousFull = m_settings.synchronousFull;
+    m_store = std::make_unique<store::CommentStore>(storeOptions, m_ids);
+}
+
+LiveService::~LiveService()
+{
+    shutdown();
+}
+
+void LiveService::start()
+{
+    m_bus->setHandler([this](const bus::BusEvent& e) { onBusEvent(e); });
+    m_store->onCommitted = [this](const auto& events) { onCommitted(events); };
+    m_store->onCommitTimed
+        = [this](double seconds, std::size_t ops) { m_metrics.commitObserved(seconds, ops); };
+    m_store->open();
+    m_engine->onVideoActive = [this](std::uint32_t videoId, bool active) {
+        {
+            std::lock_guard lock(m_activeMutex);
+            if (active)
+                m_activeVideos.insert(videoId);
+            else
+                m_activeVideos.erase(videoId);
+        }
+        m_bus->setInterest(videoId, active);
+    };
+    m_engine->onStatsTick = [this] { onStatsTick(); };
+    m_engine->start();
+    m_started = true;
+}
+
+void LiveService::shutdown()
+{
+    m_shuttingDown = true;
+    if (!m_started || m_stopped.exchange(true))
+        return;
+    // Spread the reconnects of every client over 1–5 s (PRIOR_ART: avoid reconnect storms). The
+    // engine takes one final chunk for all streams, so the spread is per server instance.
+    std::random_device rd;
+    const int retry = std::uniform_int_distribution<int>(1000, 5000)(rd);
+    m_engine->shutdown("retry: " + std::to_string(retry) + "\n\n", std::chrono::milliseconds(2000));
+    m_store->close();
+}
+
+// --- videos -------------------------------------------------------------------------------------
+
+store::IdempotentResult LiveService::createVideo(
+    const Principal& streamer, const std::string& title, const std::string& idempotencyKey)
+{
+    const std::string clean = normaliseText(title, "title", kMaxTitleCodePoints, false);
+    return m_store->createVideo(streamer, clean, idempotencyKey);
+}
+
+std::string LiveService::videoJson(std::uint32_t videoId)
+{
+    auto video = m_store->video(videoId);
+    if (!video)
+        throw notFound("video");
+    return server::videoJson(*video, m_engine->viewers(videoId));
+}
+
+std::string LiveService::endVideo(std::uint32_t videoId, const Principal& caller)
+{
+    const Video video = m_store->endVideo(videoId, caller);
+    return server::videoJson(video, m_engine->viewers(videoId));
+}
+
+bool LiveService::videoExists(std::uint32_t videoId)
+{
+    return m_store->video(videoId).has_value();
+}
+
+// --- comments -----------------------------------------------------------------------------------
+
+store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Principal& author,
+    const std::string& rawText, const std::string& idempotencyKey, const std::string& field)
+{
+    std::string text;
+    try {
+        text = normaliseText(rawText, field, kMaxCommentCodePoints);
+    } catch (const ApiError&) {
+        m_metrics.commentRejected("invalid");
+        throw;
+    }
+    const bool elevated = author.role != Role::Viewer;
+    if (const int wait = m_limiter.acquire(author.userId, elevated)) {
+        m_metrics.commentRejected("rate_limited");
+        throw ApiError(ErrorKind::TooManyRequests, "rate_limited",
+            "too many comments; retry in " + std::to_string(wait) + " s")
+            .withRetryAfter(wait);
+    }
+    try {
+        auto result = m_store->addComment(videoId, author, text, idempotencyKey);
+        if (!result.replayed)
+            m_metrics.commentAccepted();
+        return result;
+    } catch (const ApiError& e) {
+        m_metrics.commentRejected(e.kind() == ErrorKind::Conflict ? "video_ended"
+                : e.kind() == ErrorKind::NotFound                 ? "unknown_video"
+                                                                  : e.code());
+        throw;
+    }
+}
+
+void LiveService::deleteComment(
+    std::uint32_t videoId, std::uint64_t commentId, const Principal& caller)
+{
+    m_store->deleteComment(videoId, commentId, caller);
+}
+
+HistoryPage LiveService::history(std::uint32_t videoId, const store::PageQuery& query)
+{
+    if (!m_store->video(videoId))
+        throw notFound("video");
+    store::PageQuery q = query;
+    q.limit = query.limit + 1; // one extra row tells whether a next page exists
+
+    std::vector<std::pair<std::uint64_t, std::string>> rows;
+    std::vector<cache::CachedComment> cached;
+    if (query.direction == store::PageQuery::Direction::Newest
+        && m_cache.newest(videoId, q.limit, cached)) {
+        for (auto& c : cached)
+            rows.emplace_back(c.id, std::move(c.json));
+    } else {
+        for (const auto& c : m_store->comments(videoId, q))
+            rows.emplace_back(c.id, commentJson(c));
+    }
+    HistoryPage page;
+    const bool more = rows.size() > query.limit;
+    if (more)
+        rows.resize(query.limit);
+    if (more)
+        page.nextCursor = rows.back().first;
+    // "Wholly in the past": no comment can still appear inside the page's id range, i.e. the
+    // range ends before now − overlap window (ids of other nodes may lag that much) − 1 s slack.
+    const std::int64_t settled = nowMs() - m_settings.overlapMs - 1000;
+    switch (query.direction) {
+    case store::PageQuery::Direction::Newest:
+        break;
+    case store::PageQuery::Direction::Before:
+        page.immutable = ids::snowflakeUnixMs(query.cursor) < settled;
+        break;
+    case store::PageQuery::Direction::After:
+        page.immutable = more && ids::snowflakeUnixMs(rows.back().first) < settled;
+        break;
+    }
+    page.comments.reserve(rows.size());
+    for (auto& row : rows)
+        page.comments.push_back(std::move(row.second));
+    return page;
+}
+
+// --- streams ------------------------------------------------------------------------------------
+
+ResumePlan LiveService::planResume(std::uint32_t videoId, std::optional<std::uint64_t> lastEventId)
+{
+    ResumePlan plan;
+    if (!lastEventId || *lastEventId == 0)
+        return plan;
+    // An id from more than a minute in the future cannot come from this deployment: garbage.
+    if (ids::snowflakeUnixMs(*lastEventId) > nowMs() + 60000)
+        return plan;
+    plan.requested = true;
+    plan.lastEventId = *lastEventId;
+    std::size_t missed = 0;
+    std::vector<cache::CachedComment> none;
+    if (!m_cache.after(videoId, *lastEventId, 0, none, missed))
+        missed = m_store->countAfter(videoId, *lastEventId, m_settings.replayLimit);
+    plan.reset = missed > m_settings.replayLimit;
+    plan.resumed = !plan.reset;
+    m_metrics.streamResumed(plan.resumed);
+    return plan;
+}
+
+std::vector<fanout::FramePtr> LiveService::replayFrames(
+    std::uint32_t videoId, const ResumePlan& plan)
+{
+    std::vector<fanout::FramePtr> frames;
+    if (!plan.requested)
+        return frames;
+    if (plan.reset) {
+        frames.push_back(
+            fanout::makeFrame(0, eventFrame("reset", "{\"reason\":\"gap_too_large\"}")));
+        return frames;
+    }
+    // Start an overlap window earlier: ids of other nodes are only roughly ordered (DESIGN §1).
+    const std::uint64_t overlap
+        = ids::snowflakeFloorForUnixMs(ids::kEpochUnixMs + m_settings.overlapMs);
+    const std::uint64_t from = plan.lastEventId > overlap ? plan.lastEventId - overlap : 0;
+    std::vector<cache::CachedComment> cached;
+    std::size_t total = 0;
+    if (m_cache.after(videoId, from, kReplayReadCap, cached, total)) {
+        frames.reserve(cached.size());
+        for (const auto& c : cached)
+            frames.push_back(frameOf(c));
+        return frames;
+    }
+    for (const auto& c : m_store->commentsAfter(videoId, from, kReplayReadCap))
+        frames.push_back(fanout::makeFrame(c.id, commentFrame(c)));
+    return frames;
+}
+
+std::string LiveService::newSubscriptionId()
+{
+    unsigned char bytes[16];
+    std::size_t got = 0;
+    while (got < sizeof bytes) {
+        const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n > 0)
+            got += static_cast<std::size_t>(n);
+    }
+    static const char kHex[] = "0123456789abcdef";
+    std::string id = "s-";
+    for (unsigned char b : bytes) {
+        id.push_back(kHex[b >> 4]);
+        id.push_back(kHex[b & 0xf]);
+    }
+    return id;
+}
+
+// --- wiring
+// ---------------------------------------------------------------------------------------
+
+void LiveService::onCommitted(const std::vector<store::CommitEvent>& events)
+{
+    for (const auto& e : events) {
+        bus::BusEvent b;
+        b.videoId = e.videoId;
+        switch (e.type) {
+        case store::CommitEvent::Type::VideoCreated:
+            m_cache.createEmpty(e.videoId);
+            continue;
+        case store::CommitEvent::Type::CommentAdded:
+            b.type = bus::BusEvent::Type::Comment;
+            b.commentId = e.comment.id;
+            b.json = commentJson(e.comment);
+            break;
+        case store::CommitEvent::Type::CommentDeleted:
+            b.type = bus::BusEvent::Type::Deleted;
+            b.commentId = e.comment.id;
+            break;
+        case store::CommitEvent::Type::VideoEnded:
+            b.type = bus::BusEvent::Type::VideoEnded;
+            break;
+        }
+        m_bus->publish(b);
+    }
+}
+
+void LiveService::onBusEvent(const bus::BusEvent& e)
+{
+    switch (e.type) {
+    case bus::BusEvent::Type::Comment: {
+        auto frame = fanout::makeFrame(e.commentId, commentFrame(e.commentId, e.json));
+        m_cache.append(e.videoId, cache::CachedComment { e.commentId, e.json, frame });
+        m_engine->publish(e.videoId, std::move(frame));
+        break;
+    }
+    case bus::BusEvent::Type::Deleted:
+        m_cache.remove(e.videoId, e.commentId);
+        m_engine->publish(e.videoId,
+            fanout::makeFrame(
+                0, eventFrame("deleted", "{\"id\":\"" + std::to_string(e.commentId) + "\"}")));
+        break;
+    case bus::BusEvent::Type::VideoEnded:
+        m_cache.drop(e.videoId);
+        m_engine->publish(e.videoId,
+            fanout::makeFrame(
+                0, eventFrame("ended", "{\"video_id\":" + std::to_string(e.videoId) + "}")));
+        break;
+    }
+}
+
+void LiveService::onStatsTick()
+{
+    std::vector<std::uint32_t> videos;
+    {
+        std::lock_guard lock(m_activeMutex);
+        videos.assign(m_activeVideos.begin(), m_activeVideos.end());
+    }
+    for (const auto videoId : videos) {
+        const auto viewers = m_engine->viewers(videoId);
+        m_engine->publish(videoId,
+            fanout::makeFrame(
+                0, eventFrame("stats", "{\"viewers\":" + std::to_string(viewers) + "}")));
+    }
+}
+
+std::string LiveService::renderMetrics()
+{
+    const auto s = m_engine->stats();
+    metrics::ExternalGauges g;
+    g.openStreams = s.openStreams;
+    g.deliveries = s.deliveries;
+    g.slowDisconnects = s.slowDisconnects;
+    g.clientDisconnects = s.clientDisconnects;
+    g.heartbeats = s.heartbeats;
+    g.bytesWritten = s.bytesWritten;
+    g.framesPublished = s.framesPublished;
+    return m_metrics.render(g);
+}
+
+} // namespace livecomments::server

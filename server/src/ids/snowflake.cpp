@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+#include "ids/snowflake.h"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace livecomments::server::ids {
+
+SnowflakeGenerator::SnowflakeGenerator(std::uint32_t nodeId, std::function<std::int64_t()> clock)
+    : m_nodeId(nodeId)
+    , m_clock(std::move(clock))
+{
+    if (nodeId > kMaxNodeId)
+        throw std::invalid_argument("node id must be 0..1023");
+    if (!m_clock) {
+        m_clock = [] {
+            using namespace std::chrono;
+            return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+        };
+    }
+}
+
+std::uint64_t SnowflakeGenerator::next()
+{
+    std::lock_guard lock(m_mutex);
+    std::int64_t ms = m_clock() - kEpochUnixMs;
+    if (ms < 0)
+        ms = 0;
+    if (ms > m_lastMs) {
+        m_lastMs = ms;
+        m_sequence = 0;
+    } else if (++m_sequence >= (1u << kSequenceBits)) {
+        // Clock stepped back or this millisecond is exhausted: borrow the next logical one.
+        ++m_lastMs;
+        m_sequence = 0;
+    }
+    return (static_cast<std::uint64_t>(m_lastMs) << (kNodeBits + kSequenceBits))
+        | (static_cast<std::uint64_t>(m_nodeId) << kSequenceBits) | m_sequence;
+}
+
+} // namespace livecomments::server::ids

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace livecomments::server::metrics {
+
+/// A Prometheus histogram with fixed upper bounds (seconds). Thread-safe (one mutex).
+class Histogram {
+public:
+    explicit Histogram(std::vector<double> bounds);
+    void observe(double value);
+    /// Appends the `_bucket`/`_sum`/`_count` lines; `labels` is e.g. `route="x"` or empty.
+    void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+private:
+    std::vector<double> m_bounds;
+    mutable std::mutex m_mutex;
+    std::vector<std::uint64_t> m_counts; // per bound, non-cumulative; last = +Inf
+    double m_sum = 0;
+    std::uint64_t m_count = 0;
+};
+
+/// Gauges/counters that other components own (the fan-out engine) and hand over at scrape time.
+struct ExternalGauges {
+    std::uint64_t openStreams = 0;
+    std::uint64_t deliveries = 0;
+    std::uint64_t slowDisconnects = 0;
+    std::uint64_t clientDisconnects = 0;
+    std::uint64_t heartbeats = 0;
+    std::uint64_t bytesWritten = 0;
+    std::uint64_t framesPublished = 0;
+};
+
+/**
+ * The server's metrics registry, rendered in the Prometheus text format (version 0.0.4).
+ *
+ * Threading: every method is thread-safe; counters are atomics or mutex-guarded maps.
+ */
+class Metrics {
+public:
+    Metrics();
+
+    void commentAccepted() { m_commentsAccepted.fetch_add(1, std::memory_order_relaxed); }
+    /// `reason`: e.g. invalid, rate_limited, video_ended, unauthorized, not_found.
+    void commentRejected(const std::string& reason);
+    void commitObserved(double seconds, std::size_t ops);
+    void requestObserved(const std::string& route, int status, double seconds);
+    void streamOpened() { m_streamsOpened.fetch_add(1, std::memory_order_relaxed); }
+    void streamResumed(bool complete);
+
+    std::string render(const ExternalGauges& gauges) const;
+
+private:
+    std::atomic<std::uint64_t> m_commentsAccepted { 0 };
+    std::atomic<std::uint64_t> m_streamsOpened { 0 };
+    std::atomic<std::uint64_t> m_resumesComplete { 0 };
+    std::atomic<std::uint64_t> m_resumesReset { 0 };
+    std::atomic<std::uint64_t> m_commitBatches { 0 };
+    std::atomic<std::uint64_t> m_commitOps { 0 };
+    Histogram m_commitLatency;
+    mutable std::mutex m_mutex;
+    std::map<std::string, std::uint64_t> m_rejected;
+    std::map<std::pair<std::string, int>, std::uint64_t> m_requests;
+    std::map<std::string, Histogram> m_requestLatency;
+};
+
+} // namespace livecomments::server::metrics

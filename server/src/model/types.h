@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace livecomments::server {
+
+/// Roles carried in the JWT `role` claim.
+enum class Role { Viewer, Streamer, Moderator };
+
+/// "viewer" | "streamer" | "moderator".
+const char* roleName(Role role);
+/// Parses a role name; false for anything else.
+bool parseRole(const std::string& text, Role& role);
+
+/// An authenticated caller (from a verified JWT).
+struct Principal {
+    std::string userId; ///< decimal int64 as text (JWT `sub`)
+    std::string name;
+    Role role = Role::Viewer;
+};
+
+/// A stored comment (DESIGN §1 "Comment object").
+struct Comment {
+    std::uint64_t id = 0;
+    std::uint32_t videoId = 0;
+    std::string userId;
+    std::string userName;
+    std::string text;
+    std::int64_t createdAtMs = 0; ///< Unix ms
+};
+
+enum class VideoStatus { Live, Ended };
+
+/// A stored video (DESIGN §1 "Video object"); `viewers` is filled in by the service.
+struct Video {
+    std::uint32_t id = 0;
+    std::string title;
+    std::string streamerId;
+    std::string streamerName;
+    VideoStatus status = VideoStatus::Live;
+    std::int64_t commentCount = 0;
+    std::int64_t createdAtMs = 0;
+    std::int64_t endedAtMs = 0; ///< 0 while live
+};
+
+} // namespace livecomments::server

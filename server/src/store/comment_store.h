@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "model/types.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace Poco::Data {
+class Session;
+class SessionPool;
+} // namespace Poco::Data
+
+namespace livecomments::server::ids {
+class SnowflakeGenerator;
+}
+
+namespace livecomments::server::store {
+
+/// Something that changed in a committed transaction; handed to CommentStore::onCommitted.
+struct CommitEvent {
+    enum class Type { VideoCreated, CommentAdded, CommentDeleted, VideoEnded };
+    Type type = Type::CommentAdded;
+    std::uint32_t videoId = 0;
+    Comment comment; ///< CommentAdded: the comment; CommentDeleted: only id and videoId are set
+};
+
+/// Result of an idempotent write: either freshly done, or the first result replayed.
+struct IdempotentResult {
+    bool replayed = false;
+    std::string body; ///< the JSON of the first result (always set)
+};
+
+/// Which page of history to read.
+struct PageQuery {
+    enum class Direction { Newest, Before, After };
+    Direction direction = Direction::Newest;
+    std::uint64_t cursor = 0;
+    std::size_t limit = 50;
+};
+
+struct StoreOptions {
+    std::string path = "livecomments.db";
+    int retentionDays = 0; ///< 0 = keep forever
+    std::size_t maxBatch = 512; ///< ops per group commit
+    bool synchronousFull = true; ///< PRAGMA synchronous=FULL (else NORMAL)
+};
+
+/**
+ * Durable storage of videos, comments and idempotency keys in SQLite (Poco Data), WAL mode.
+ *
+ * Writes: every mutating call enqueues an operation for the ONE writer thread and blocks until the
+ * transaction that contains it has committed (group commit: the writer takes everything queued,
+ * runs each op inside a SAVEPOINT of one transaction, commits once, then wakes the callers).
+ * So a caller that got a result may acknowledge it — it is durable. A failing op (e.g. 404, 409)
+ * only rolls back its own savepoint and rethrows its ApiError in the caller's thread.
+ *
+ * Reads run on the calling thread with a pooled read-only session (WAL readers never block the
+ * writer).
+ *
+ * onCommitted runs on the writer thread after each commit and before the callers are woken, in
+ * commit order — the service uses it to update the recent cache and publish to the bus, which
+ * keeps the cache consistent with the store.
+ *
+ * Threading: all public methods are thread-safe. open()/close() from the owning (main) thread.
+ */
+class CommentStore {
+public:
+    CommentStore(StoreOptions options, ids::SnowflakeGenerator& ids);
+    ~CommentStore();
+    CommentStore(const CommentStore&) = delete;
+    CommentStore& operator=(const CommentStore&) = delete;
+
+    /// Opens/creates the database, applies migrations, starts the writer (and purge) threads.
+    /// Throws Poco::Exception on failure.
+    void open();
+    /// Refuses new writes, commits everything queued, stops the threads. Idempotent.
+    void close();
+
+    /// Set before open(). Runs on the writer thread.
+    std::function<void(const std::vector<CommitEvent>&)> onCommitted;
+    /// Set before open(). Seconds each group commit took (for the metrics histogram).
+    std::function<void(double seconds, std::size_t ops)> onCommitTimed;
+
+    // --- writes (block until committed) ---
+    /// Creates a live video streamed by `streamer`. Body = video JSON (viewers 0).
+    IdempotentResult createVideo(
+        const Principal& streamer, const std::string& title, const std::string& idempotencyKey);
+    /// Ends a live video (streamer or moderator). Returns the updated video. 404/403.
+    Video endVideo(std::uint32_t videoId, const Principal& caller);
+    /// Stores a comment (404 unknown video, 409 ended). Body = comment JSON.
+    IdempotentResult addComment(std::uint32_t videoId, const Principal& author,
+        const std::string& text, const std::string& idempotencyKey);
+    /// Deletes a comment (author or moderator, else 403; 404 if unknown in that video).
+    void deleteComment(std::uint32_t videoId, std::uint64_t commentId, const Principal& caller);
+
+    // --- reads ---
+    std::optional<Video> video(std::uint32_t videoId) const;
+    /// One page; Newest/Before are newest-first, After is oldest-first.
+    std::vector<Comment> comments(std::uint32_t videoId, const PageQuery& query) const;
+    /// Number of comments with id > afterId (stops counting at `cap` + 1).
+    std::size_t countAfter(std::uint32_t videoId, std::uint64_t afterId, std::size_t cap) const;
+    /// Comments with id > afterId, oldest first, at most `limit`.
+    std::vector<Comment> commentsAfter(
+        std::uint32_t videoId, std::uint64_t afterId, std::size_t limit) const;
+    /// Schema version after migrations.
+    int schemaVersion() const;
+
+private:
+    struct WriteOp;
+    void runWriter();
+    void runPurge();
+    void execute(const std::function<void(Poco::Data::Session&, std::vector<CommitEvent>&)>& fn);
+    void migrate(Poco::Data::Session& session);
+    void purgeOnce();
+
+    StoreOptions m_options;
+    ids::SnowflakeGenerator& m_ids;
+    std::unique_ptr<Poco::Data::Session> m_writeSession;
+    std::unique_ptr<Poco::Data::SessionPool> m_readPool;
+
+    std::mutex m_mutex;
+    std::condition_variable m_wake; ///< wakes the writer
+    std::condition_variable m_purgeWake; ///< wakes the purger (stop)
+    std::deque<std::shared_ptr<WriteOp>> m_queue;
+    bool m_stopping = false;
+    bool m_open = false;
+    std::thread m_writer;
+    std::thread m_purger;
+    int m_schemaVersion = 0;
+};
+
+} // namespace livecomments::server::store
