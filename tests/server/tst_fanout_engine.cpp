@@ -146,6 +146,7 @@ private slots:
     void slowReaderIsClosedWhileOthersKeepReceiving();
     void heartbeatOnIdleStreamOnly();
     void peerCloseIsDetected();
+    void churnReusesSlotsWithoutCrossTalk();
     void closeFlushesThenCloses();
     void shutdownAppendsFinalBytesAndClosesAll();
     void videoActiveFiresOnFirstAndLast();
@@ -438,6 +439,57 @@ void TstFanoutEngine::peerCloseIsDetected()
     QTRY_COMPARE_WITH_TIMEOUT(engine.stats().openStreams, std::uint64_t(0), 5000);
     engine.publish(7, makeFrame(1, commentFrame(1))); // nobody left: must not crash or count
     QCOMPARE(engine.stats().slowDisconnects, std::uint64_t(0));
+}
+
+void TstFanoutEngine::churnReusesSlotsWithoutCrossTalk()
+{
+    Engine engine(engineOptions(2));
+    engine.start();
+
+    // 40 streams on video 1 (spread over both loops); every third one leaves, which removes
+    // entries from the middle of each loop's per-video list and frees slots.
+    std::vector<Peer> first;
+    for (int i = 0; i < 40; ++i) {
+        auto [fd, peer] = makePair();
+        QVERIFY(engine.open(fd, { sid(i), 1, {} }, "one\n\n"));
+        engine.resume(sid(i), {});
+        first.push_back(std::move(peer));
+    }
+    for (int i = 0; i < 40; i += 3) {
+        ::close(first[static_cast<std::size_t>(i)].fd);
+        first[static_cast<std::size_t>(i)].fd = -1;
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(engine.viewers(1), std::size_t(26), 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(engine.stats().openStreams, std::uint64_t(26), 5000);
+
+    // 20 new streams on video 2 take the 14 freed slots and some new ones.
+    std::vector<Peer> second;
+    for (int i = 100; i < 120; ++i) {
+        auto [fd, peer] = makePair();
+        QVERIFY(engine.open(fd, { sid(i), 2, {} }, "two\n\n"));
+        engine.resume(sid(i), {});
+        second.push_back(std::move(peer));
+    }
+    const auto x = makeFrame(1, commentFrame(1, "for video one"));
+    const auto y = makeFrame(2, commentFrame(2, "for video two"));
+    engine.publish(1, x);
+    engine.publish(2, y);
+
+    for (int i = 0; i < 40; ++i) {
+        if (i % 3 == 0)
+            continue;
+        Peer& p = first[static_cast<std::size_t>(i)];
+        QTRY_VERIFY_WITH_TIMEOUT((p.pump(), p.got.size() >= 5 + x->bytes.size()), 5000);
+        QCOMPARE(p.got, "one\n\n" + x->bytes);
+    }
+    for (auto& p : second) {
+        QTRY_VERIFY_WITH_TIMEOUT((p.pump(), p.got.size() >= 5 + y->bytes.size()), 5000);
+        QCOMPARE(p.got, "two\n\n" + y->bytes);
+    }
+    QCOMPARE(engine.viewers(1), std::size_t(26));
+    QCOMPARE(engine.viewers(2), std::size_t(20));
+    QCOMPARE(engine.stats().clientDisconnects, std::uint64_t(14));
+    QCOMPARE(engine.stats().deliveries, std::uint64_t(46));
 }
 
 void TstFanoutEngine::closeFlushesThenCloses()
