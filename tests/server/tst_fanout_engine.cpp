@@ -120,6 +120,19 @@ std::string sid(int i)
     return "s-test-" + std::to_string(i);
 }
 
+/// Opens a stream for `id` on a fresh socketpair and, unless `held`, resumes it with no replay.
+/// Returns the client end; its fd is -1 when open() refused.
+Peer openStream(Engine& engine, const std::string& id, std::uint32_t video,
+    const std::string& preamble, bool held = false)
+{
+    auto [fd, peer] = makePair();
+    if (!engine.open(fd, { id, video, {} }, preamble))
+        return Peer();
+    if (!held)
+        engine.resume(id, {});
+    return std::move(peer);
+}
+
 constexpr std::size_t kDefaultCap = 1u << 20;
 
 EngineOptions engineOptions(unsigned loops, std::size_t queueCapBytes = kDefaultCap,
@@ -209,10 +222,8 @@ void TstFanoutEngine::concurrentPublishersKeepPerPublisherOrder()
 
     std::vector<Peer> peers;
     for (int i = 0; i < 8; ++i) {
-        auto [fd, peer] = makePair();
-        QVERIFY(engine.open(fd, { sid(i), 5, {} }, {}));
-        engine.resume(sid(i), {});
-        peers.push_back(std::move(peer));
+        peers.push_back(openStream(engine, sid(i), 5, {}));
+        QVERIFY(peers.back().fd >= 0);
     }
     constexpr int kThreads = 4;
     constexpr int kPerThread = 400;
@@ -450,10 +461,8 @@ void TstFanoutEngine::churnReusesSlotsWithoutCrossTalk()
     // entries from the middle of each loop's per-video list and frees slots.
     std::vector<Peer> first;
     for (int i = 0; i < 40; ++i) {
-        auto [fd, peer] = makePair();
-        QVERIFY(engine.open(fd, { sid(i), 1, {} }, "one\n\n"));
-        engine.resume(sid(i), {});
-        first.push_back(std::move(peer));
+        first.push_back(openStream(engine, sid(i), 1, "one\n\n"));
+        QVERIFY(first.back().fd >= 0);
     }
     for (int i = 0; i < 40; i += 3) {
         ::close(first[static_cast<std::size_t>(i)].fd);
@@ -465,10 +474,8 @@ void TstFanoutEngine::churnReusesSlotsWithoutCrossTalk()
     // 20 new streams on video 2 take the 14 freed slots and some new ones.
     std::vector<Peer> second;
     for (int i = 100; i < 120; ++i) {
-        auto [fd, peer] = makePair();
-        QVERIFY(engine.open(fd, { sid(i), 2, {} }, "two\n\n"));
-        engine.resume(sid(i), {});
-        second.push_back(std::move(peer));
+        second.push_back(openStream(engine, sid(i), 2, "two\n\n"));
+        QVERIFY(second.back().fd >= 0);
     }
     const auto x = makeFrame(1, commentFrame(1, "for video one"));
     const auto y = makeFrame(2, commentFrame(2, "for video two"));
@@ -526,11 +533,9 @@ void TstFanoutEngine::shutdownAppendsFinalBytesAndClosesAll()
 
     std::vector<Peer> peers;
     for (int i = 0; i < 6; ++i) {
-        auto [fd, peer] = makePair();
-        QVERIFY(engine.open(fd, { sid(i), 4, {} }, "pre\n\n"));
-        if (i != 5) // the last one stays held: it still gets the final bytes
-            engine.resume(sid(i), {});
-        peers.push_back(std::move(peer));
+        // The last one stays held: it still gets the final bytes.
+        peers.push_back(openStream(engine, sid(i), 4, "pre\n\n", i == 5));
+        QVERIFY(peers.back().fd >= 0);
     }
     const auto f = makeFrame(1, commentFrame(1));
     engine.publish(4, f);
