@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+// Chat: newest-first model in a BottomToTop ListView (the newest row sits at the bottom and
+// "follow the live edge" is the view's natural resting position). Auto-follow pauses when the
+// reader scrolls up; a "N new comments" button jumps back. Older pages load as the reader nears
+// the top, appended at the model's end (= the top), so nothing the reader looks at moves.
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+import LiveComments
+
+Rectangle {
+    id: panel
+    required property LiveSession session
+    required property var palette_
+    readonly property alias view: list
+    readonly property bool composerFocused: composer.inputFocused
+    property bool following: true
+    property int newCount: 0
+
+    color: palette_.panel
+
+    function focusComposer() { composer.focusInput() }
+    function jumpToNewest() {
+        following = true
+        newCount = 0
+        list.positionViewAtBeginning()
+    }
+    function distanceFromNewest() {
+        return list.originY + list.contentHeight - list.contentY - list.height
+    }
+    function maybeLoadOlder() {
+        if (list.count === 0 || session.loadingOlder || session.atBeginning)
+            return
+        // The oldest rows are at the top: prefetch when the top visible row is within 15 rows of
+        // the oldest loaded one (QML's fetchMore only fires at the last row, so trigger it here).
+        var top = list.indexAt(list.width / 2, list.contentY + 4)
+        if (list.atYBeginning || top < 0 || top >= list.count - 15)
+            session.loadOlder()
+    }
+
+    Binding { target: panel.session.comments; property: "autoTrim"; value: panel.following }
+
+    Connections {
+        target: panel.session.comments
+        function onLiveInserted(rows) {
+            if (panel.following)
+                Qt.callLater(list.positionViewAtBeginning)
+            else
+                panel.newCount += rows
+        }
+        function onModelReset() { panel.newCount = 0; panel.following = true }
+    }
+
+    ColumnLayout {
+        anchors.fill: parent
+        spacing: 0
+
+        Text {
+            Layout.fillWidth: true
+            Layout.margins: 12
+            text: "Live chat"
+            color: panel.palette_.text
+            font.pixelSize: 15
+            font.bold: true
+        }
+        Rectangle { Layout.fillWidth: true; height: 1; color: panel.palette_.border }
+
+        Item {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+
+            ListView {
+                id: list
+                objectName: "chatView"
+                anchors.fill: parent
+                anchors.leftMargin: 4
+                anchors.rightMargin: 4
+                model: panel.session.comments
+                verticalLayoutDirection: ListView.BottomToTop
+                reuseItems: true
+                cacheBuffer: 600
+                boundsBehavior: Flickable.StopAtBounds
+                ScrollBar.vertical: ScrollBar { policy: ScrollBar.AsNeeded }
+
+                onContentYChanged: {
+                    panel.following = panel.distanceFromNewest() < 12
+                    if (panel.following)
+                        panel.newCount = 0
+                    panel.maybeLoadOlder()
+                }
+                onCountChanged: if (panel.session.historyLoaded) panel.maybeLoadOlder()
+
+                delegate: Item {
+                    id: row
+                    required property string commentId
+                    required property string userName
+                    required property string text
+                    required property bool own
+                    required property bool gapBefore
+                    width: ListView.view.width
+                    height: column.implicitHeight + 6
+
+                    Column {
+                        id: column
+                        x: 8
+                        y: 3
+                        width: row.width - 16
+                        spacing: 4
+                        Text {
+                            visible: row.gapBefore
+                            width: parent.width
+                            horizontalAlignment: Text.AlignHCenter
+                            text: "— there may be a gap in the history here —"
+                            color: panel.palette_.warn
+                            font.pixelSize: 11
+                            font.italic: true
+                        }
+                        Rectangle {
+                            width: parent.width
+                            height: body.implicitHeight + 8
+                            radius: 6
+                            color: row.own ? panel.palette_.ownBubble : "transparent"
+                            Text {
+                                id: body
+                                x: 6
+                                y: 4
+                                width: parent.width - 12
+                                wrapMode: Text.Wrap
+                                textFormat: Text.PlainText
+                                color: panel.palette_.text
+                                font.pixelSize: 14
+                                // Name and text in one plain-text run: no markup interpretation.
+                                text: row.userName + (row.own ? " ✓" : "") + "  " + row.text
+                            }
+                            // Colour the name part by drawing it again over itself.
+                            Text {
+                                x: 6
+                                y: 4
+                                textFormat: Text.PlainText
+                                font.pixelSize: 14
+                                font.bold: true
+                                color: row.own ? panel.palette_.accent : panel.palette_.nameColor(row.userName)
+                                text: row.userName + (row.own ? " ✓" : "")
+                                Rectangle { anchors.fill: parent; z: -1; color: row.own ? panel.palette_.ownBubble : panel.palette_.panel }
+                            }
+                        }
+                    }
+                }
+
+                // At the top (BottomToTop puts the footer above the oldest row).
+                footer: Column {
+                    width: ListView.view ? ListView.view.width : 0
+                    spacing: 8
+                    topPadding: 8
+                    bottomPadding: 8
+                    Repeater {
+                        model: panel.session.loadingOlder ? 3 : 0
+                        Rectangle { // skeleton row
+                            required property int index
+                            x: 8
+                            width: (parent ? parent.width - 16 : 0) * (0.9 - index * 0.2)
+                            height: 14
+                            radius: 7
+                            color: panel.palette_.skeleton
+                            SequentialAnimation on opacity {
+                                loops: Animation.Infinite
+                                NumberAnimation { to: 0.4; duration: 600 }
+                                NumberAnimation { to: 1; duration: 600 }
+                            }
+                        }
+                    }
+                    Text {
+                        visible: panel.session.atBeginning && !panel.session.loadingOlder
+                        width: parent ? parent.width : 0
+                        horizontalAlignment: Text.AlignHCenter
+                        text: "Beginning of the chat"
+                        color: panel.palette_.subtext
+                        font.pixelSize: 11
+                    }
+                }
+            }
+
+            Text {
+                anchors.centerIn: parent
+                visible: list.count === 0 && panel.session.historyLoaded
+                text: "No comments yet — say hi!"
+                color: panel.palette_.subtext
+            }
+
+            // Periodic prefetch check while the reader stays near the top.
+            Timer {
+                interval: 400
+                repeat: true
+                running: !panel.following && !panel.session.atBeginning
+                onTriggered: panel.maybeLoadOlder()
+            }
+
+            Button {
+                id: jump
+                objectName: "jumpButton"
+                anchors.horizontalCenter: parent.horizontalCenter
+                anchors.bottom: parent.bottom
+                anchors.bottomMargin: 10
+                visible: !panel.following
+                text: panel.newCount > 0 ? "↓ " + panel.newCount + " new comment" + (panel.newCount === 1 ? "" : "s")
+                                         : "↓ Back to live"
+                onClicked: panel.jumpToNewest()
+                palette.button: panel.palette_.accent
+                palette.buttonText: "white"
+            }
+        }
+
+        Rectangle { Layout.fillWidth: true; height: 1; color: panel.palette_.border }
+
+        Composer {
+            id: composer
+            Layout.fillWidth: true
+            session: panel.session
+            palette_: panel.palette_
+        }
+    }
+}
