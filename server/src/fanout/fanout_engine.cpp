@@ -218,7 +218,8 @@ private:
     // Loop thread only.
     std::vector<Subscriber> m_subs;
     std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> m_byVideo;
-    std::vector<std::uint32_t> m_dirty, m_dirtyWork, m_doomed;
+    std::vector<std::uint32_t> m_dirty, m_dirtyWork;
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> m_doomed; ///< (slot, serial) over the cap
     std::vector<Command> m_work;
     struct Closing {
         std::uint32_t slot;
@@ -341,8 +342,9 @@ void Engine::Impl::Loop::run()
         }
         if (woken)
             processInbox();
-        for (const auto slot : m_doomed)
-            remove(slot, CloseReason::Slow);
+        for (const auto& [slot, serial] : m_doomed)
+            if (lookup(slot, serial))
+                remove(slot, CloseReason::Slow);
         m_doomed.clear();
         // Light load: this flush runs right after the inbox drained, so one frame costs one
         // writev and no added latency. Heavy load: frames queued during the previous flush are
@@ -466,7 +468,7 @@ void Engine::Impl::Loop::handlePublish(const Command& c)
         ++delivered;
         if (s.unsentBytes > cap) {
             s.doomed = true;
-            m_doomed.push_back(slot);
+            m_doomed.emplace_back(slot, s.serial);
         } else if (!s.held) {
             markDirty(slot);
         }
