@@ -71,6 +71,11 @@ HttpReply toReply(QNetworkReply* r, bool timedOut)
 QNetworkReply* send(const QByteArray& method, const QUrl& url, const QByteArray& body,
     const HeaderList& headers, int timeoutMs)
 {
+    // Diagnostics: LC_TEST_FRESH_CONNECTIONS=1 sends every request on a new connection, to tell
+    // keep-alive problems from others.
+    static const bool fresh = qEnvironmentVariableIntValue("LC_TEST_FRESH_CONNECTIONS") != 0;
+    if (fresh)
+        manager()->clearConnectionCache();
     const QNetworkRequest req = makeRequest(url, body, headers, timeoutMs);
     return manager()->sendCustomRequest(req, method, body);
 }

@@ -46,6 +46,7 @@ private slots:
     void cleanupTestCase();
     void badTokensAreRejected_data();
     void badTokensAreRejected();
+    void unauthorizedCarriesWwwAuthenticate();
     void commentOwnership();
     void subscriptionOwnership();
     void accessTokenQueryParam();
@@ -135,7 +136,14 @@ void TstAuth::badTokensAreRejected()
     const HttpReply v = http("POST", endpoint(m_server->baseUrl(), QStringLiteral("/videos")),
         R"({"title":"x"})", headers);
     QVERIFY2(checkError(v, 401).isEmpty(), qPrintable(checkError(v, 401)));
-    // RFC 9110 §11.6.1: a 401 carries WWW-Authenticate.
+}
+
+void TstAuth::unauthorizedCarriesWwwAuthenticate()
+{
+    // RFC 9110 §15.5.2: a server generating a 401 MUST send WWW-Authenticate (RFC 6750: Bearer).
+    const HttpReply c
+        = postComment(m_server->baseUrl(), QStringLiteral("not.a.token"), m_video, "x");
+    QCOMPARE(c.status, 401);
     QVERIFY2(c.header("www-authenticate").startsWith("Bearer"), c.header("www-authenticate"));
 }
 

@@ -11,6 +11,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
+#include <QTcpSocket>
 #include <QTest>
 
 #include <memory>
@@ -99,6 +100,8 @@ private slots:
     void cors();
     void rateLimit();
     void shuttingDown();
+    void keepAliveAfterError_data();
+    void keepAliveAfterError();
 
 private:
     QUrl url(const QString& path) const { return endpoint(m_server->baseUrl(), path); }
@@ -254,17 +257,15 @@ void TstEndpoints::postCommentInvalid_data()
     QTest::newRow("text empty") << QByteArray(R"({"text":""})") << QStringLiteral("text");
     QTest::newRow("whitespace only")
         << QByteArray(R"({"text":"   \n   "})") << QStringLiteral("text");
-    QTest::newRow("invalid utf-8")
-        << QByteArray("{\"text\":\"abc\xff\xfe\"}") << QStringLiteral("text");
-    QTest::newRow("overlong utf-8")
-        << QByteArray("{\"text\":\"a\xc0\xafz\"}") << QStringLiteral("text");
-    QTest::newRow("truncated utf-8")
-        << QByteArray("{\"text\":\"a\xe2\x82\"}") << QStringLiteral("text");
-    QTest::newRow("utf-8 surrogate")
-        << QByteArray("{\"text\":\"a\xed\xa0\x80z\"}") << QStringLiteral("text");
+    // Raw invalid UTF-8 or a raw control character makes the JSON text itself invalid (RFC 8259
+    // §7, §8.1): a bad-JSON 400, which need not name the field.
+    QTest::newRow("invalid utf-8") << QByteArray("{\"text\":\"abc\xff\xfe\"}") << QString();
+    QTest::newRow("overlong utf-8") << QByteArray("{\"text\":\"a\xc0\xafz\"}") << QString();
+    QTest::newRow("truncated utf-8") << QByteArray("{\"text\":\"a\xe2\x82\"}") << QString();
+    QTest::newRow("utf-8 surrogate") << QByteArray("{\"text\":\"a\xed\xa0\x80z\"}") << QString();
     QTest::newRow("NUL escape") << QByteArray(R"({"text":"a\u0000b"})") << QStringLiteral("text");
     QTest::newRow("BEL escape") << QByteArray(R"({"text":"ding\u0007"})") << QStringLiteral("text");
-    QTest::newRow("ESC raw") << QByteArray("{\"text\":\"a\x1b[31mred\"}") << QStringLiteral("text");
+    QTest::newRow("ESC raw") << QByteArray("{\"text\":\"a\x1b[31mred\"}") << QString();
     QTest::newRow("tab") << QByteArray(R"({"text":"a\tb"})") << QStringLiteral("text");
     QTest::newRow("carriage return") << QByteArray(R"({"text":"a\rb"})") << QStringLiteral("text");
     QTest::newRow("DEL") << QByteArray(R"({"text":"a\u007fb"})") << QStringLiteral("text");
@@ -277,6 +278,11 @@ void TstEndpoints::postCommentInvalid()
     QFETCH(QString, field);
     const HttpReply r = http("POST", url(QStringLiteral("/videos/%1/comments").arg(m_video)), body,
         bearer(m_alice) + HeaderList { { "Content-Type", "application/json" } });
+    if (QByteArray(QTest::currentDataTag()) == "carriage return" && r.status == 201) {
+        // Normalising CR to a newline instead of refusing it is acceptable; storing it is not.
+        QVERIFY2(!r.json().value("text").toString().contains(QLatin1Char('\r')), r.body);
+        return;
+    }
     QVERIFY2(checkError(r, 400).isEmpty(), qPrintable(checkError(r, 400)));
     if (!field.isEmpty())
         QVERIFY2(r.errorMessage().contains(field, Qt::CaseInsensitive), r.body);
@@ -586,8 +592,8 @@ void TstEndpoints::aliasPutComments_data()
         << QByteArray(R"({"user_id":"7"})") << 400 << QStringLiteral("comment");
     QTest::newRow("comment blank")
         << QByteArray(R"({"user_id":"7","comment":"  "})") << 400 << QStringLiteral("comment");
-    QTest::newRow("user_id garbage")
-        << QByteArray(R"({"user_id":"seven","comment":"x"})") << 400 << QStringLiteral("user_id");
+    QTest::newRow("user_id garbage") << QByteArray(R"({"user_id":"seven","comment":"x"})") << 403
+                                     << QString(); // "must match the token (else 403)"
 }
 
 void TstEndpoints::aliasPutComments()
@@ -792,6 +798,80 @@ void TstEndpoints::shuttingDown()
     QCOMPARE(s.exitCode(), 0);
     if (!seen503)
         qInfo("no request landed in the shutdown window; 503 body not observed this run");
+}
+
+void TstEndpoints::keepAliveAfterError_data()
+{
+    QTest::addColumn<QByteArray>("first");
+    QTest::addColumn<int>("status");
+    const QByteArray v = "/videos/" + QByteArray::number(m_video ? m_video : 1);
+    auto postWith = [](const QByteArray& path, const QByteArray& extra, const QByteArray& body) {
+        return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + extra + "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body;
+    };
+    QTest::newRow("401 with body") << postWith("/videos", "", R"({"title":"x"})") << 401;
+    QTest::newRow("401 comment with body")
+        << postWith(v + "/comments", "", R"({"text":"x"})") << 401;
+    QTest::newRow("404 with body")
+        << postWith("/videos/2000000000/comments", "AUTH", R"({"text":"x"})") << 404;
+    QTest::newRow("415 with body") << postWith(v + "/comments", "AUTH", R"({"text":"x"})")
+                                          .replace("application/json", "text/plain")
+                                   << 415;
+    QTest::newRow("405 with body") << postWith("/healthz", "", R"({"a":1})") << 405;
+    QTest::newRow("400 with body") << postWith(v + "/comments", "AUTH", R"({"text":)") << 400;
+}
+
+void TstEndpoints::keepAliveAfterError()
+{
+    // An error answered before the body was read must not leave the body in the connection to be
+    // parsed as the next request (RFC 9112 §9.3: read it, or close the connection).
+    QFETCH(QByteArray, first);
+    QFETCH(int, status);
+    first.replace("AUTH", "Authorization: Bearer " + m_alice.toUtf8() + "\r\n");
+    QTcpSocket s;
+    s.connectToHost(QStringLiteral("127.0.0.1"), m_server->port());
+    QVERIFY(s.waitForConnected(5000));
+    QByteArray in;
+    auto readResponse = [&](int* code, bool* closes) {
+        for (;;) {
+            const qsizetype end = in.indexOf("\r\n\r\n");
+            if (end >= 0) {
+                const QByteArray head = in.left(end).toLower();
+                qsizetype length = 0;
+                for (const QByteArray& line : head.split('\n')) {
+                    if (line.startsWith("content-length:"))
+                        length = line.mid(15).trimmed().toLongLong();
+                }
+                if (in.size() >= end + 4 + length) {
+                    *code = in.mid(9, 3).toInt();
+                    *closes = head.contains("\nconnection: close");
+                    in.remove(0, end + 4 + length);
+                    return true;
+                }
+            }
+            if (!s.waitForReadyRead(5000))
+                return false;
+            in += s.readAll();
+        }
+    };
+    s.write(first);
+    int code = 0;
+    bool closes = false;
+    QVERIFY2(readResponse(&code, &closes), "no response to the first request");
+    QCOMPARE(code, status);
+    if (closes) {
+        QVERIFY(s.state() != QAbstractSocket::ConnectedState || s.waitForDisconnected(5000));
+        return;
+    }
+    s.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    int second = 0;
+    QVERIFY2(readResponse(&second, &closes) || s.state() != QAbstractSocket::ConnectedState,
+        "no response to the second request on a kept-alive connection");
+    if (second != 0)
+        QVERIFY2(second == 200,
+            qPrintable(QStringLiteral("second request on the connection got %1: the unread body "
+                                      "of the first was parsed as a request")
+                           .arg(second)));
 }
 
 QTEST_GUILESS_MAIN(TstEndpoints)
