@@ -137,6 +137,11 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
         m_metrics.commentRejected("invalid");
         throw;
     }
+    // A retry of a post that already succeeded is answered without taking a rate-limit token.
+    if (!idempotencyKey.empty()) {
+        if (auto body = m_store->findCommentResult(videoId, author.userId, idempotencyKey))
+            return store::IdempotentResult { true, *body };
+    }
     const bool elevated = author.role != Role::Viewer;
     if (const int wait = m_limiter.acquire(author.userId, elevated)) {
         m_metrics.commentRejected("rate_limited");

@@ -29,6 +29,7 @@ bool parseRateLimit(const std::string& text, RateLimit& limit)
     limit.enabled = true;
     limit.count = count;
     limit.seconds = seconds;
+    limit.burst = std::min(5.0, count); // DESIGN: burst of 5, never above the count itself
     return true;
 }
 

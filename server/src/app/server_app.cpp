@@ -185,7 +185,10 @@ int ServerApp::main(const std::vector<std::string>&)
     params->setMaxThreads(settings.threads);
     params->setMaxQueued(4096);
     params->setKeepAlive(true);
-    params->setKeepAliveTimeout(Poco::Timespan(30, 0));
+    // Poco holds a worker thread per open connection, idle keep-alive included: keep idle
+    // connections short so a burst of clients is not queued behind idle ones.
+    params->setKeepAliveTimeout(Poco::Timespan(5, 0));
+    params->setTimeout(Poco::Timespan(15, 0));
     params->setMaxKeepAliveRequests(0);
     params->setServerName("livecomments-server");
     params->setSoftwareVersion("livecomments-server/0.1");

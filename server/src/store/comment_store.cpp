@@ -105,6 +105,11 @@ void saveIdempotent(Session& session, const std::string& user, const std::string
         use(u), use(s), use(k), use(b), use(at), now;
 }
 
+std::string commentScope(std::uint32_t videoId)
+{
+    return "comment:" + std::to_string(videoId);
+}
+
 /// Versioned schema: each entry runs once, in order, recorded in schema_migrations.
 struct Migration {
     int version;
@@ -248,6 +253,9 @@ void CommentStore::execute(const std::function<void(Session&, std::vector<Commit
         if (!m_open || m_stopping)
             throw ApiError(ErrorKind::Unavailable, "shutting_down", "the server is shutting down")
                 .withRetryAfter(2);
+        if (m_queue.size() >= m_options.maxQueued)
+            throw ApiError(ErrorKind::Unavailable, "overloaded", "the store is overloaded")
+                .withRetryAfter(1);
         m_queue.push_back(op);
     }
     m_wake.notify_one();
@@ -383,7 +391,7 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
 {
     IdempotentResult result;
     execute([&](Session& session, std::vector<CommitEvent>& events) {
-        const std::string scope = "comment:" + std::to_string(videoId);
+        const std::string scope = commentScope(videoId);
         if (!idempotencyKey.empty()) {
             if (auto body = findIdempotent(session, author.userId, scope, idempotencyKey)) {
                 result.replayed = true;
@@ -447,6 +455,13 @@ void CommentStore::deleteComment(
         e.comment.videoId = videoId;
         events.push_back(std::move(e));
     });
+}
+
+std::optional<std::string> CommentStore::findCommentResult(
+    std::uint32_t videoId, const std::string& userId, const std::string& key) const
+{
+    Session session = m_readPool->get();
+    return findIdempotent(session, userId, commentScope(videoId), key);
 }
 
 std::optional<Video> CommentStore::video(std::uint32_t videoId) const

@@ -52,6 +52,7 @@ struct StoreOptions {
     std::string path = "livecomments.db";
     int retentionDays = 0; ///< 0 = keep forever
     std::size_t maxBatch = 512; ///< ops per group commit
+    std::size_t maxQueued = 20000; ///< queued writes above this → 503 overloaded
     bool synchronousFull = true; ///< PRAGMA synchronous=FULL (else NORMAL)
 };
 
@@ -104,6 +105,9 @@ public:
     void deleteComment(std::uint32_t videoId, std::uint64_t commentId, const Principal& caller);
 
     // --- reads ---
+    /// The stored first result of an idempotent comment post, if that key was used already.
+    std::optional<std::string> findCommentResult(
+        std::uint32_t videoId, const std::string& userId, const std::string& key) const;
     std::optional<Video> video(std::uint32_t videoId) const;
     /// One page; Newest/Before are newest-first, After is oldest-first.
     std::vector<Comment> comments(std::uint32_t videoId, const PageQuery& query) const;
