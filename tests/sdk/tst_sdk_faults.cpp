@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: MIT
+// The SDK's live stream through a fault-injecting proxy in front of the real server (heartbeats
+// every 300 ms): cuts mid-event, stalls (heartbeat watchdog), refused connections (backoff grows,
+// then resets), 503/429/401 answers, and a random fault script while 500 comments are posted.
+#include "fault_proxy.h"
+#include "http_client.h"
+#include "sdk_recorder.h"
+#include "server_process.h"
+#include "test_support.h"
+
+#include <QRandomGenerator>
+#include <QtTest>
+
+#include <atomic>
+#include <thread>
+
+using namespace livecomments;
+using sdktest::SubscriptionRecorder;
+
+class TstSdkFaults : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void init();
+    void cleanup();
+    void cutMidEvent();
+    void stallFiresHeartbeatWatchdog();
+    void refusedConnectionsBackOffThenReset();
+    void httpErrorAnswers();
+    void randomFaultsWhilePosting500();
+
+private:
+    QList<quint64> postMany(qint32 video, int count, const QString& prefix);
+    std::unique_ptr<Client> makeClient();
+
+    std::unique_ptr<lctest::ServerProcess> m_server;
+    std::unique_ptr<lctest::FaultProxy> m_proxy;
+    QString m_token;
+    qint32 m_video = 0;
+};
+
+void TstSdkFaults::initTestCase()
+{
+    // retry: 50 ms so the client's backoff base is small and its growth visible.
+    m_server = std::make_unique<lctest::ServerProcess>(
+        QStringList { "--heartbeat-ms=300", "--retry-ms=50" });
+    QVERIFY(m_server->start());
+    m_token = m_server->token("7", "alice", "streamer");
+}
+
+void TstSdkFaults::init()
+{
+    m_proxy = std::make_unique<lctest::FaultProxy>(m_server->port());
+    QVERIFY(m_proxy->start());
+    m_video = lctest::createVideo(m_server->baseUrl(), m_token, "faults");
+    QVERIFY(m_video > 0);
+}
+
+void TstSdkFaults::cleanup()
+{
+    m_proxy.reset();
+}
+
+std::unique_ptr<Client> TstSdkFaults::makeClient()
+{
+    auto client = Client::create(sdktest::testConfig(m_proxy->baseUrl(), m_token));
+    if (!client)
+        return nullptr;
+    return std::move(*client);
+}
+
+QList<quint64> TstSdkFaults::postMany(qint32 video, int count, const QString& prefix)
+{
+    QStringList texts;
+    for (int i = 0; i < count; ++i)
+        texts << prefix + QString::number(i);
+    // Posts go straight to the server: only the subscriber's path has faults.
+    return lctest::sorted(lctest::acknowledgedIds(
+        lctest::postComments(m_server->baseUrl(), m_token, video, texts, 4)));
+}
+
+void TstSdkFaults::cutMidEvent()
+{
+    auto client = makeClient();
+    QVERIFY(client);
+    SubscriptionRecorder rec;
+    auto sub = client->subscribe(m_video, rec.callbacks());
+    QVERIFY(sub);
+    QTRY_COMPARE(rec.hellos.size(), 1);
+    QList<quint64> expected = postMany(m_video, 10, "a");
+    QTRY_COMPARE(rec.ids.size(), 10);
+    m_proxy->cutAll();
+    expected += postMany(m_video, 10, "b");
+    // Every connection is now cut after 700 bytes: hello plus about two comments, so the cut
+    // lands inside an event. (While it lasts the stream cannot progress far: each resume replays
+    // the server's overlap window first.) Then the cuts stop and everything must arrive.
+    m_proxy->setCutAfterBytes(700);
+    const int from = rec.states.size();
+    m_proxy->cutAll();
+    expected += postMany(m_video, 20, "c");
+    QTRY_VERIFY_WITH_TIMEOUT(
+        rec.countState(StreamState::Reconnecting, ErrorCode::Network, from) >= 3, 15000);
+    m_proxy->setCutAfterBytes(0);
+    QTRY_VERIFY_WITH_TIMEOUT(rec.ids.size() >= expected.size(), 30000);
+    QVERIFY2(sdktest::diffIds(rec.ids, expected).isEmpty(),
+        qPrintable(sdktest::diffIds(rec.ids, expected)));
+    QVERIFY(rec.countState(StreamState::Reconnecting, ErrorCode::Network) >= 2);
+    QVERIFY((*sub)->connectionAttempts() >= 3);
+    QCOMPARE((*sub)->lastCommentId(), expected.last());
+}
+
+void TstSdkFaults::stallFiresHeartbeatWatchdog()
+{
+    auto client = makeClient();
+    QVERIFY(client);
+    SubscriptionRecorder rec;
+    auto sub = client->subscribe(m_video, rec.callbacks());
+    QVERIFY(sub);
+    QTRY_COMPARE(rec.hellos.size(), 1);
+    QCOMPARE(rec.hellos[0].heartbeatMs, 300);
+    const int before = rec.states.size();
+    m_proxy->setStalled(true);
+    // 2.5 × 300 ms of silence: the watchdog declares the stream dead and a reconnect follows.
+    QTRY_VERIFY_WITH_TIMEOUT(
+        rec.countState(StreamState::Reconnecting, ErrorCode::Timeout, before) >= 1, 10000);
+    QVERIFY(rec.states.last().state != StreamState::Closed);
+    m_proxy->setStalled(false);
+    m_proxy->cutAll(); // the stalled reconnect attempt is dropped too; the next one goes through
+    QTRY_VERIFY_WITH_TIMEOUT(rec.hellos.size() >= 2, 15000);
+    QCOMPARE(rec.state(), StreamState::Live);
+    const auto expected = postMany(m_video, 3, "after stall");
+    QTRY_COMPARE(rec.ids, expected);
+}
+
+void TstSdkFaults::refusedConnectionsBackOffThenReset()
+{
+    auto cfg = sdktest::testConfig(m_proxy->baseUrl(), m_token);
+    cfg.backoff.initial = std::chrono::milliseconds(50);
+    cfg.backoff.cap = std::chrono::milliseconds(400);
+    cfg.backoff.resetAfter = std::chrono::milliseconds(600);
+    auto client = Client::create(cfg);
+    QVERIFY(client);
+    SubscriptionRecorder rec;
+    auto sub = (*client)->subscribe(m_video, rec.callbacks());
+    QVERIFY(sub);
+    QTRY_COMPARE(rec.hellos.size(), 1);
+    m_proxy->setRefusing(true);
+    m_proxy->cutAll();
+    const int from = rec.states.size();
+    QTRY_VERIFY_WITH_TIMEOUT(rec.countState(StreamState::Reconnecting, {}, from) >= 6, 20000);
+    // Attempts count up while the failures go on; each delay stays within the growing bound
+    // min(cap, base · 2^attempt) (full jitter) and the bound reaches the cap.
+    int expectedAttempt = 1;
+    for (int i = from; i < rec.states.size(); ++i) {
+        const auto& s = rec.states[i];
+        if (s.state != StreamState::Reconnecting)
+            continue;
+        QCOMPARE(s.attempt, expectedAttempt++);
+        // base = the server's retry: 50 ms; floor = minimum (20 ms).
+        const qint64 bound
+            = std::max<qint64>(20, std::min<qint64>(400, 50LL << std::min(s.attempt - 1, 20)));
+        QVERIFY2(s.delay.count() <= bound, qPrintable(QString::number(s.delay.count())));
+    }
+    m_proxy->setRefusing(false);
+    QTRY_VERIFY_WITH_TIMEOUT(rec.hellos.size() >= 2, 15000);
+    // A stable connection (longer than resetAfter) resets the attempt counter. Watch heartbeats
+    // tick by instead of sleeping blindly: stay connected until resetAfter has passed.
+    QElapsedTimer up;
+    up.start();
+    QTRY_VERIFY_WITH_TIMEOUT(up.elapsed() > 800 && rec.state() == StreamState::Live, 5000);
+    const int from2 = rec.states.size();
+    m_proxy->cutAll();
+    QTRY_VERIFY(rec.countState(StreamState::Reconnecting, {}, from2) >= 1);
+    for (int i = from2; i < rec.states.size(); ++i) {
+        if (rec.states[i].state == StreamState::Reconnecting) {
+            QCOMPARE(rec.states[i].attempt, 1);
+            break;
+        }
+    }
+}
+
+void TstSdkFaults::httpErrorAnswers()
+{
+    auto client = makeClient();
+    QVERIFY(client);
+    SubscriptionRecorder rec;
+    auto sub = client->subscribe(m_video, rec.callbacks());
+    QVERIFY(sub);
+    QTRY_COMPARE(rec.hellos.size(), 1);
+
+    // 503: recoverable, retried.
+    m_proxy->setHttpError(503);
+    int from = rec.states.size();
+    m_proxy->cutAll();
+    QTRY_VERIFY_WITH_TIMEOUT(
+        rec.countState(StreamState::Reconnecting, ErrorCode::ServerError, from) >= 2, 15000);
+    for (int i = from; i < rec.states.size(); ++i) {
+        if (rec.states[i].error && rec.states[i].error->code == ErrorCode::ServerError)
+            QCOMPARE(rec.states[i].error->httpStatus, 503);
+    }
+
+    // 429 with Retry-After: 1 → the next attempt waits at least one second.
+    m_proxy->setHttpError(429, "Retry-After: 1\r\n");
+    from = rec.states.size();
+    QTRY_VERIFY_WITH_TIMEOUT(
+        rec.countState(StreamState::Reconnecting, ErrorCode::RateLimited, from) >= 1, 15000);
+    for (int i = from; i < rec.states.size(); ++i) {
+        const auto& s = rec.states[i];
+        if (s.error && s.error->code == ErrorCode::RateLimited) {
+            QCOMPARE(s.error->retryAfterMs, 1000LL);
+            QVERIFY(s.delay.count() >= 1000);
+            break;
+        }
+    }
+
+    // Back to normal: live again, and comments flow.
+    m_proxy->setHttpError(0);
+    QTRY_VERIFY_WITH_TIMEOUT(rec.hellos.size() >= 2, 15000);
+    const auto expected = postMany(m_video, 2, "after errors");
+    QTRY_COMPARE(rec.ids, expected);
+
+    // 401: closed for good, no more attempts.
+    m_proxy->setHttpError(401);
+    m_proxy->cutAll();
+    QTRY_VERIFY_WITH_TIMEOUT(rec.state() == StreamState::Closed, 15000);
+    QVERIFY(rec.states.last().error.has_value());
+    QCOMPARE(rec.states.last().error->code, ErrorCode::Unauthorized);
+    QCOMPARE(rec.states.last().error->httpStatus, 401);
+    const int attempts = (*sub)->connectionAttempts();
+    const int accepted = m_proxy->acceptedConnections();
+    QTest::qWait(500); // a wrong reconnect would show up within the 100 ms initial backoff
+    QCOMPARE((*sub)->connectionAttempts(), attempts);
+    QCOMPARE(m_proxy->acceptedConnections(), accepted);
+    QCOMPARE((*sub)->status().state, StreamState::Closed);
+}
+
+void TstSdkFaults::randomFaultsWhilePosting500()
+{
+    auto client = makeClient();
+    QVERIFY(client);
+    SubscriptionRecorder rec;
+    auto sub = client->subscribe(m_video, rec.callbacks());
+    QVERIFY(sub);
+    // A timeline on the same stream must end with the same sequence (history + live merged).
+    std::vector<TimelineChange> changes;
+    TimelineCallbacks tcb;
+    tcb.onChange = [&](const TimelineChange& c) { changes.push_back(c); };
+    auto timeline = client->openTimeline(m_video, tcb);
+    QVERIFY(timeline);
+    QTRY_COMPARE(rec.hellos.size(), 1);
+
+    const quint32 seed = QRandomGenerator::global()->generate();
+    qInfo("fault script seed %u", seed);
+    QRandomGenerator rng(seed);
+    // The fault script runs in its own thread (FaultProxy is thread-safe), so faults keep coming
+    // while the main thread blocks in the posting helper.
+    std::atomic<int> faults { 0 };
+    std::atomic<bool> stop { false };
+    std::thread script([&] {
+        while (!stop) {
+            // Undo the previous fault, then maybe start a new one.
+            m_proxy->setStalled(false);
+            m_proxy->setRefusing(false);
+            m_proxy->setHttpError(0);
+            m_proxy->setCutAfterBytes(0);
+            switch (rng.bounded(8)) {
+            case 0:
+                m_proxy->cutAll();
+                ++faults;
+                break;
+            case 1:
+                m_proxy->setStalled(true);
+                ++faults;
+                break;
+            case 2:
+                m_proxy->setRefusing(true);
+                m_proxy->cutAll();
+                ++faults;
+                break;
+            case 3:
+                m_proxy->setCutAfterBytes(200 + rng.bounded(3000));
+                ++faults;
+                break;
+            case 4:
+                m_proxy->setHttpError(503);
+                m_proxy->cutAll();
+                ++faults;
+                break;
+            default:
+                break; // quiet period
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng.bounded(80)));
+        }
+    });
+    QList<quint64> expected;
+    for (int batch = 0; batch < 10; ++batch)
+        expected += postMany(m_video, 50, QStringLiteral("r%1-").arg(batch));
+    stop = true;
+    script.join();
+    m_proxy->setStalled(false);
+    m_proxy->setRefusing(false);
+    m_proxy->setHttpError(0);
+    m_proxy->setCutAfterBytes(0);
+    QCOMPARE(expected.size(), 500);
+    expected = lctest::sorted(expected);
+    QVERIFY(faults > 5);
+    QTRY_VERIFY_WITH_TIMEOUT(rec.ids.size() >= 500, 60000);
+    // The Subscription delivers each comment exactly once, in arrival order. (The server may
+    // publish concurrent posts slightly out of id order; the merged, id-ordered view is the
+    // Timeline, checked below.)
+    QVERIFY2(sdktest::diffIds(lctest::sorted(rec.ids), expected).isEmpty(),
+        qPrintable(sdktest::diffIds(rec.ids, expected)));
+    QVERIFY(!rec.hasDuplicates());
+    QVERIFY(rec.countState(StreamState::Reconnecting) >= 3);
+    QVERIFY(rec.countState(StreamState::Closed) == 0);
+
+    // The timeline converges on exactly the same ids.
+    auto timelineIds = [&] {
+        QList<quint64> out;
+        for (const auto& c : (*timeline)->snapshot())
+            out.append(c.id);
+        return out;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(
+        timelineIds().size() >= 500 && !(*timeline)->status().fillingGap, 30000);
+    QVERIFY2(sdktest::diffIds(timelineIds(), expected).isEmpty(),
+        qPrintable(sdktest::diffIds(timelineIds(), expected)));
+    // Replaying the delivered changes yields the same sequence.
+    std::vector<quint64> replay;
+    for (const auto& c : changes) {
+        if (c.kind == TimelineChange::Kind::Inserted) {
+            std::vector<quint64> ins;
+            for (const auto& cm : c.comments)
+                ins.push_back(cm.id);
+            QVERIFY(c.index <= replay.size());
+            replay.insert(
+                replay.begin() + static_cast<std::ptrdiff_t>(c.index), ins.begin(), ins.end());
+        } else if (c.kind == TimelineChange::Kind::Removed) {
+            replay.erase(replay.begin() + static_cast<std::ptrdiff_t>(c.index),
+                replay.begin() + static_cast<std::ptrdiff_t>(c.index + c.count));
+        }
+    }
+    QCOMPARE(QList<quint64>(replay.begin(), replay.end()), expected);
+}
+
+QTEST_GUILESS_MAIN(TstSdkFaults)
+#include "tst_sdk_faults.moc"
