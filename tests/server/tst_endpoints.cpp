@@ -100,6 +100,8 @@ private slots:
     void cors();
     void rateLimit();
     void shuttingDown();
+    void malformedRequests_data();
+    void malformedRequests();
     void keepAliveAfterError_data();
     void keepAliveAfterError();
 
@@ -209,6 +211,10 @@ void TstEndpoints::getVideoErrors_data()
     QTest::newRow("text") << QStringLiteral("/videos/abc") << QList<int> { 400, 404 };
     QTest::newRow("history unknown")
         << QStringLiteral("/videos/2000000000/comments") << QList<int> { 404 };
+    QTest::newRow("stream negative")
+        << QStringLiteral("/videos/-1/subscriptions") << QList<int> { 400, 404 };
+    QTest::newRow("stream huge") << QStringLiteral("/videos/99999999999/subscriptions")
+                                 << QList<int> { 400, 404 };
     QTest::newRow("history huge") << QStringLiteral("/videos/4294967297/comments")
                                   << QList<int> { 400, 404 };
 }
@@ -798,6 +804,28 @@ void TstEndpoints::shuttingDown()
     QCOMPARE(s.exitCode(), 0);
     if (!seen503)
         qInfo("no request landed in the shutdown window; 503 body not observed this run");
+}
+
+void TstEndpoints::malformedRequests_data()
+{
+    QTest::addColumn<QByteArray>("request");
+    QTest::addColumn<bool>("jsonBody"); // false: no request could be parsed, any 400 will do
+    QTest::newRow("garbage request line") << QByteArray("HELLO\r\n\r\n") << false;
+    QTest::newRow("bad content-length") << QByteArray(
+        "POST /videos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: abc\r\n\r\n{}") << true;
+}
+
+void TstEndpoints::malformedRequests()
+{
+    QFETCH(QByteArray, request);
+    QFETCH(bool, jsonBody);
+    const HttpReply r = rawHttp(m_server->port(), request, 5000);
+    QVERIFY2(r.status == 400 || r.status == 0, qPrintable(QString::number(r.status)));
+    if (r.status == 400 && jsonBody)
+        QVERIFY2(checkError(r, 400).isEmpty(), qPrintable(checkError(r, 400)));
+    // The server is still fine afterwards.
+    QCOMPARE(http("GET", url("/healthz")).status, 200);
 }
 
 void TstEndpoints::keepAliveAfterError_data()
