@@ -3,10 +3,13 @@
 # Runs the same SSE fan-out scenarios against livecomments-server and nginx + nchan, one target
 # after the other, and writes markdown tables + a PNG plot for docs/performance.md.
 #
-# usage: bench/compare.sh [--quick] [--only=livecomments|nchan]
+# usage: bench/compare.sh [--quick] [--only=livecomments|nchan] [--report=RESULTS_DIR]
+#        (--report only rebuilds the tables and the plot from an earlier run's JSON files)
 # env:   LC_SERVER_BIN  (default build/dev/server/livecomments-server)
 #        LC_BENCH_BIN   (default build/dev/bench/livecomments-bench)
 #        OUT            (default bench/results/<UTC date-time>)
+#        STORE_DIR      where livecomments-server's SQLite file goes (default a /tmp dir; e.g.
+#                       /dev/shm takes the disk's fsync latency out of the comparison)
 #        RATES_MULTI    comments/s over 10 videos x 1,000 viewers (default "10 20 50 100 200 300")
 #        RATES_HOT      comments/s into 1 video x 10,000 viewers (default "5 10 20 30")
 #        DURATION WARMUP  seconds per measured run (default 4 and 1)
@@ -26,6 +29,7 @@ duration=${DURATION:-4}
 warmup=${WARMUP:-1}
 idle_streams=${IDLE_STREAMS:-15000}
 only=""
+report_only=""
 for arg in "$@"; do
     case $arg in
     --quick)
@@ -35,6 +39,7 @@ for arg in "$@"; do
         idle_streams=3000
         ;;
     --only=*) only=${arg#--only=} ;;
+    --report=*) report_only=${arg#--report=} ;;
     *)
         echo "usage: $0 [--quick] [--only=livecomments|nchan]" >&2
         exit 2
@@ -42,26 +47,31 @@ for arg in "$@"; do
     esac
 done
 
-[[ -x $bench_bin ]] || { echo "no bench binary at $bench_bin (set LC_BENCH_BIN)" >&2; exit 2; }
+[[ -n $report_only ]] && out=$report_only
+[[ -n $report_only || -x $bench_bin ]] || { echo "no bench binary at $bench_bin (set LC_BENCH_BIN)" >&2; exit 2; }
 mkdir -p "$out"
 work=$(mktemp -d /tmp/lc-compare.XXXXXX)
+store_dir=$(mktemp -d "${STORE_DIR:-/tmp}/lc-compare-store.XXXXXX")
 server_pid=""
 
 stop_server() {
     if [[ -n $server_pid ]]; then
+        # nginx workers are the master's children: if the master has to be killed, kill them too.
+        local children
+        children=$(pgrep -P "$server_pid" || true)
         kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
+        for _ in $(seq 1 200); do
             kill -0 "$server_pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "$server_pid" 2>/dev/null || true
+        kill -KILL "$server_pid" $children 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
         server_pid=""
     fi
 }
 cleanup() {
     stop_server
-    rm -rf "$work"
+    rm -rf "$work" "$store_dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -76,8 +86,8 @@ start_server() {
     if [[ $target == livecomments ]]; then
         [[ -x $server_bin ]] || { echo "no server binary at $server_bin (set LC_SERVER_BIN)" >&2; return 1; }
         local secret=bench-secret-$RANDOM$RANDOM
-        rm -f "$work"/lc.db*
-        "$server_bin" --listen=127.0.0.1:0 --store=sqlite:"$work/lc.db" --jwt-secret="$secret" \
+        rm -f "$store_dir"/lc.db*
+        "$server_bin" --listen=127.0.0.1:0 --store=sqlite:"$store_dir/lc.db" --jwt-secret="$secret" \
             --rate-limit=off >"$work/server.out" 2>"$work/server.err" &
         server_pid=$!
         local line=""
@@ -92,21 +102,23 @@ start_server() {
         token=$("$server_bin" token --user=1 --name=bench --role=streamer --ttl=86400 --jwt-secret="$secret")
         bench_pids=$server_pid
     else
-        local port
+        local port prefix
         port=$(free_port)
-        rm -rf "$work/nginx"
-        "$root/bench/nchan/run_nchan.sh" "$work/nginx" "$port" "$(nproc)" >"$work/nginx.out" 2>&1 &
+        # A new prefix per start: an nginx still exiting removes its own pid file on the way out.
+        nginx_starts=$((${nginx_starts:-0} + 1))
+        prefix="$work/nginx-$nginx_starts"
+        "$root/bench/nchan/run_nchan.sh" "$prefix" "$port" "$(nproc)" >"$work/nginx.out" 2>&1 &
         server_pid=$!
-        for _ in $(seq 1 100); do
+        for _ in $(seq 1 400); do
             grep -q '^listening on' "$work/nginx.out" 2>/dev/null && break
             kill -0 "$server_pid" 2>/dev/null || break
             sleep 0.05
         done
-        grep -q '^listening on' "$work/nginx.out" || { echo "nginx did not start:" >&2; cat "$work/nginx.out" >&2; return 1; }
+        grep -q '^listening on' "$work/nginx.out" || { echo "nginx did not start:" >&2; cat "$work/nginx.out" | tee -a "$out/log.txt" >&2; return 1; }
         url="http://127.0.0.1:$port"
         token=""
         # The bench includes the master's workers through --pid (children are followed).
-        bench_pids=$(cat "$work/nginx/nginx.pid")
+        bench_pids=$(cat "$prefix/nginx.pid")
         # run_nchan.sh waits on nginx; stop nginx itself (by its pid file) when done.
         server_pid=$bench_pids
     fi
@@ -129,6 +141,7 @@ run() {
 
 targets=(livecomments nchan)
 [[ -n $only ]] && targets=("$only")
+[[ -n $report_only ]] || echo "$(date -u '+%Y-%m-%d %H:%M UTC'): load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs" >>"$out/log.txt"
 # Every run gets a freshly started server, so a backlog or memory growth left by one run cannot
 # leak into the next (nchan in particular keeps queued messages in shared memory).
 fresh_run() {
@@ -143,6 +156,7 @@ fresh_run() {
     stop_server
 }
 for target in "${targets[@]}"; do
+    [[ -n $report_only ]] && break
     fresh_run "$target" idle 0 10 "$idle_streams" --duration=2 --warmup=0 --settle=2 --connect-timeout=90
     for rate in $rates_multi; do
         fresh_run "$target" multi "$rate" 10 10000
@@ -155,9 +169,16 @@ done
 
 # ---- tables ------------------------------------------------------------------------------
 md="$out/results.md"
+# The result files of one target and scenario, by ascending publish rate.
+by_rate() {
+    for j in "$out/$1-$2-"*.json; do
+        [[ -f $j ]] && echo "$(basename "$j" .json | awk -F- '{print $NF}') $j"
+    done | sort -n | cut -d' ' -f2-
+}
 f() { jq -r "$1" "$2" 2>/dev/null || echo "-"; }
 {
-    echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)."
+    stamp=$(grep -m1 'load average' "$out/log.txt" 2>/dev/null || date -u '+%Y-%m-%d %H:%M UTC')
+    echo "Run: $stamp; $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)."
     echo
     echo "### Idle streams (memory)"
     echo
@@ -176,11 +197,11 @@ f() { jq -r "$1" "$2" 2>/dev/null || echo "-"; }
         ack) echo "### Publish-ack latency at 1,000 comments/s (10 videos x 10 viewers)" ;;
         esac
         echo
-        echo "| target | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % | CPU µs/delivery |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        echo "| target | streams | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % | CPU µs/delivery |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for target in "${targets[@]}"; do
-            for j in $(ls "$out/$target-$scenario-"*.json 2>/dev/null | sort -t- -k3 -n); do
-                jq -r --arg t "$target" '"| \($t) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) | \(.server.cpu_us_per_delivery) |"' "$j"
+            for j in $(by_rate "$target" "$scenario"); do
+                jq -r --arg t "$target" '"| \($t) | \(.subscribers.connected) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) | \(.server.cpu_us_per_delivery) |"' "$j"
             done
         done
     done
@@ -194,8 +215,8 @@ if command -v gnuplot >/dev/null; then
         for target in "${targets[@]}"; do
             dat="$out/$target-$scenario.dat"
             : >"$dat"
-            for j in $(ls "$out/$target-$scenario-"*.json 2>/dev/null | sort -t- -k3 -n); do
-                jq -r '"\(.publish_rate) \(.deliveries_per_s) \(.latency_ms.p99)"' "$j" >>"$dat"
+            for j in $(by_rate "$target" "$scenario"); do
+                jq -r '"\(.rate_target) \(.deliveries_per_s) \(.latency_ms.p99)"' "$j" >>"$dat"
             done
         done
     done
@@ -205,7 +226,7 @@ set output "$out/throughput.png"
 set multiplot layout 2,2 title "livecomments-server vs nginx+nchan ($(date -u '+%Y-%m-%d'), $(nproc) cores, load client on the same machine)"
 set grid
 set key left top
-set xlabel "published comments/s"
+set xlabel "offered comments/s (target publish rate)"
 set title "10 videos x 1,000 viewers: deliveries/s"
 set ylabel "deliveries/s"
 plot for [t in "${targets[*]}"] "$out/".t."-multi.dat" using 1:2 with linespoints title t

@@ -17,7 +17,7 @@ nginx -t -q -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log"
 ulimit -n 20000 2>/dev/null || true
 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" &
 nginx_pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
         echo "listening on 127.0.0.1:$port"
         wait "$nginx_pid"
