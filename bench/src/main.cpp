@@ -276,6 +276,7 @@ void measureWindow(const Options& o, Report& report, std::int64_t windowStart,
     for (auto& t : threads)
         t.join();
     report.serverCpuSeconds = cpuEnd.cpuSeconds - cpuStart.cpuSeconds;
+    report.serverRunQueueSeconds = cpuEnd.runQueueSeconds - cpuStart.runQueueSeconds;
     report.serverPids = cpuEnd.pids;
     report.serverRssKbEnd = cpuEnd.rssKb;
 }
@@ -300,6 +301,7 @@ int runHistory(const Options& o, const Endpoint& endpoint)
 {
     Report report = baseReport(o, "history");
     const double benchCpuStart = selfCpuSeconds();
+    const double benchRunQueueStart = runQueueSeconds(0);
     report.serverRssKbBaseline = sampleProcesses(o.pids).rssKb;
     const std::int64_t t0 = nowNs() + 20000000LL;
     const std::int64_t windowStart = t0 + static_cast<std::int64_t>(o.warmup * 1e9);
@@ -331,6 +333,7 @@ int runHistory(const Options& o, const Endpoint& endpoint)
             report.publishErrors[reason] += count;
     }
     report.benchCpuSeconds = selfCpuSeconds() - benchCpuStart;
+    report.benchRunQueueSeconds = runQueueSeconds(0) - benchRunQueueStart;
     if (!emitReport(o, report))
         return 2;
     return report.historyRequests > 0 && report.historyOk == report.historyRequests ? 0 : 1;
@@ -376,6 +379,7 @@ int main(int argc, char** argv)
     Report report = baseReport(o, "fanout");
     report.videos = ids.size();
     const double benchCpuStart = selfCpuSeconds();
+    const double benchRunQueueStart = runQueueSeconds(0);
     report.serverRssKbBaseline = sampleProcesses(o.pids).rssKb;
 
     // Subscribers: stream i watches video i % videos and lives on loop i % loops.
@@ -480,6 +484,7 @@ int main(int argc, char** argv)
     }
     report.subscribersFailed = shared.failed;
     report.benchCpuSeconds = selfCpuSeconds() - benchCpuStart;
+    report.benchRunQueueSeconds = runQueueSeconds(0) - benchRunQueueStart;
 
     if (!emitReport(o, report))
         return 2;

@@ -53,6 +53,26 @@ std::uint64_t readRssKb(pid_t pid)
 
 } // namespace
 
+double runQueueSeconds(pid_t pid)
+{
+    const std::string base
+        = pid == 0 ? std::string("/proc/self/task") : "/proc/" + std::to_string(pid) + "/task";
+    double total = 0;
+    if (DIR* dir = opendir(base.c_str())) {
+        while (dirent* entry = readdir(dir)) {
+            if (entry->d_name[0] == '.')
+                continue;
+            std::ifstream in(base + "/" + entry->d_name + "/schedstat");
+            unsigned long long onCpu = 0;
+            unsigned long long waiting = 0;
+            if (in >> onCpu >> waiting)
+                total += static_cast<double>(waiting) / 1e9;
+        }
+        closedir(dir);
+    }
+    return total;
+}
+
 ProcSample sampleProcesses(const std::vector<pid_t>& roots)
 {
     ProcSample sample;
@@ -86,6 +106,7 @@ ProcSample sampleProcesses(const std::vector<pid_t>& roots)
         sample.pids.push_back(pid);
         sample.cpuSeconds += cpu;
         sample.rssKb += readRssKb(pid);
+        sample.runQueueSeconds += runQueueSeconds(pid);
         const auto range = children.equal_range(pid);
         for (auto it = range.first; it != range.second; ++it)
             todo.push_back(it->second);

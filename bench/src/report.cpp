@@ -163,13 +163,17 @@ void printTable(const Report& r, std::ostream& out)
                 + num(r.durationSeconds > 0 ? 100 * r.serverCpuSeconds / r.durationSeconds : 0, 0)
                 + " % of one core (" + std::to_string(r.serverPids.size()) + " processes), "
                 + num(r.cpuMicrosPerDelivery(), 2) + " µs per delivery");
+        row("server run-queue wait",
+            num(r.serverRunQueueSeconds, 2)
+                + " s (threads runnable but not running: machine contention)");
         row("server RSS",
             "baseline " + std::to_string(r.serverRssKbBaseline) + " KB, connected "
                 + std::to_string(r.serverRssKbConnected) + " KB, end "
                 + std::to_string(r.serverRssKbEnd) + " KB");
         row("server RSS per stream", num(r.rssBytesPerStream(), 0) + " B");
     }
-    row("bench CPU", num(r.benchCpuSeconds, 2) + " s");
+    row("bench CPU",
+        num(r.benchCpuSeconds, 2) + " s, run-queue wait " + num(r.benchRunQueueSeconds, 2) + " s");
     if (r.resets)
         row("reset events", std::to_string(r.resets));
     for (const auto& [reason, count] : r.subscriberErrors)
@@ -226,11 +230,13 @@ void writeJson(const Report& r, std::ostream& out)
     out << "], \"cpu_s\": " << num(r.serverCpuSeconds) << ", \"cpu_pct\": "
         << num(r.durationSeconds > 0 ? 100 * r.serverCpuSeconds / r.durationSeconds : 0, 1)
         << ", \"cpu_us_per_delivery\": " << num(r.cpuMicrosPerDelivery())
+        << ", \"run_queue_s\": " << num(r.serverRunQueueSeconds)
         << ", \"rss_kb_baseline\": " << r.serverRssKbBaseline
         << ", \"rss_kb_connected\": " << r.serverRssKbConnected
         << ", \"rss_kb_end\": " << r.serverRssKbEnd
         << ", \"rss_bytes_per_stream\": " << num(r.rssBytesPerStream(), 1) << "},\n";
-    out << "  \"bench\": {\"cpu_s\": " << num(r.benchCpuSeconds) << "}\n";
+    out << "  \"bench\": {\"cpu_s\": " << num(r.benchCpuSeconds)
+        << ", \"run_queue_s\": " << num(r.benchRunQueueSeconds) << "}\n";
     out << "}\n";
 }
 

@@ -47,6 +47,8 @@ struct Report {
     std::uint64_t serverRssKbConnected = 0;
     std::uint64_t serverRssKbEnd = 0;
     double benchCpuSeconds = 0;
+    double serverRunQueueSeconds = 0; ///< server threads' wait for a CPU during the window
+    double benchRunQueueSeconds = 0; ///< this tool's threads' wait for a CPU during the run
     // --mode=history
     std::uint64_t historyRequests = 0;
     std::uint64_t historyOk = 0;
