@@ -197,11 +197,11 @@ f() { jq -r "$1" "$2" 2>/dev/null || echo "-"; }
         ack) echo "### Publish-ack latency at 1,000 comments/s (10 videos x 10 viewers)" ;;
         esac
         echo
-        echo "| target | streams | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % | CPU µs/delivery |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        echo "| target | streams | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % | CPU µs/delivery | server run-queue s |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for target in "${targets[@]}"; do
             for j in $(by_rate "$target" "$scenario"); do
-                jq -r --arg t "$target" '"| \($t) | \(.subscribers.connected) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) | \(.server.cpu_us_per_delivery) |"' "$j"
+                jq -r --arg t "$target" '"| \($t) | \(.subscribers.connected) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) | \(.server.cpu_us_per_delivery) | \(.server.run_queue_s // "-") |"' "$j"
             done
         done
     done
