@@ -19,6 +19,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <memory>
 
 using namespace lctest;
@@ -45,10 +46,16 @@ public:
         });
     }
 
+    /// Reports of one type in the order the page made them (concurrent fetch() calls may arrive
+    /// out of order, so sort by the page's sequence number).
     QList<QJsonObject> ofType(const QString& type) const
     {
+        QList<QJsonObject> inOrder = reports;
+        std::sort(inOrder.begin(), inOrder.end(), [](const QJsonObject& a, const QJsonObject& b) {
+            return a.value(QStringLiteral("seq")).toInt() < b.value(QStringLiteral("seq")).toInt();
+        });
         QList<QJsonObject> out;
-        for (const QJsonObject& r : reports) {
+        for (const QJsonObject& r : inOrder) {
             if (r.value(QStringLiteral("type")).toString() == type)
                 out.append(r);
         }
@@ -201,7 +208,12 @@ void TstChromiumEventSource::liveAndResumeAcrossRestart()
         qPrintable(collector.ofType("hello").last().value("data").toString()));
     const QList<quint64> more = acknowledgedIds(
         postComments(server.baseUrl(), token, video, texts("browser live again", 2), 1));
-    QTRY_VERIFY_WITH_TIMEOUT(collector.commentIds().contains(more.last()), 20000);
+    // Every expected comment reported (reports may arrive out of order, so wait for all of them).
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(afterRestart.begin(), afterRestart.end(),
+                                 [&](quint64 id) { return collector.commentIds().contains(id); })
+            && std::all_of(more.begin(), more.end(),
+                [&](quint64 id) { return collector.commentIds().contains(id); }),
+        20000);
 
     // The browser does not dedupe: whatever it got twice the server sent twice, except for the
     // documented overlap window (ids it had already seen before the restart).
