@@ -126,9 +126,7 @@ void ListCommentsHandler::handle(HTTPServerRequest& request, HTTPServerResponse&
             ? "public, max-age=" + std::to_string(m_service.settings().historyMaxAgeSeconds)
             : std::string("no-cache"));
     if (noneMatch(request.get("If-None-Match", ""), etag)) {
-        response.setStatusAndReason(HTTPResponse::HTTP_NOT_MODIFIED);
-        response.setContentLength(0);
-        response.send();
+        sendBody(response, HTTPResponse::HTTP_NOT_MODIFIED, {}, {});
         return;
     }
     sendJson(response, HTTPResponse::HTTP_OK, body);

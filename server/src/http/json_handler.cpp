@@ -12,6 +12,7 @@
 #include <Poco/Net/MediaType.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <chrono>
 #include <istream>
 
@@ -159,6 +160,7 @@ JsonHandler::JsonHandler(LiveService& service, std::string route)
 void JsonHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& response)
 {
     const auto started = std::chrono::steady_clock::now();
+    m_request = &request;
     int status = 0;
     try {
         applyCors(request, response);
@@ -173,8 +175,13 @@ void JsonHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& 
                 response.set("Retry-After", std::to_string(e.retryAfterSeconds()));
             if (!e.allow().empty())
                 response.set("Allow", e.allow());
+            if (e.kind() == ErrorKind::Unauthorized) // RFC 6750 §3
+                response.set("WWW-Authenticate",
+                    request.has("Authorization")
+                        ? "Bearer realm=\"livecomments\", error=\"invalid_token\""
+                        : "Bearer realm=\"livecomments\"");
             if (e.kind() == ErrorKind::PayloadTooLarge || e.kind() == ErrorKind::Unavailable)
-                response.setKeepAlive(false); // the unread body / shutdown: drop the connection
+                response.setKeepAlive(false); // oversized body / shutdown: drop the connection
             sendJson(response, statusOf(e.kind()), errorJson(e.code(), e.what()));
         }
         status = static_cast<int>(statusOf(e.kind()));
@@ -237,9 +244,12 @@ Poco::JSON::Object::Ptr JsonHandler::readJsonObject(HTTPServerRequest& request) 
         throw ApiError(ErrorKind::PayloadTooLarge, "payload_too_large",
             "body larger than " + std::to_string(maxBody) + " bytes");
     std::string body;
+    // RFC 9112 §6.3: a request with neither Content-Length nor chunked coding has no body (and
+    // reading Poco's stream would wait for the peer to close).
+    const bool hasBody = request.hasContentLength() || request.getChunkedTransferEncoding();
     auto& in = request.stream();
     char buffer[8192];
-    while (in) {
+    while (hasBody && in) {
         in.read(buffer, sizeof buffer);
         body.append(buffer, static_cast<std::size_t>(in.gcount()));
         if (body.size() > maxBody)
@@ -267,20 +277,62 @@ std::string JsonHandler::idempotencyKey(const HTTPServerRequest& request)
     return key;
 }
 
-void JsonHandler::sendJson(
-    HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& body) const
+bool JsonHandler::drainBody()
 {
-    response.setStatusAndReason(status);
-    response.setContentType("application/json");
-    response.setContentLength64(static_cast<Poco::Int64>(body.size()));
-    response.send() << body;
+    if (!m_request)
+        return true;
+    HTTPServerRequest& request = *m_request;
+    m_request = nullptr; // once
+    if (request.hasContentLength() && request.getContentLength64() == 0)
+        return true;
+    if (!request.hasContentLength() && !request.getChunkedTransferEncoding())
+        return true; // RFC 9112 §6.3: no length and not chunked = no request body
+    // Discard up to 16x --max-body (at least 1 MiB): closing a socket with unread input makes
+    // the kernel send RST, which can destroy the error response before the client reads it.
+    const auto maxBody = std::max<std::streamsize>(
+        static_cast<std::streamsize>(m_service.settings().maxBodyBytes) * 16, 1 << 20);
+    if (request.hasContentLength() && request.getContentLength64() > maxBody)
+        return false;
+    try {
+        auto& in = request.stream();
+        char buffer[8192];
+        std::streamsize total = 0;
+        while (in) {
+            in.read(buffer, sizeof buffer);
+            total += in.gcount();
+            if (total > maxBody)
+                return false;
+        }
+        return true;
+    } catch (const Poco::Exception&) {
+        return false;
+    }
 }
 
-void JsonHandler::sendNoContent(HTTPServerResponse& response) const
+void JsonHandler::sendBody(HTTPServerResponse& response, HTTPResponse::HTTPStatus status,
+    const std::string& contentType, const std::string& body)
 {
-    response.setStatusAndReason(HTTPResponse::HTTP_NO_CONTENT);
-    response.setContentLength(0);
-    response.send();
+    if (!drainBody())
+        response.setKeepAlive(false);
+    response.setStatusAndReason(status);
+    if (!contentType.empty())
+        response.setContentType(contentType);
+    response.setContentLength64(static_cast<Poco::Int64>(body.size()));
+    if (body.empty())
+        response.send();
+    else
+        response.send() << body;
+}
+
+void JsonHandler::sendJson(
+    HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& body)
+{
+    sendBody(response, status, "application/json", body);
+}
+
+void JsonHandler::sendNoContent(HTTPServerResponse& response)
+{
+    sendBody(response, HTTPResponse::HTTP_NO_CONTENT, {}, {});
 }
 
 } // namespace livecomments::server::http

@@ -74,14 +74,25 @@ protected:
     /// The Idempotency-Key header (empty when absent); 400 when longer than 200 bytes.
     static std::string idempotencyKey(const HTTPServerRequest& request);
 
+    /// Every response goes through these: they first consume what is left of the request body,
+    /// so the next request on a keep-alive connection starts at a request line (else they turn
+    /// keep-alive off).
     void sendJson(HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status,
-        const std::string& body) const;
-    void sendNoContent(HTTPServerResponse& response) const;
+        const std::string& body);
+    void sendNoContent(HTTPServerResponse& response);
+    /// Sends `status` with `body` of `contentType` (after consuming the request body).
+    void sendBody(HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status,
+        const std::string& contentType, const std::string& body);
+    /// Reads and drops the unread rest of the request body (up to --max-body); false when more
+    /// remains, and then the connection must not be kept alive.
+    bool drainBody();
 
     LiveService& m_service;
     std::string m_route;
     /// Set by handlers that take over the socket (SSE): nothing is sent afterwards.
     bool m_detached = false;
+    /// The request being handled (valid during handleRequest()).
+    HTTPServerRequest* m_request = nullptr;
 };
 
 } // namespace livecomments::server::http

@@ -20,11 +20,8 @@ void HealthHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)
 
 void MetricsHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)
 {
-    const std::string body = m_service.renderMetrics();
-    response.setStatusAndReason(HTTPResponse::HTTP_OK);
-    response.setContentType("text/plain; version=0.0.4; charset=utf-8");
-    response.setContentLength64(static_cast<Poco::Int64>(body.size()));
-    response.send() << body;
+    sendBody(response, HTTPResponse::HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+        m_service.renderMetrics());
 }
 
 void DevTokenHandler::handle(HTTPServerRequest& request, HTTPServerResponse& response)
