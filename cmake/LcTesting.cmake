@@ -18,6 +18,13 @@ function(lc_add_test name)
     set_target_properties(${name} PROPERTIES AUTOMOC ON)
     add_test(NAME ${name} COMMAND ${name})
     set(env "QT_QPA_PLATFORM=offscreen" "LC_SOURCE_DIR=${PROJECT_SOURCE_DIR}" ${T_ENV})
+    if(LC_SANITIZE MATCHES "thread" AND NOT T_ENV MATCHES "TSAN_OPTIONS")
+        list(APPEND env "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/sanitizers/tsan.supp")
+    endif()
+    if(LC_SANITIZE MATCHES "address")
+        list(APPEND env "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0"
+                        "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+    endif()
     foreach(pair "LC_SERVER_BIN;livecomments-server" "LC_CLI_BIN;livecomments"
                  "LC_BENCH_BIN;livecomments-bench" "LC_DEMO_BIN;livecomments-demo")
         list(GET pair 0 var)
