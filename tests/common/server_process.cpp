@@ -253,8 +253,15 @@ bool ServerProcess::exitedNormally() const
 
 bool ServerProcess::terminate()
 {
-    if (!isRunning())
+    if (!isRunning()) {
+        if (m_process) {
+            waitForExit(0);
+            qWarning().noquote() << "ServerProcess: server was no longer running (crashed="
+                                 << !m_lastExitNormal << "exit code" << m_lastExitCode << ")\n"
+                                 << QString::fromUtf8(m_log.right(4000));
+        }
         return false;
+    }
     m_process->terminate();
     if (!waitForExit(kExitTimeoutMs)) {
         qWarning().noquote() << "ServerProcess: no exit within" << kExitTimeoutMs
