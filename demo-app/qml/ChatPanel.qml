@@ -78,6 +78,7 @@ Rectangle {
                 model: panel.session.comments
                 verticalLayoutDirection: ListView.BottomToTop
                 reuseItems: true
+                clip: true // rows must not slide under the panel title
                 cacheBuffer: 600
                 boundsBehavior: Flickable.StopAtBounds
                 ScrollBar.vertical: ScrollBar { policy: ScrollBar.AsNeeded }

@@ -13,8 +13,8 @@ Item {
     required property var palette_
 
     /// 0.25 .. 1: share of the picture height used for lanes and of the item cap.
-    property real density: 0.75
-    property int fontPixelSize: Math.max(18, Math.round(height / 24))
+    property real density: 0.5
+    property int fontPixelSize: Math.max(16, Math.round(height / 30))
     readonly property real laneHeight: fontPixelSize * 1.45
     readonly property int maxLanes: 14
     readonly property int laneCount: Math.max(1, Math.min(maxLanes, Math.floor(height * 0.85 * density / laneHeight)))

@@ -54,7 +54,7 @@ Rectangle {
 
         Text {
             objectName: "viewers"
-            text: "👁 " + bar.session.viewers.toLocaleString(Qt.locale(), 'f', 0) + " watching"
+            text: bar.session.viewers.toLocaleString(Qt.locale(), 'f', 0) + " watching"
             color: bar.palette_.subtext
             font.pixelSize: 13
         }
@@ -105,10 +105,13 @@ Rectangle {
             objectName: "overlaySwitch"
             checked: bar.overlay.enabled
             onToggled: bar.overlay.enabled = checked
-            text: "Danmaku"
-            palette.windowText: bar.palette_.text
             ToolTip.visible: hovered
             ToolTip.text: "Comments over the video (D)"
+        }
+        Text {
+            text: "Danmaku"
+            color: bar.palette_.subtext
+            font.pixelSize: 13
         }
         Slider {
             objectName: "densitySlider"

@@ -59,12 +59,13 @@ Item {
         height: scene.height * 0.42
         anchors.bottom: parent.bottom
         anchors.bottomMargin: scene.height * 0.12
-        x: scene.width / 2 - width / 2
-        SequentialAnimation on x {
+        property real phase: 0
+        x: scene.width * (0.40 + 0.2 * phase) - width / 2
+        SequentialAnimation on phase {
             running: scene.running
             loops: Animation.Infinite
-            NumberAnimation { to: scene.width * 0.42 - presenter.width / 2; duration: 4000; easing.type: Easing.InOutQuad }
-            NumberAnimation { to: scene.width * 0.58 - presenter.width / 2; duration: 4000; easing.type: Easing.InOutQuad }
+            NumberAnimation { from: 0; to: 1; duration: 4000; easing.type: Easing.InOutQuad }
+            NumberAnimation { from: 1; to: 0; duration: 4000; easing.type: Easing.InOutQuad }
         }
         Rectangle { // head
             width: parent.width * 0.42; height: width; radius: width / 2

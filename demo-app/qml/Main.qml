@@ -33,7 +33,7 @@ ApplicationWindow {
 
     color: pal.window
 
-    Palette { id: pal; dark: root.dark }
+    Theme { id: pal; dark: root.dark }
 
     LiveSession {
         id: session

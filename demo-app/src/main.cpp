@@ -89,7 +89,7 @@ int main(int argc, char* argv[])
         &engine, &QQmlApplicationEngine::objectCreationFailed, &app,
         [] { QCoreApplication::exit(1); }, Qt::QueuedConnection);
     // Qt 6.4 has no loadFromModule(); the module's files live under this import path.
-    engine.load(QUrl(QStringLiteral("qrc:/qt-project.org/imports/LiveCommentsDemo/Main.qml")));
+    engine.load(QUrl(QStringLiteral("qrc:/qt-project.org/imports/LiveCommentsDemo/qml/Main.qml")));
     if (engine.rootObjects().isEmpty())
         return 1;
     auto* window = qobject_cast<QQuickWindow*>(engine.rootObjects().constFirst());

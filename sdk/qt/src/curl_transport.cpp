@@ -41,8 +41,8 @@ Failure CurlTransport::toQt(const livecomments::Error& e)
 {
     Failure f;
     f.httpStatus = e.httpStatus;
-    f.code
-        = QString::fromLatin1(toString(e.code).data(), static_cast<int>(toString(e.code).size()));
+    const std::string_view code = livecomments::errorCodeName(e.code);
+    f.code = QString::fromLatin1(code.data(), static_cast<qsizetype>(code.size()));
     f.message = qs(e.message);
     f.retryAfterMs = static_cast<int>(e.retryAfterMs);
     f.recoverable = e.isRecoverable();

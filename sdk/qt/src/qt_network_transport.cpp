@@ -61,6 +61,7 @@ void QtNetworkTransport::subscribe(qint32 videoId, const QString& lastEventId)
     m_fatal = false;
     m_heartbeatMs = kDefaultHeartbeatMs;
     m_backoff.reset();
+    resetDedupe();
     SseParser::Callbacks callbacks;
     callbacks.onEvent = [this](const SseEvent& event) { dispatchEvent(event); };
     callbacks.onRetry = [this](std::chrono::milliseconds ms) { m_backoff.setBase(ms); };

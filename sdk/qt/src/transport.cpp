@@ -65,6 +65,12 @@ bool Transport::isFatalStatus(int status)
         || status == 405;
 }
 
+void Transport::resetDedupe()
+{
+    m_seen.clear();
+    m_seenOrder.clear();
+}
+
 void Transport::dispatchEvent(const SseEvent& event)
 {
     const QByteArray data = QByteArray::fromStdString(event.data);
@@ -72,8 +78,16 @@ void Transport::dispatchEvent(const SseEvent& event)
     if (!event.lastEventId.empty())
         m_lastEventId = QString::fromStdString(event.lastEventId);
     if (event.type == "comment") {
-        if (auto comment = Comment::fromJson(object))
-            emit commentReceived(*comment);
+        auto comment = Comment::fromJson(object);
+        if (!comment || m_seen.contains(comment->id))
+            return;
+        m_seen.insert(comment->id);
+        m_seenOrder.push_back(comment->id);
+        if (m_seenOrder.size() > kDedupeWindow) {
+            m_seen.remove(m_seenOrder.front());
+            m_seenOrder.pop_front();
+        }
+        emit commentReceived(*comment);
     } else if (event.type == "deleted") {
         const quint64 id
             = Comment::parseId(object.value(QStringLiteral("id")).toVariant().toString());

@@ -9,8 +9,10 @@
 #include <QObject>
 #include <QPair>
 #include <QPointer>
+#include <QSet>
 #include <QUrl>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -142,7 +144,10 @@ signals:
 protected:
     explicit Transport(QObject* parent);
     void setState(State state, int attempt = 0, int delayMs = 0);
-    /// Decodes one SSE event into the signals above (shared by both implementations).
+    /// Forgets the ids seen so far (a new subscription).
+    void resetDedupe();
+    /// Decodes one SSE event into the signals above (shared by both implementations); a
+    /// comment id seen within the last kDedupeWindow ids (the server's resume overlap) is dropped.
     void dispatchEvent(const livecomments::SseEvent& event);
     /// The stream URL of @p videoId.
     QUrl streamUrl(qint32 videoId) const;
@@ -158,6 +163,9 @@ protected:
     int m_lastStatus = 0;
 
 private:
+    static constexpr int kDedupeWindow = 4096;
+    QSet<quint64> m_seen;
+    std::deque<quint64> m_seenOrder;
     State m_state = State::Idle;
     int m_attempt = 0;
     int m_delayMs = 0;

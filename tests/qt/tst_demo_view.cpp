@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+// Loads the demo's Main.qml (the same file the player uses) with a QQmlApplicationEngine against
+// the real server: comments posted by another client reach the chat panel and the overlay;
+// scrolling to the top loads older comments without moving the view; the jump button appears
+// when scrolled up and new comments arrive.
+#include "http_client.h"
+#include "server_process.h"
+
+#include <QQmlApplicationEngine>
+#include <QQuickItem>
+#include <QQuickWindow>
+#include <QtQml/qqmlextensionplugin.h>
+#include <QtTest>
+
+Q_IMPORT_QML_PLUGIN(LiveCommentsPlugin)
+Q_IMPORT_QML_PLUGIN(LiveCommentsDemoPlugin)
+
+class TstDemoView : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void liveCommentsReachChatAndOverlay();
+    void scrollingUpLoadsOlderWithoutMovingTheView();
+    void jumpButtonAppearsWhenScrolledUp();
+
+private:
+    QQuickItem* item(const char* name) const;
+    int count() const { return m_view->property("count").toInt(); }
+    /// The id of the row at the top edge of the chat view and its y in window coordinates.
+    QPair<QString, qreal> topRow() const;
+
+    std::unique_ptr<lctest::ServerProcess> m_server;
+    std::unique_ptr<QQmlApplicationEngine> m_engine;
+    QQuickWindow* m_window = nullptr;
+    QQuickItem* m_view = nullptr;
+    QString m_token;
+    QString m_otherToken;
+    qint32 m_video = 0;
+};
+
+QQuickItem* TstDemoView::item(const char* name) const
+{
+    if (auto* found = m_window->findChild<QQuickItem*>(QLatin1String(name)))
+        return found;
+    return m_window->contentItem()->findChild<QQuickItem*>(QLatin1String(name));
+}
+
+void TstDemoView::initTestCase()
+{
+    m_server = std::make_unique<lctest::ServerProcess>();
+    QVERIFY2(m_server->start(), m_server->log().constData());
+    m_token = m_server->token(QStringLiteral("11"), QStringLiteral("viewer"));
+    m_otherToken = m_server->token(
+        QStringLiteral("12"), QStringLiteral("carol"), QStringLiteral("streamer"));
+    m_video = lctest::createVideo(m_server->baseUrl(), m_otherToken, QStringLiteral("Demo view"));
+    QVERIFY(m_video > 0);
+    // 120 comments of history: more than two pages.
+    QStringList texts;
+    for (int i = 0; i < 120; ++i)
+        texts << QStringLiteral("history %1").arg(i);
+    for (const auto& r : lctest::postComments(m_server->baseUrl(), m_otherToken, m_video, texts))
+        QCOMPARE(r.status, 201);
+
+    m_engine = std::make_unique<QQmlApplicationEngine>();
+    m_engine->setInitialProperties({ { QStringLiteral("serverUrl"), m_server->baseUrl() },
+        { QStringLiteral("videoId"), m_video }, { QStringLiteral("token"), m_token },
+        { QStringLiteral("width"), 1000 }, { QStringLiteral("height"), 600 } });
+    m_engine->load(
+        QUrl(QStringLiteral("qrc:/qt-project.org/imports/LiveCommentsDemo/qml/Main.qml")));
+    QCOMPARE(m_engine->rootObjects().size(), 1);
+    m_window = qobject_cast<QQuickWindow*>(m_engine->rootObjects().constFirst());
+    QVERIFY(m_window);
+    QVERIFY(QTest::qWaitForWindowExposed(m_window));
+    m_view = item("chatView");
+    QVERIFY(m_view);
+    // The newest page (50) is shown first.
+    QTRY_VERIFY_WITH_TIMEOUT(count() >= 50, 15000);
+    QObject* session = m_window->property("session").value<QObject*>();
+    QVERIFY(session);
+    QTRY_COMPARE_WITH_TIMEOUT(session->property("state").toInt(), 2 /* Live */, 15000);
+}
+
+void TstDemoView::cleanupTestCase()
+{
+    m_engine.reset();
+    m_server.reset();
+}
+
+QPair<QString, qreal> TstDemoView::topRow() const
+{
+    const qreal contentY = m_view->property("contentY").toReal();
+    int index = -1;
+    QMetaObject::invokeMethod(m_view, "indexAt", Q_RETURN_ARG(int, index),
+        Q_ARG(qreal, m_view->width() / 2), Q_ARG(qreal, contentY + 40));
+    if (index < 0)
+        return { {}, 0 };
+    QQuickItem* delegate = nullptr;
+    QMetaObject::invokeMethod(
+        m_view, "itemAtIndex", Q_RETURN_ARG(QQuickItem*, delegate), Q_ARG(int, index));
+    if (!delegate)
+        return { {}, 0 };
+    return { delegate->property("commentId").toString(), delegate->mapToScene(QPointF(0, 0)).y() };
+}
+
+void TstDemoView::liveCommentsReachChatAndOverlay()
+{
+    QQuickItem* overlay = item("danmakuOverlay");
+    QVERIFY(overlay);
+    const int before = count();
+    const int shownBefore = overlay->property("shownTotal").toInt();
+    const auto r = lctest::postComment(
+        m_server->baseUrl(), m_otherToken, m_video, QStringLiteral("hello from another client"));
+    QCOMPARE(r.status, 201);
+    QTRY_COMPARE_WITH_TIMEOUT(count(), before + 1, 10000);
+    // Row 0 of the newest-first model is the newest comment, at the bottom of the panel.
+    QQuickItem* newest = nullptr;
+    QMetaObject::invokeMethod(
+        m_view, "itemAtIndex", Q_RETURN_ARG(QQuickItem*, newest), Q_ARG(int, 0));
+    QVERIFY(newest);
+    QCOMPARE(newest->property("text").toString(), QStringLiteral("hello from another client"));
+    QCOMPARE(newest->property("userName").toString(), QStringLiteral("carol"));
+    QTRY_COMPARE_WITH_TIMEOUT(overlay->property("shownTotal").toInt(), shownBefore + 1, 10000);
+    QCOMPARE(
+        overlay->property("lastShownText").toString(), QStringLiteral("hello from another client"));
+}
+
+void TstDemoView::scrollingUpLoadsOlderWithoutMovingTheView()
+{
+    const int before = count();
+    QVERIFY(before < 121); // not everything is loaded yet
+    // Scroll to the top (BottomToTop: the end of the list is at the top).
+    QMetaObject::invokeMethod(m_view, "positionViewAtEnd");
+    const auto anchor = topRow();
+    QVERIFY(!anchor.first.isEmpty());
+    QTRY_VERIFY_WITH_TIMEOUT(count() > before, 15000);
+    // The row the reader looked at is still where it was.
+    QTRY_COMPARE_WITH_TIMEOUT(topRow().first, anchor.first, 5000);
+    QCOMPARE(topRow().second, anchor.second);
+    // Keep reading upwards: everything (121 comments) arrives eventually, and the oldest is shown.
+    for (int i = 0; i < 5 && count() < 121; ++i) {
+        QMetaObject::invokeMethod(m_view, "positionViewAtEnd");
+        QTRY_VERIFY_WITH_TIMEOUT(count() >= std::min(121, before + 50 * (i + 1)), 15000);
+    }
+    QCOMPARE(count(), 121);
+}
+
+void TstDemoView::jumpButtonAppearsWhenScrolledUp()
+{
+    QQuickItem* jump = item("jumpButton");
+    QVERIFY(jump);
+    QMetaObject::invokeMethod(m_view, "positionViewAtEnd"); // scrolled far up
+    QTRY_VERIFY_WITH_TIMEOUT(jump->isVisible(), 5000);
+    const auto anchor = topRow();
+    const auto r = lctest::postComment(
+        m_server->baseUrl(), m_otherToken, m_video, QStringLiteral("while you were away"));
+    QCOMPARE(r.status, 201);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        jump->property("text").toString().contains(QStringLiteral("1 new")), 10000);
+    QCOMPARE(topRow().first, anchor.first); // the reader's place did not move
+    QMetaObject::invokeMethod(jump, "clicked");
+    QTRY_VERIFY_WITH_TIMEOUT(!jump->isVisible(), 5000);
+}
+
+int main(int argc, char** argv)
+{
+    // The software scene graph works on the offscreen platform without GL.
+    qputenv("QT_QUICK_BACKEND", "software");
+    QGuiApplication app(argc, argv);
+    TstDemoView test;
+    return QTest::qExec(&test, argc, argv);
+}
+#include "tst_demo_view.moc"
