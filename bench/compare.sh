@@ -102,19 +102,31 @@ start_server() {
         token=$("$server_bin" token --user=1 --name=bench --role=streamer --ttl=86400 --jwt-secret="$secret")
         bench_pids=$server_pid
     else
-        local port prefix
-        port=$(free_port)
-        # A new prefix per start: an nginx still exiting removes its own pid file on the way out.
-        nginx_starts=$((${nginx_starts:-0} + 1))
-        prefix="$work/nginx-$nginx_starts"
-        "$root/bench/nchan/run_nchan.sh" "$prefix" "$port" "$(nproc)" >"$work/nginx.out" 2>&1 &
-        server_pid=$!
-        for _ in $(seq 1 400); do
-            grep -q '^listening on' "$work/nginx.out" 2>/dev/null && break
-            kill -0 "$server_pid" 2>/dev/null || break
-            sleep 0.05
+        local port prefix attempt wrapper
+        for attempt in 1 2 3; do
+            port=$(free_port)
+            # A new prefix per start: an nginx still exiting removes its own pid file on the way out.
+            nginx_starts=$((${nginx_starts:-0} + 1))
+            prefix="$work/nginx-$nginx_starts"
+            "$root/bench/nchan/run_nchan.sh" "$prefix" "$port" "$(nproc)" >"$work/nginx.out" 2>&1 &
+            wrapper=$!
+            for _ in $(seq 1 400); do
+                grep -q '^listening on' "$work/nginx.out" 2>/dev/null && break
+                kill -0 "$wrapper" 2>/dev/null || break
+                sleep 0.05
+            done
+            grep -q '^listening on' "$work/nginx.out" && break
+            echo "nginx did not start (attempt $attempt):" | tee -a "$out/log.txt" >&2
+            tee -a "$out/log.txt" <"$work/nginx.out" >&2
+            # Stop whatever this attempt started: nginx (the wrapper's child), its workers, the wrapper.
+            local kid
+            for kid in $(pgrep -P "$wrapper" || true); do
+                kill -KILL $(pgrep -P "$kid" || true) "$kid" 2>/dev/null || true
+            done
+            kill "$wrapper" 2>/dev/null || true
+            wait "$wrapper" 2>/dev/null || true
+            [[ $attempt == 3 ]] && return 1
         done
-        grep -q '^listening on' "$work/nginx.out" || { echo "nginx did not start:" >&2; cat "$work/nginx.out" | tee -a "$out/log.txt" >&2; return 1; }
         url="http://127.0.0.1:$port"
         token=""
         # The bench includes the master's workers through --pid (children are followed).
