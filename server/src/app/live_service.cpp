@@ -130,13 +130,7 @@ bool LiveService::videoExists(std::uint32_t videoId)
 store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Principal& author,
     const std::string& rawText, const std::string& idempotencyKey, const std::string& field)
 {
-    std::string text;
-    try {
-        text = normaliseText(rawText, field, kMaxCommentCodePoints);
-    } catch (const ApiError&) {
-        m_metrics.commentRejected("invalid");
-        throw;
-    }
+    const std::string text = normaliseText(rawText, field, kMaxCommentCodePoints);
     // A retry of a post that already succeeded is answered without taking a rate-limit token.
     if (!idempotencyKey.empty()) {
         if (auto body = m_store->findCommentResult(videoId, author.userId, idempotencyKey))
@@ -144,22 +138,14 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
     }
     const bool elevated = author.role != Role::Viewer;
     if (const int wait = m_limiter.acquire(author.userId, elevated)) {
-        m_metrics.commentRejected("rate_limited");
         throw ApiError(ErrorKind::TooManyRequests, "rate_limited",
             "too many comments; retry in " + std::to_string(wait) + " s")
             .withRetryAfter(wait);
     }
-    try {
-        auto result = m_store->addComment(videoId, author, text, idempotencyKey);
-        if (!result.replayed)
-            m_metrics.commentAccepted();
-        return result;
-    } catch (const ApiError& e) {
-        m_metrics.commentRejected(e.kind() == ErrorKind::Conflict ? "video_ended"
-                : e.kind() == ErrorKind::NotFound                 ? "unknown_video"
-                                                                  : e.code());
-        throw;
-    }
+    auto result = m_store->addComment(videoId, author, text, idempotencyKey);
+    if (!result.replayed)
+        m_metrics.commentAccepted();
+    return result;
 }
 
 void LiveService::deleteComment(

@@ -75,7 +75,8 @@ public:
     bool videoExists(std::uint32_t videoId);
 
     // --- comments ---
-    /// Validates, rate-limits (429), stores (404/409) and publishes a comment.
+    /// Validates, rate-limits (429), stores (404/409) and publishes a comment. Rejections are
+    /// counted by the HTTP handler (it also sees auth and body errors).
     /// `field` names the body field in validation errors.
     store::IdempotentResult postComment(std::uint32_t videoId, const Principal& author,
         const std::string& rawText, const std::string& idempotencyKey,

@@ -60,9 +60,48 @@ bool noneMatch(const std::string& header, const std::string& etag)
     return false;
 }
 
+/// The `reason` label of livecomments_comments_rejected_total for an error.
+const char* rejectionReason(ErrorKind kind)
+{
+    switch (kind) {
+    case ErrorKind::BadRequest:
+        return "invalid";
+    case ErrorKind::Unauthorized:
+        return "unauthorized";
+    case ErrorKind::Forbidden:
+        return "forbidden";
+    case ErrorKind::NotFound:
+        return "unknown_video";
+    case ErrorKind::Conflict:
+        return "video_ended";
+    case ErrorKind::PayloadTooLarge:
+        return "too_large";
+    case ErrorKind::UnsupportedMediaType:
+        return "unsupported_media_type";
+    case ErrorKind::TooManyRequests:
+        return "rate_limited";
+    case ErrorKind::Unavailable:
+        return "unavailable";
+    case ErrorKind::MethodNotAllowed:
+    case ErrorKind::Internal:
+        break;
+    }
+    return "other";
+}
+
 } // namespace
 
 void PostCommentHandler::handle(HTTPServerRequest& request, HTTPServerResponse& response)
+{
+    try {
+        post(request, response);
+    } catch (const ApiError& e) {
+        m_service.metrics().commentRejected(rejectionReason(e.kind()));
+        throw;
+    }
+}
+
+void PostCommentHandler::post(HTTPServerRequest& request, HTTPServerResponse& response)
 {
     const Principal user = requireUser(request);
     const std::string key = idempotencyKey(request);

@@ -124,6 +124,7 @@ protected:
     void handle(HTTPServerRequest& request, HTTPServerResponse& response) override;
 
 private:
+    void post(HTTPServerRequest& request, HTTPServerResponse& response);
     CommentBody m_shape;
 };
 
