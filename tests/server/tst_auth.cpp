@@ -53,6 +53,7 @@ private slots:
     void readsTokenMode();
     void tokenSubcommand();
     void devToken();
+    void concurrentTokenVerification();
 
 private:
     std::unique_ptr<ServerProcess> m_server;
@@ -324,6 +325,31 @@ void TstAuth::devToken()
     QCOMPARE(postComment(dev.baseUrl(), dev.token("6", "erin"), video, "fixture dev secret").status,
         201);
     QVERIFY(dev.terminate());
+}
+
+void TstAuth::concurrentTokenVerification()
+{
+    // Token checks run on many HTTP worker threads at once; the server must stay up and answer
+    // every one (a crypto library used without process-wide initialisation races here).
+    QList<HttpRequest> requests;
+    const QUrl url
+        = endpoint(m_server->baseUrl(), QStringLiteral("/videos/%1/comments").arg(m_video));
+    QStringList tokens;
+    for (int u = 0; u < 12; ++u)
+        tokens << m_server->token(QString::number(1000 + u), QStringLiteral("u%1").arg(u));
+    for (int i = 0; i < 1500; ++i) {
+        requests.append(
+            { "POST", url, QByteArray(R"({"text":"concurrent )") + QByteArray::number(i) + "\"}",
+                bearer(tokens.at(i % tokens.size())) });
+    }
+    const QList<HttpReply> replies = httpMany(requests, 12, 30000);
+    int created = 0;
+    for (const HttpReply& r : replies)
+        created += r.status == 201 ? 1 : 0;
+    QVERIFY2(m_server->isRunning(),
+        qPrintable(
+            QStringLiteral("server died after %1 of %2 posts").arg(created).arg(requests.size())));
+    QCOMPARE(created, int(requests.size()));
 }
 
 QTEST_GUILESS_MAIN(TstAuth)
