@@ -20,6 +20,7 @@ private slots:
     void threeSubscribersOneVideo_data();
     void threeSubscribersOneVideo();
     void deletedEventOnlyToThatVideo();
+    void statsEventsCountViewers();
 
 private:
     std::unique_ptr<ServerProcess> m_server;
@@ -124,6 +125,33 @@ void TstLiveFanout::deletedEventOnlyToThatVideo()
     }
     QVERIFY(b1.waitForComments(1));
     QVERIFY(b1.events("deleted").isEmpty());
+}
+
+void TstLiveFanout::statsEventsCountViewers()
+{
+    ServerProcess server({ QStringLiteral("--stats-ms=200") });
+    QVERIFY(server.start());
+    const QString token = server.token("7", "alice");
+    const qint32 video = createVideo(server.baseUrl(), token, "stats");
+    const qint32 other = createVideo(server.baseUrl(), token, "other");
+    SseReader a, b, c;
+    a.open(server.port(), "/videos/" + QByteArray::number(video) + "/subscriptions");
+    b.open(server.port(), "/videos/" + QByteArray::number(video) + "/subscriptions");
+    c.open(server.port(), "/videos/" + QByteArray::number(other) + "/subscriptions");
+    for (SseReader* r : { &a, &b, &c })
+        QVERIFY(r->waitForHello());
+    // Occasional `stats` {"viewers":N}: two watch `video`, one watches `other`.
+    auto lastViewers = [](const SseReader& r) {
+        const QList<SseEvent> stats = r.events("stats");
+        return stats.isEmpty() ? -1 : stats.last().json().value("viewers").toInt(-1);
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(lastViewers(a), 2, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(lastViewers(b), 2, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(lastViewers(c), 1, 10000);
+    QVERIFY(a.comments().isEmpty());
+    b.close();
+    QTRY_COMPARE_WITH_TIMEOUT(lastViewers(a), 1, 10000);
+    QVERIFY(server.terminate());
 }
 
 QTEST_GUILESS_MAIN(TstLiveFanout)

@@ -2,6 +2,7 @@
 // Resume with Last-Event-ID: the missed comments exactly (after deduping the allowed overlap),
 // then live ones, no duplicate; `reset` + hello.resumed=false past replay_limit; the same across
 // a graceful restart and across kill -9 for every acknowledged comment.
+#include "fault_proxy.h"
 #include "http_client.h"
 #include "server_process.h"
 #include "sse_reader.h"
@@ -73,6 +74,7 @@ private slots:
     void tooManyMissedSendsReset();
     void resumeAcrossRestart();
     void resumeAfterKill9();
+    void resumeAfterCutMidEvent();
 
 private:
     /// Connects, waits for hello and the given number of comments.
@@ -247,6 +249,49 @@ void TstResume::resumeAfterKill9()
             qPrintable(QStringLiteral("acknowledged comment %1 lost by kill -9").arg(id)));
     QVERIFY(allUnique(r.comments()));
     QVERIFY(strictlyOrdered(r.comments()));
+    QVERIFY(server.terminate());
+}
+
+void TstResume::resumeAfterCutMidEvent()
+{
+    // The connection dies in the middle of a comment frame (FaultProxy cuts after N bytes); the
+    // client resumes from the last COMPLETE event it saw and gets everything after it.
+    ServerProcess server;
+    QVERIFY(server.start());
+    const QString token = server.token("7", "alice");
+    const qint32 video = createVideo(server.baseUrl(), token, "cut");
+    QList<quint64> ids;
+    post(server, token, video, 3, &ids, "before");
+
+    FaultProxy proxy(server.port());
+    QVERIFY(proxy.start());
+    SseReader probe; // learn how long the head + hello + first replayed comment are
+    probe.open(
+        server.port(), streamPath(video), { { "Last-Event-ID", QByteArray::number(ids.first()) } });
+    QVERIFY(probe.waitForComments(2));
+    const QByteArray raw = probe.raw();
+    const qsizetype secondComment = raw.indexOf("\n\nid: " + QByteArray::number(ids.at(2)));
+    QVERIFY(secondComment > 0);
+    probe.close();
+    // Cut inside the frame of ids[2]: ids[1] complete, ids[2] truncated.
+    proxy.setCutAfterBytes(secondComment + 20);
+    SseReader cut;
+    cut.open(
+        proxy.port(), streamPath(video), { { "Last-Event-ID", QByteArray::number(ids.first()) } });
+    QVERIFY(cut.waitForDisconnected());
+    QVERIFY(cut.comments().contains(ids.at(1)));
+    QVERIFY(!cut.comments().contains(ids.at(2)));
+    QCOMPARE(cut.lastEventId(), QByteArray::number(ids.at(1)));
+
+    proxy.setCutAfterBytes(0);
+    QList<quint64> more;
+    post(server, token, video, 2, &more, "after the cut");
+    SseReader resumed;
+    resumed.open(proxy.port(), streamPath(video), { { "Last-Event-ID", cut.lastEventId() } });
+    QVERIFY(resumed.waitForHello());
+    QTRY_VERIFY(resumed.comments().contains(more.last()));
+    const QString problem = checkResumed(resumed, ids.at(1), ids, { ids.at(2) }, more);
+    QVERIFY2(problem.isEmpty(), qPrintable(problem));
     QVERIFY(server.terminate());
 }
 
