@@ -83,7 +83,7 @@ period = 1.0 / rate if rate > 0 else 1.0
 start = time.time(); n = 0
 while time.time() - start < seconds:
     t = lines[n % len(lines)] if rate <= 20 else "%s #%d" % (lines[n % len(lines)], n)
-    if own_token and n == 10:   # the player's own user says hi (own-comment highlight)
+    if own_token and n == 22:   # the player's own user says hi (own-comment highlight)
         req("POST", "/videos/%d/comments" % vid, {"text": "Hi all, watching from Berlin!"}, own_token)
     req("POST", "/videos/%d/comments" % vid, {"text": t}, tokens[n % len(tokens)])
     n += 1

@@ -34,6 +34,10 @@ Item {
 
     property var pending: []     // [{text, own, at}]
     property var laneLast: []    // lane -> pool item
+    // Bookkeeping kept in plain JS (no per-comment walk over the pool): free items and a count
+    // of each text on screen.
+    property var freeList: []
+    property var textCount: ({})
 
     visible: enabled
     onEnabledChanged: if (!enabled) clear()
@@ -60,24 +64,23 @@ Item {
     }
 
     function identicalOnScreen(text) {
-        var n = 0
-        for (var i = 0; i < pool.count; ++i) {
-            var it = pool.itemAt(i)
-            if (it.busy && it.text === text)
-                ++n
-        }
-        return n
+        return textCount[text] || 0
     }
 
     function freeItem() {
-        if (onScreen >= itemCap)
+        if (onScreen >= itemCap || freeList.length === 0)
             return null
-        for (var i = 0; i < pool.count; ++i) {
-            var it = pool.itemAt(i)
-            if (!it.busy)
-                return it
-        }
-        return null
+        return freeList[freeList.length - 1]
+    }
+
+    function released(it) {
+        var n = (textCount[it.text] || 1) - 1
+        if (n <= 0)
+            delete textCount[it.text]
+        else
+            textCount[it.text] = n
+        freeList.push(it)
+        onScreen--
     }
 
     // Entry and exit collision checks for a comment of width w in lane `lane`.
@@ -105,9 +108,9 @@ Item {
         var w = metrics.advanceWidth + (entry.own ? 16 : 0)
         for (var lane = 0; lane < laneCount; ++lane) {
             if (laneFits(lane, w)) {
-                var ll = laneLast
-                ll[lane] = it
-                laneLast = ll
+                laneLast[lane] = it
+                freeList.pop()
+                textCount[entry.text] = (textCount[entry.text] || 0) + 1
                 it.launch(entry.text, entry.own, lane * laneHeight + fontPixelSize * 0.4)
                 shownTotal++
                 lastShownText = entry.text
@@ -118,6 +121,8 @@ Item {
     }
 
     function drain() {
+        if (pending.length === 0)
+            return
         var now = Date.now()
         var keep = []
         for (var i = 0; i < pending.length; ++i) {
@@ -177,9 +182,10 @@ Item {
                 if (busy) {
                     anim.stop()
                     busy = false
-                    overlay.onScreen--
+                    overlay.released(item)
                 }
             }
+            Component.onCompleted: overlay.freeList.push(item)
 
             Rectangle {
                 visible: item.own
@@ -208,7 +214,7 @@ Item {
                 onFinished: {
                     if (item.busy) {
                         item.busy = false
-                        overlay.onScreen--
+                        overlay.released(item)
                         overlay.drain()
                     }
                 }

@@ -125,6 +125,7 @@ Rectangle {
         }
         ToolButton {
             text: bar.palette_.dark ? "☀" : "☾"
+            palette.buttonText: bar.palette_.text
             onClicked: bar.themeToggled()
             ToolTip.visible: hovered
             ToolTip.text: "Light/dark (T) · / to type · Enter sends · Ctrl+End newest · Ctrl+R reconnect"
