@@ -119,7 +119,6 @@ void ClientCore::startOnLoop()
         }
         m_cache->enforceLimit();
     }
-    syncOutboxSnapshot();
     for (const auto& item : m_outbox)
         outboxReport(item);
     outboxPump();
@@ -292,18 +291,27 @@ std::vector<OutboxEntry> ClientCore::pendingPosts() const
     return m_outboxSnapshot;
 }
 
-void ClientCore::syncOutboxSnapshot()
+void ClientCore::updateSnapshot(const OutboxEntry& entry, bool remove)
 {
-    std::vector<OutboxEntry> snap;
-    for (const auto& i : m_outbox)
-        snap.push_back(i.entry);
+    // Entry by entry (never a wholesale copy of m_outbox): post() adds to the snapshot before
+    // the loop has seen the entry, and such entries must not disappear meanwhile.
     std::lock_guard<std::mutex> lock(m_snapshotMutex);
-    m_outboxSnapshot = std::move(snap);
+    auto it = std::find_if(m_outboxSnapshot.begin(), m_outboxSnapshot.end(),
+        [&](const OutboxEntry& e) { return e.key == entry.key; });
+    if (remove) {
+        if (it != m_outboxSnapshot.end())
+            m_outboxSnapshot.erase(it);
+    } else if (it != m_outboxSnapshot.end()) {
+        *it = entry;
+    } else {
+        m_outboxSnapshot.push_back(entry);
+    }
 }
 
 void ClientCore::outboxReport(const OutboxItem& item)
 {
     const OutboxEntry entry = item.entry;
+    updateSnapshot(entry, entry.state != PostState::Pending);
     if (item.onUpdate) {
         auto cb = item.onUpdate;
         deliver(nullptr, [cb, entry] { cb(entry); });
@@ -321,7 +329,6 @@ void ClientCore::outboxFinish(const std::string& key)
     m_outbox.erase(std::remove_if(m_outbox.begin(), m_outbox.end(),
                        [&](const OutboxItem& i) { return i.entry.key == key; }),
         m_outbox.end());
-    syncOutboxSnapshot();
 }
 
 void ClientCore::serverReachable()
@@ -380,7 +387,6 @@ void ClientCore::outboxPump()
             return self->outboxPump();
         }
         // Recoverable: same key again after a backoff delay (Retry-After wins when longer).
-        self->syncOutboxSnapshot();
         self->outboxReport(item);
         auto delay = self->m_outboxBackoff.nextDelay();
         if (error->retryAfterMs > delay.count())

@@ -79,7 +79,8 @@ private:
     void outboxPump();
     void outboxReport(const OutboxItem& item);
     void outboxFinish(const std::string& key);
-    void syncOutboxSnapshot();
+    /// Upserts (or removes) @p entry in the thread-safe snapshot behind pendingPosts().
+    void updateSnapshot(const OutboxEntry& entry, bool remove);
 
     ClientConfig m_config;
     std::unique_ptr<IoLoop> m_loop;
