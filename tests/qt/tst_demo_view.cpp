@@ -89,6 +89,8 @@ void TstDemoView::cleanupTestCase()
 
 QPair<QString, qreal> TstDemoView::topRow() const
 {
+    // Apply pending model changes to the layout now (ListView lays out at polish time).
+    QMetaObject::invokeMethod(m_view, "forceLayout");
     const qreal contentY = m_view->property("contentY").toReal();
     int index = -1;
     QMetaObject::invokeMethod(m_view, "indexAt", Q_RETURN_ARG(int, index),
