@@ -69,8 +69,13 @@ stop_server() {
         server_pid=""
     fi
 }
+nginx_masters=() # every nginx master this script started, stopped again on exit
 cleanup() {
     stop_server
+    local m
+    for m in "${nginx_masters[@]}"; do
+        kill -KILL $(pgrep -P "$m" || true) "$m" 2>/dev/null || true
+    done
     rm -rf "$work" "$store_dir"
 }
 trap cleanup EXIT
@@ -108,16 +113,18 @@ start_server() {
             # A new prefix per start: an nginx still exiting removes its own pid file on the way out.
             nginx_starts=$((${nginx_starts:-0} + 1))
             prefix="$work/nginx-$nginx_starts"
-            "$root/bench/nchan/run_nchan.sh" "$prefix" "$port" "$(nproc)" >"$work/nginx.out" 2>&1 &
+            # Each start writes to its own file: a wrapper of an earlier nginx may still be running.
+            nginx_out="$work/nginx-$nginx_starts.out"
+            "$root/bench/nchan/run_nchan.sh" "$prefix" "$port" "$(nproc)" >"$nginx_out" 2>&1 &
             wrapper=$!
             for _ in $(seq 1 400); do
-                grep -q '^listening on' "$work/nginx.out" 2>/dev/null && break
+                grep -q '^listening on' "$nginx_out" 2>/dev/null && break
                 kill -0 "$wrapper" 2>/dev/null || break
                 sleep 0.05
             done
-            grep -q '^listening on' "$work/nginx.out" && break
+            grep -q '^listening on' "$nginx_out" && break
             echo "nginx did not start (attempt $attempt):" | tee -a "$out/log.txt" >&2
-            tee -a "$out/log.txt" <"$work/nginx.out" >&2
+            tee -a "$out/log.txt" <"$nginx_out" >&2
             # Stop whatever this attempt started: nginx (the wrapper's child), its workers, the wrapper.
             local kid
             for kid in $(pgrep -P "$wrapper" || true); do
@@ -130,7 +137,8 @@ start_server() {
         url="http://127.0.0.1:$port"
         token=""
         # The bench includes the master's workers through --pid (children are followed).
-        bench_pids=$(cat "$prefix/nginx.pid")
+        bench_pids=$(sed -n 's/^pid //p' "$nginx_out")
+        nginx_masters+=("$bench_pids")
         # run_nchan.sh waits on nginx; stop nginx itself (by its pid file) when done.
         server_pid=$bench_pids
     fi

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Starts nginx + nchan in the foreground in a private prefix on a loopback port.
 # usage: bench/nchan/run_nchan.sh PREFIX_DIR PORT [WORKERS]
-# Prints "listening on 127.0.0.1:PORT" once it answers /healthz; the nginx master's pid is in
-# PREFIX_DIR/nginx.pid. Stop it with: kill -QUIT "$(cat PREFIX_DIR/nginx.pid)".
+# Prints "pid <nginx master pid>" and then "listening on 127.0.0.1:PORT" once it answers /healthz.
+# Stop it with: kill -QUIT <pid> (the pid is also in PREFIX_DIR/nginx.pid while it runs).
 set -euo pipefail
 prefix=$1
 port=$2
@@ -18,7 +18,8 @@ ulimit -n 20000 2>/dev/null || true
 nginx -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" &
 nginx_pid=$!
 for _ in $(seq 1 300); do
-    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+    if curl -fsS -m 2 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+        echo "pid $nginx_pid"
         echo "listening on 127.0.0.1:$port"
         wait "$nginx_pid"
         exit $?
