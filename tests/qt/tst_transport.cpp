@@ -34,6 +34,8 @@ private slots:
     void postIsSentOnceAndStreamed();
     void streamCutResumesWithoutLossOrDuplicates_data() { kinds(); }
     void streamCutResumesWithoutLossOrDuplicates();
+    void stalledStreamIsDetectedByWatchdog_data() { kinds(); }
+    void stalledStreamIsDetectedByWatchdog();
     void notFoundIsFatal_data() { kinds(); }
     void notFoundIsFatal();
     void unsubscribeDoesNotReconnect_data() { kinds(); }
@@ -230,6 +232,35 @@ void TstTransport::streamCutResumesWithoutLossOrDuplicates()
     QVERIFY(states.contains(Transport::State::Reconnecting));
     QCOMPARE(t->state(), Transport::State::Live);
     QVERIFY(proxy.acceptedConnections() >= 2);
+}
+
+void TstTransport::stalledStreamIsDetectedByWatchdog()
+{
+    // The server sends `: hb` every 1000 ms (initTestCase); a proxy that stops forwarding while
+    // keeping the socket open looks alive to TCP. The watchdog (2.5 heartbeats) must notice.
+    lctest::FaultProxy proxy(m_server->port());
+    QVERIFY(proxy.start());
+    auto t = make(proxy.baseUrl());
+    if (!t)
+        QSKIP("this build has no Curl transport");
+    collect(t.get());
+    QSignalSpy hello(t.get(), &Transport::hello);
+    t->subscribe(m_video);
+    QVERIFY(hello.wait(10000));
+    QCOMPARE(hello.last().at(1).toInt(), 1000); // heartbeat_ms from the server
+    proxy.setStalled(true);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        t->state() == Transport::State::Reconnecting || t->state() == Transport::State::Connecting,
+        10000);
+    proxy.setStalled(false);
+    t->reconnectNow();
+    QTRY_COMPARE_WITH_TIMEOUT(t->state(), Transport::State::Live, 20000);
+    QVERIFY(hello.count() >= 2);
+    const auto r = lctest::postComment(
+        m_server->baseUrl(), m_streamerToken, m_video, QStringLiteral("after"));
+    QCOMPARE(r.status, 201);
+    const quint64 id = Comment::parseId(r.json().value(QStringLiteral("id")).toString());
+    QTRY_VERIFY_WITH_TIMEOUT(m_received.contains(id), 10000);
 }
 
 void TstTransport::notFoundIsFatal()
