@@ -108,7 +108,7 @@ if [ "$MODE" = shot ]; then
   POSTER_PID=$!
   # Default render backend (OpenGL on Mesa llvmpipe under Xvfb), as a player would use.
   xvfb-run -a -s "-screen 0 1280x720x24" "$DEMO_BIN" --server="$URL" --video="$VIDEO" \
-    --token="$TOKEN" --size=1280x720 --screenshot="$OUT" --screenshot-delay=7000
+    --token="$TOKEN" --size=1280x720 --screenshot="$OUT" --screenshot-delay=7000 ${LC_DEMO_ARGS:-}
   echo "wrote $OUT"
 else
   python3 "$WORK/poster.py" "$ADDR" "$VIDEO" "$RATE" $((SECONDS_TO_MEASURE + 4)) &
