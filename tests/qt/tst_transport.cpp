@@ -36,6 +36,8 @@ private slots:
     void streamCutResumesWithoutLossOrDuplicates();
     void stalledStreamIsDetectedByWatchdog_data() { kinds(); }
     void stalledStreamIsDetectedByWatchdog();
+    void serviceUnavailableIsRetried_data() { kinds(); }
+    void serviceUnavailableIsRetried();
     void notFoundIsFatal_data() { kinds(); }
     void notFoundIsFatal();
     void unsubscribeDoesNotReconnect_data() { kinds(); }
@@ -261,6 +263,25 @@ void TstTransport::stalledStreamIsDetectedByWatchdog()
     QCOMPARE(r.status, 201);
     const quint64 id = Comment::parseId(r.json().value(QStringLiteral("id")).toString());
     QTRY_VERIFY_WITH_TIMEOUT(m_received.contains(id), 10000);
+}
+
+void TstTransport::serviceUnavailableIsRetried()
+{
+    // 503 (and 429) are load shedding: retried with backoff, unlike 401/403/404.
+    lctest::FaultProxy proxy(m_server->port());
+    QVERIFY(proxy.start());
+    proxy.setHttpError(503, "Retry-After: 1\r\n");
+    auto t = make(proxy.baseUrl());
+    if (!t)
+        QSKIP("this build has no Curl transport");
+    QSignalSpy errors(t.get(), &Transport::streamError);
+    t->subscribe(m_video);
+    QTRY_COMPARE_WITH_TIMEOUT(t->state(), Transport::State::Reconnecting, 10000);
+    QVERIFY(!errors.isEmpty());
+    QCOMPARE(errors.first().at(2).toBool(), false); // not fatal
+    proxy.setHttpError(0);
+    QTRY_COMPARE_WITH_TIMEOUT(t->state(), Transport::State::Live, 20000);
+    QVERIFY(proxy.acceptedConnections() >= 2);
 }
 
 void TstTransport::notFoundIsFatal()

@@ -100,7 +100,9 @@ void QtNetworkTransport::closeStream()
         // Disconnect first: an intentional abort emits finished(), which must not look like a
         // dropped stream and schedule a reconnect.
         reply->disconnect(this);
-        reply->abort();
+        // Deferred: closeStream() may run inside one of the reply's own signals (metaDataChanged),
+        // where an immediate abort() re-enters QNetworkReply's error handling.
+        QMetaObject::invokeMethod(reply, &QNetworkReply::abort, Qt::QueuedConnection);
         reply->deleteLater();
         if (m_parser)
             m_parser->endOfStream();
