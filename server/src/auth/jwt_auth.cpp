@@ -3,6 +3,7 @@
 
 #include "model/errors.h"
 
+#include <Poco/Crypto/OpenSSLInitializer.h>
 #include <Poco/Exception.h>
 #include <Poco/JWT/JWTException.h>
 #include <Poco/JWT/Signer.h>
@@ -13,7 +14,14 @@ namespace livecomments::server::auth {
 
 JwtAuth::JwtAuth(std::string secret)
     : m_secret(std::move(secret))
-{ }
+{
+    Poco::Crypto::OpenSSLInitializer::initialize();
+}
+
+JwtAuth::~JwtAuth()
+{
+    Poco::Crypto::OpenSSLInitializer::uninitialize();
+}
 
 Principal JwtAuth::verify(const std::string& jwt) const
 {

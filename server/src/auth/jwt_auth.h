@@ -17,11 +17,16 @@ inline constexpr char kDevSecret[] = "livecomments-dev-secret";
  * when present (default viewer); `name` defaults to "user-<sub>".
  *
  * Threading: immutable after construction; verify()/mint() may run on any thread concurrently
- * (each call uses its own Poco::JWT::Signer).
+ * (each call uses its own Poco::JWT::Signer). The object holds one reference on Poco's OpenSSL
+ * initializer for its lifetime: otherwise every Signer's destructor could drop the count to zero
+ * and tear OpenSSL's locks down while another thread builds a Signer (a real race, found by TSan).
  */
 class JwtAuth {
 public:
     explicit JwtAuth(std::string secret);
+    ~JwtAuth();
+    JwtAuth(const JwtAuth&) = delete;
+    JwtAuth& operator=(const JwtAuth&) = delete;
 
     /// The principal of a valid token; throws ApiError 401 with the reason otherwise.
     Principal verify(const std::string& token) const;

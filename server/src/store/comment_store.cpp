@@ -153,7 +153,37 @@ constexpr std::int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 
 struct CommentStore::WriteOp {
     std::function<void(Session&, std::vector<CommitEvent>&)> run;
-    std::promise<void> done;
+    std::promise<void> done; ///< set when the op's transaction committed or failed
+    // The failure, as a value: each thread throws its own exception object (no exception object
+    // is shared between the writer and the caller).
+    // Plain strings (deep copies) rather than an ApiError: the std::runtime_error message is
+    // reference-counted and must not be shared with the writer thread.
+    bool failed = false;
+    ErrorKind kind = ErrorKind::Internal;
+    std::string code, message;
+    int retryAfter = 0;
+
+    void fail(std::exception_ptr error)
+    {
+        try {
+            std::rethrow_exception(error);
+        } catch (const ApiError& e) {
+            kind = e.kind();
+            code = e.code().c_str();
+            message = e.what();
+            retryAfter = e.retryAfterSeconds();
+        } catch (const Poco::Exception& e) {
+            code = "internal";
+            message = "store: " + e.displayText();
+        } catch (const std::exception& e) {
+            code = "internal";
+            message = std::string("store: ") + e.what();
+        } catch (...) {
+            code = "internal";
+            message = "store: unknown error";
+        }
+        failed = true;
+    }
 };
 
 CommentStore::CommentStore(StoreOptions options, ids::SnowflakeGenerator& ids)
@@ -206,7 +236,8 @@ void CommentStore::close()
         std::lock_guard lock(m_mutex);
         m_open = false;
     }
-    m_readPool.reset();
+    // Only the writer used this session. The read pool stays until destruction: HTTP threads
+    // may still be reading while the server shuts down.
     m_writeSession.reset();
 }
 
@@ -259,7 +290,9 @@ void CommentStore::execute(const std::function<void(Session&, std::vector<Commit
         m_queue.push_back(op);
     }
     m_wake.notify_one();
-    future.get(); // rethrows the op's exception, if any
+    future.get();
+    if (op->failed)
+        throw ApiError(op->kind, op->code, op->message).withRetryAfter(op->retryAfter);
 }
 
 void CommentStore::runWriter()
@@ -316,11 +349,10 @@ void CommentStore::runWriter()
         }
         for (std::size_t i = 0; i < batch.size(); ++i) {
             if (commitError)
-                batch[i]->done.set_exception(commitError);
+                batch[i]->fail(commitError);
             else if (errors[i])
-                batch[i]->done.set_exception(errors[i]);
-            else
-                batch[i]->done.set_value();
+                batch[i]->fail(errors[i]);
+            batch[i]->done.set_value();
         }
     }
 }

@@ -84,7 +84,8 @@ public:
     /// Opens/creates the database, applies migrations, starts the writer (and purge) threads.
     /// Throws Poco::Exception on failure.
     void open();
-    /// Refuses new writes, commits everything queued, stops the threads. Idempotent.
+    /// Refuses new writes, commits everything queued, stops the threads. Idempotent. Reads keep
+    /// working until destruction.
     void close();
 
     /// Set before open(). Runs on the writer thread.
