@@ -3,6 +3,7 @@
 // model, own posts through the outbox, and the 429 countdown with a rate-limited server.
 #include "livecomments/qt/live_session.h"
 
+#include "fault_proxy.h"
 #include "http_client.h"
 #include "server_process.h"
 
@@ -20,6 +21,8 @@ private slots:
     void historyLiveAndOwnPosts();
     void rateLimitShowsCountdown_data() { kinds(); }
     void rateLimitShowsCountdown();
+    void resetMarksGapAndRefills_data() { kinds(); }
+    void resetMarksGapAndRefills();
     void unknownVideoReportsNotFound_data() { kinds(); }
     void unknownVideoReportsNotFound();
 
@@ -128,6 +131,46 @@ void TstLiveSession::rateLimitShowsCountdown()
     for (const QVariant& entry : s.outbox())
         QCOMPARE(
             entry.toMap().value(QStringLiteral("state")).toString(), QStringLiteral("pending"));
+}
+
+void TstLiveSession::resetMarksGapAndRefills()
+{
+    // More comments missed than --replay-limit: the server sends `reset`; the session marks a
+    // possible gap and refetches the newest page, so the missed comments still show up.
+    lctest::ServerProcess server({ QStringLiteral("--replay-limit=3") });
+    QVERIFY2(server.start(), server.log().constData());
+    lctest::FaultProxy proxy(server.port());
+    QVERIFY(proxy.start());
+    const QString streamer
+        = server.token(QStringLiteral("1"), QStringLiteral("host"), QStringLiteral("streamer"));
+    const qint32 video = lctest::createVideo(server.baseUrl(), streamer, QStringLiteral("Gap"));
+    QVERIFY(video > 0);
+    LiveSession s;
+    setUp(s, proxy.baseUrl(), video, server.token(QStringLiteral("5"), QStringLiteral("me")));
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 10000);
+    QCOMPARE(
+        lctest::postComment(server.baseUrl(), streamer, video, QStringLiteral("before")).status,
+        201);
+    QTRY_COMPARE_WITH_TIMEOUT(s.comments()->count(), 1, 10000);
+    proxy.setRefusing(true);
+    proxy.cutAll();
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Reconnecting, 10000);
+    for (int i = 0; i < 8; ++i)
+        QCOMPARE(lctest::postComment(
+                     server.baseUrl(), streamer, video, QStringLiteral("missed %1").arg(i))
+                     .status,
+            201);
+    proxy.setRefusing(false);
+    s.reconnect();
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 20000);
+    QTRY_COMPARE_WITH_TIMEOUT(s.comments()->count(), 9, 10000); // refilled from history
+    QCOMPARE(lctest::postComment(server.baseUrl(), streamer, video, QStringLiteral("after")).status,
+        201);
+    QTRY_COMPARE_WITH_TIMEOUT(s.comments()->count(), 10, 10000);
+    bool gap = false;
+    for (int row = 0; row < s.comments()->count(); ++row)
+        gap = gap || s.comments()->index(row).data(int(CommentModel::Role::GapBefore)).toBool();
+    QVERIFY(gap);
 }
 
 void TstLiveSession::unknownVideoReportsNotFound()
