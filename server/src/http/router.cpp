@@ -113,7 +113,10 @@ HTTPRequestHandler* Router::createRequestHandler(const Poco::Net::HTTPServerRequ
 
     std::string allow;
     for (const auto& r : routes) {
-        if (method == r.method || (method == "HEAD" && std::string(r.method) == "GET"))
+        // HEAD is served like GET (Poco sends no body), except on the stream: a HEAD must not
+        // open a subscription.
+        const bool stream = n == 3 && (p[2] == "subscriptions" || p[2] == "subscribe");
+        if (method == r.method || (method == "HEAD" && !stream && std::string(r.method) == "GET"))
             return r.make();
         allow += (allow.empty() ? "" : ", ") + std::string(r.method);
     }

@@ -25,6 +25,13 @@ void CreateVideoHandler::handle(HTTPServerRequest& request, HTTPServerResponse& 
     const auto result = m_service.createVideo(user, requiredString(*body, "title"), key);
     if (result.replayed)
         response.set("Idempotent-Replayed", "true");
+    // The body is our own video JSON, which starts with {"id":N (RFC 9110 §10.2.2 Location).
+    static const std::string kPrefix = "{\"id\":";
+    if (result.body.compare(0, kPrefix.size(), kPrefix) == 0) {
+        const auto end = result.body.find_first_not_of("0123456789", kPrefix.size());
+        response.set(
+            "Location", "/videos/" + result.body.substr(kPrefix.size(), end - kPrefix.size()));
+    }
     sendJson(response, HTTPResponse::HTTP_CREATED, result.body);
 }
 
