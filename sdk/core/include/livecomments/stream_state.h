@@ -9,7 +9,9 @@
 namespace livecomments {
 
 /// Lifecycle of a long-lived stream (EventSource, Subscription).
-///   Connecting -> Live -> Reconnecting(attempt, delay) -> Connecting -> ... -> Closed(error)
+///   Connecting -> Live -> Reconnecting(attempt, delay) -> Live -> ... -> Closed(error)
+/// Connecting is only the first attempt; Reconnecting covers both the wait and the attempt that
+/// follows it (the next state is Live, another Reconnecting, or Closed).
 enum class StreamState {
     Connecting, ///< a request is in flight, no valid response yet
     Live, ///< 200 text/event-stream received; events flow

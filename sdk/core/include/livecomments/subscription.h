@@ -25,7 +25,8 @@ struct Hello {
 
 /// Options of Client::subscribe().
 struct SubscriptionOptions {
-    /// Resume after this comment id (sent as Last-Event-ID on the first connect); 0 = start live.
+    /// Resume after this comment id (sent as Last-Event-ID on the first connect); comments with
+    /// an id <= resumeAfter (the server's replay overlap) are never delivered. 0 = start live.
     CommentId resumeAfter = 0;
     /// How many recent ids are remembered to drop duplicates of the resume overlap.
     std::size_t dedupeWindow = 4096;

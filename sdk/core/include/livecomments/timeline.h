@@ -66,8 +66,9 @@ struct TimelineCallbacks {
 /// an `after=` refetch; while it runs TimelineStatus::fillingGap is true.
 ///
 /// Threading: handle usable from any thread; callbacks serialized on the I/O thread or the
-/// executor, none after close()/destructor returns. snapshot() is a thread-safe copy that is
-/// consistent with the changes delivered so far when called from a callback.
+/// executor, none after close()/destructor returns. snapshot() is a thread-safe copy of the I/O
+/// thread's current sequence; with an executor it may be ahead of the changes delivered so far,
+/// so a model should be built from the changes (applying them in order reproduces the sequence).
 class Timeline {
 public:
     Timeline(const Timeline&) = delete;

@@ -368,9 +368,9 @@ void Cache::touch(VideoId video)
 void Cache::setOpen(VideoId video, bool open)
 {
     if (open)
-        m_open.insert(video);
-    else
-        m_open.erase(video);
+        ++m_open[video];
+    else if (auto it = m_open.find(video); it != m_open.end() && --it->second <= 0)
+        m_open.erase(it);
 }
 
 std::int64_t Cache::usedBytes()

@@ -8,9 +8,9 @@
 #include "livecomments/outbox.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -77,7 +77,7 @@ private:
     std::string m_path;
     std::int64_t m_maxBytes;
     sqlite3* m_db = nullptr;
-    std::set<VideoId> m_open;
+    std::map<VideoId, int> m_open; ///< open count per video (several timelines may share one)
 };
 
 } // namespace livecomments::detail

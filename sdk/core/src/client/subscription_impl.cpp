@@ -91,8 +91,8 @@ void SubscriptionImpl::onEvent(const SseEvent& e)
         auto c = parseComment(e.data);
         if (!c)
             return; // a malformed event is skipped; the stream itself is fine
-        if (c->id <= m_options.resumeAfter && m_seen.empty())
-            return; // part of the overlap before our resume point
+        if (c->id <= m_options.resumeAfter)
+            return; // the replay's overlap before our resume point: the caller has these
         if (!remember(c->id))
             return;
         if (c->id > m_lastComment)
