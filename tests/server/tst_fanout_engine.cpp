@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -162,6 +163,7 @@ private slots:
     void churnReusesSlotsWithoutCrossTalk();
     void closeFlushesThenCloses();
     void shutdownAppendsFinalBytesAndClosesAll();
+    void shutdownSpreadsFinalVariantsOverStreams();
     void videoActiveFiresOnFirstAndLast();
     void statsTickRuns();
     void findAndDuplicateIds();
@@ -553,10 +555,34 @@ void TstFanoutEngine::shutdownAppendsFinalBytesAndClosesAll()
     QVERIFY(!engine.open(lateFd, { "late", 4, {} }, "pre\n\n"));
     QTRY_VERIFY_WITH_TIMEOUT((late.pump(), late.eof), 5000); // the engine closed its end
     QCOMPARE(late.got, std::string());
-    engine.shutdown({}, 0ms); // idempotent
+    engine.shutdown(std::string(), 0ms); // idempotent
     const auto published = engine.stats().framesPublished;
     engine.publish(4, f); // after shutdown: dropped, not queued in a stopped loop
     QCOMPARE(engine.stats().framesPublished, published);
+}
+
+void TstFanoutEngine::shutdownSpreadsFinalVariantsOverStreams()
+{
+    Engine engine(engineOptions(1));
+    engine.start();
+
+    std::vector<Peer> peers;
+    for (int i = 0; i < 8; ++i) {
+        peers.push_back(openStream(engine, sid(i), 4, "pre\n\n", false));
+        QVERIFY(peers.back().fd >= 0);
+    }
+    const std::vector<std::string> variants { "retry: 1000\n\n", "retry: 3000\n\n" };
+    engine.shutdown(variants, 2000ms);
+
+    std::set<std::string> seen;
+    for (auto& p : peers) {
+        QTRY_VERIFY_WITH_TIMEOUT((p.pump(), p.eof), 5000);
+        const std::string tail = p.got.substr(std::string("pre\n\n").size());
+        QVERIFY2(tail == variants[0] || tail == variants[1], tail.c_str());
+        seen.insert(tail);
+    }
+    // Every stream got exactly one variant, and the streams did not all get the same one.
+    QCOMPARE(seen.size(), std::size_t(2));
 }
 
 void TstFanoutEngine::videoActiveFiresOnFirstAndLast()
@@ -618,7 +644,7 @@ void TstFanoutEngine::statsTickRuns()
     };
     QTRY_VERIFY_WITH_TIMEOUT((peer.pump(), count() >= 3), 5000);
     QCOMPARE(peer.got.size() % frame.size(), std::size_t(0));
-    engine.shutdown({}, 0ms);
+    engine.shutdown(std::string(), 0ms);
     // A tick racing with shutdown() may have its publish dropped, never counted twice.
     QVERIFY(engine.stats().framesPublished <= std::uint64_t(ticks.load()));
     QVERIFY(engine.stats().framesPublished >= 3);

@@ -89,11 +89,12 @@ void LiveService::shutdown()
     m_shuttingDown = true;
     if (!m_started || m_stopped.exchange(true))
         return;
-    // Spread the reconnects of every client over 1–5 s (PRIOR_ART: avoid reconnect storms). The
-    // engine takes one final chunk for all streams, so the spread is per server instance.
-    std::random_device rd;
-    const int retry = std::uniform_int_distribution<int>(1000, 5000)(rd);
-    m_engine->shutdown("retry: " + std::to_string(retry) + "\n\n", std::chrono::milliseconds(2000));
+    // Spread the reconnects of the clients over 1–5 s (PRIOR_ART: avoid reconnect storms): the
+    // engine deals these `retry:` values round-robin over its streams.
+    std::vector<std::string> finals;
+    for (int retry = 1000; retry <= 5000; retry += 250)
+        finals.push_back("retry: " + std::to_string(retry) + "\n\n");
+    m_engine->shutdown(std::move(finals), std::chrono::milliseconds(2000));
     m_store->close();
 }
 

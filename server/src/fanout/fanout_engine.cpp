@@ -125,7 +125,7 @@ public:
     std::optional<SubscriberInfo> find(const std::string& subscriptionId) const;
     std::size_t viewers(std::uint32_t videoId) const;
     EngineStats stats() const;
-    void shutdown(std::string finalBytes, std::chrono::milliseconds flushTimeout);
+    void shutdown(std::vector<std::string> finalVariants, std::chrono::milliseconds flushTimeout);
 
     // Called by loops.
     void unregister(const std::string& subscriptionId, std::uint64_t serial);
@@ -539,8 +539,12 @@ void Engine::Impl::Loop::handleShutdown(const Command& c)
             continue;
         releaseHeld(s);
         s.closing = true;
-        if (c.frame && !c.frame->bytes.empty())
-            enqueue(slot, c.frame);
+        // Variants are dealt round-robin so that, e.g., `retry:` values differ between streams and
+        // the clients' reconnects spread out instead of arriving as one storm.
+        const auto& variants = c.extra->replay;
+        const FramePtr& last = variants.empty() ? c.frame : variants[slot % variants.size()];
+        if (last && !last->bytes.empty())
+            enqueue(slot, last);
         else
             markDirty(slot);
     }
@@ -930,7 +934,8 @@ EngineStats Engine::Impl::stats() const
     return s;
 }
 
-void Engine::Impl::shutdown(std::string finalBytes, std::chrono::milliseconds flushTimeout)
+void Engine::Impl::shutdown(
+    std::vector<std::string> finalVariants, std::chrono::milliseconds flushTimeout)
 {
     std::lock_guard<std::mutex> lifecycle(m_lifecycleMutex);
     if (m_stopped)
@@ -939,8 +944,11 @@ void Engine::Impl::shutdown(std::string finalBytes, std::chrono::milliseconds fl
     m_closed = true;
     if (!m_started)
         return;
-    const FramePtr finalFrame
-        = finalBytes.empty() ? FramePtr {} : makeFrame(0, std::move(finalBytes));
+    std::vector<FramePtr> finalFrames;
+    for (auto& bytes : finalVariants) {
+        if (!bytes.empty())
+            finalFrames.push_back(makeFrame(0, std::move(bytes)));
+    }
     const std::int64_t deadline = nowMs() + std::max<std::int64_t>(0, flushTimeout.count());
     {
         std::lock_guard<std::mutex> lock(m_registryMutex);
@@ -948,8 +956,8 @@ void Engine::Impl::shutdown(std::string finalBytes, std::chrono::milliseconds fl
         for (auto& loop : m_loops) {
             Command c;
             c.kind = Command::Kind::Shutdown;
-            c.frame = finalFrame;
             c.extra = std::make_unique<Command::Extra>();
+            c.extra->replay = finalFrames;
             c.extra->deadlineMs = deadline;
             loop->post(std::move(c));
         }
@@ -1012,7 +1020,15 @@ EngineStats Engine::stats() const
 
 void Engine::shutdown(std::string finalBytes, std::chrono::milliseconds flushTimeout)
 {
-    m_impl->shutdown(std::move(finalBytes), flushTimeout);
+    std::vector<std::string> variants;
+    variants.push_back(std::move(finalBytes));
+    m_impl->shutdown(std::move(variants), flushTimeout);
+}
+
+void Engine::shutdown(
+    std::vector<std::string> finalVariants, std::chrono::milliseconds flushTimeout)
+{
+    m_impl->shutdown(std::move(finalVariants), flushTimeout);
 }
 
 } // namespace livecomments::server::fanout

@@ -110,6 +110,9 @@ public:
     /// to every stream, flushes for at most `flushTimeout`, closes every socket, joins the loops.
     /// Idempotent; must not be called from a callback.
     void shutdown(std::string finalBytes, std::chrono::milliseconds flushTimeout);
+    /// As above, but stream i gets `finalVariants[i % n]` (e.g. `retry:` values spread over a
+    /// few seconds, so that the clients of a stopping node do not all reconnect at once).
+    void shutdown(std::vector<std::string> finalVariants, std::chrono::milliseconds flushTimeout);
 
 private:
     class Impl;
