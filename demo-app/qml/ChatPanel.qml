@@ -34,7 +34,8 @@ Rectangle {
         // The oldest rows are at the top: prefetch when the top visible row is within 15 rows of
         // the oldest loaded one (QML's fetchMore only fires at the last row, so trigger it here).
         var top = list.indexAt(list.width / 2, list.contentY + 4)
-        if (list.atYBeginning || top < 0 || top >= list.count - 15)
+        // top < 0: not laid out yet, or the footer is under the point; atYBeginning covers the top.
+        if (list.atYBeginning || (top >= 0 && top >= list.count - 15))
             session.loadOlder()
     }
 
@@ -148,31 +149,39 @@ Rectangle {
                     }
                 }
 
-                // At the top (BottomToTop puts the footer above the oldest row).
-                footer: Column {
+                // At the top (BottomToTop puts the footer above the oldest row). Its height never
+                // changes, so skeletons appearing and going away cannot shift the rows.
+                footer: Item {
                     width: ListView.view ? ListView.view.width : 0
-                    spacing: 8
-                    topPadding: 8
-                    bottomPadding: 8
-                    Repeater {
-                        model: panel.session.loadingOlder ? 3 : 0
-                        Rectangle { // skeleton row
-                            required property int index
-                            x: 8
-                            width: (parent ? parent.width - 16 : 0) * (0.9 - index * 0.2)
-                            height: 14
-                            radius: 7
-                            color: panel.palette_.skeleton
-                            SequentialAnimation on opacity {
-                                loops: Animation.Infinite
-                                NumberAnimation { to: 0.4; duration: 600 }
-                                NumberAnimation { to: 1; duration: 600 }
+                    height: 84
+                    Column {
+                        anchors.fill: parent
+                        anchors.topMargin: 8
+                        spacing: 8
+                        visible: panel.session.loadingOlder
+                        Repeater {
+                            model: 3
+                            Rectangle { // skeleton row
+                                required property int index
+                                x: 8
+                                width: (parent ? parent.width - 16 : 0) * (0.9 - index * 0.2)
+                                height: 14
+                                radius: 7
+                                color: panel.palette_.skeleton
+                                SequentialAnimation on opacity {
+                                    running: panel.session.loadingOlder
+                                    loops: Animation.Infinite
+                                    NumberAnimation { to: 0.4; duration: 600 }
+                                    NumberAnimation { to: 1; duration: 600 }
+                                }
                             }
                         }
                     }
                     Text {
+                        anchors.bottom: parent.bottom
+                        anchors.bottomMargin: 8
                         visible: panel.session.atBeginning && !panel.session.loadingOlder
-                        width: parent ? parent.width : 0
+                        width: parent.width
                         horizontalAlignment: Text.AlignHCenter
                         text: "Beginning of the chat"
                         color: panel.palette_.subtext
