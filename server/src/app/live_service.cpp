@@ -115,6 +115,20 @@ std::string LiveService::videoJson(std::uint32_t videoId)
     return server::videoJson(*video, m_engine->viewers(videoId));
 }
 
+std::string LiveService::videosJson(std::optional<VideoStatus> status, std::size_t limit)
+{
+    std::string out = "{\"videos\":[";
+    bool first = true;
+    for (const Video& video : m_store->videos(status, limit)) {
+        if (!first)
+            out += ',';
+        first = false;
+        out += server::videoJson(video, m_engine->viewers(video.id));
+    }
+    out += "]}";
+    return out;
+}
+
 std::string LiveService::endVideo(std::uint32_t videoId, const Principal& caller)
 {
     const Video video = m_store->endVideo(videoId, caller);

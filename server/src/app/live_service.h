@@ -71,6 +71,8 @@ public:
         const Principal& streamer, const std::string& title, const std::string& idempotencyKey);
     /// Video JSON with the live viewer count; 404 when unknown.
     std::string videoJson(std::uint32_t videoId);
+    /// {"videos":[…]} newest first, each with its live viewer count.
+    std::string videosJson(std::optional<VideoStatus> status, std::size_t limit);
     std::string endVideo(std::uint32_t videoId, const Principal& caller);
     bool videoExists(std::uint32_t videoId);
 

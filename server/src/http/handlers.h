@@ -69,6 +69,15 @@ protected:
     void handle(HTTPServerRequest& request, HTTPServerResponse& response) override;
 };
 
+/// GET /videos?status=live|ended|all&limit=N → 200 {"videos":[…]}, newest first.
+class ListVideosHandler final : public JsonHandler {
+public:
+    using JsonHandler::JsonHandler;
+
+protected:
+    void handle(HTTPServerRequest& request, HTTPServerResponse& response) override;
+};
+
 /// A handler whose path carries a video id (and maybe a second id).
 class VideoRouteHandler : public JsonHandler {
 public:

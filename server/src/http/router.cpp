@@ -76,7 +76,8 @@ HTTPRequestHandler* Router::createRequestHandler(const Poco::Net::HTTPServerRequ
         routes = { { "POST", [&] { return new DevTokenHandler(svc, route); } } };
     } else if (n == 1 && p[0] == "videos") {
         route = "/videos";
-        routes = { { "POST", [&] { return new CreateVideoHandler(svc, route); } } };
+        routes = { { "GET", [&] { return new ListVideosHandler(svc, route); } },
+            { "POST", [&] { return new CreateVideoHandler(svc, route); } } };
     } else if (n == 2 && p[0] == "videos") {
         route = "/videos/{id}";
         routes = { { "GET", [&] { return new GetVideoHandler(svc, route, p[1]); } } };

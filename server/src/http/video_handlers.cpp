@@ -35,6 +35,33 @@ void CreateVideoHandler::handle(HTTPServerRequest& request, HTTPServerResponse& 
     sendJson(response, HTTPResponse::HTTP_CREATED, result.body);
 }
 
+void ListVideosHandler::handle(HTTPServerRequest& request, HTTPServerResponse& response)
+{
+    readerUser(request);
+    // Choices (docs/protocol.md): live videos by default, so a player can pick the newest live
+    // one with ?limit=1; at most 100 a page; no cursor (a directory, not an archive).
+    std::optional<VideoStatus> status = VideoStatus::Live;
+    if (const auto s = queryParam(request, "status")) {
+        if (*s == "ended")
+            status = VideoStatus::Ended;
+        else if (*s == "all")
+            status.reset();
+        else if (*s != "live")
+            throw badField("status", "must be live, ended or all");
+    }
+    std::size_t limit = 20;
+    if (const auto l = queryParam(request, "limit")) {
+        const bool digits = !l->empty() && l->size() <= 3
+            && l->find_first_not_of("0123456789") == std::string::npos;
+        const int n = digits ? std::stoi(*l) : 0;
+        if (n < 1 || n > 100)
+            throw badField("limit", "must be an integer between 1 and 100");
+        limit = static_cast<std::size_t>(n);
+    }
+    response.set("Cache-Control", "no-cache");
+    sendJson(response, HTTPResponse::HTTP_OK, m_service.videosJson(status, limit));
+}
+
 void GetVideoHandler::handle(HTTPServerRequest& request, HTTPServerResponse& response)
 {
     readerUser(request);

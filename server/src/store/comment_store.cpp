@@ -59,28 +59,34 @@ Comment toComment(const CommentRow& row)
     return c;
 }
 
+using VideoRow = Poco::Tuple<Poco::Int64, std::string, std::string, std::string, std::string,
+    Poco::Int64, Poco::Int64, Poco::Int64>;
+constexpr const char* kVideoColumns
+    = "id, title, streamer_id, streamer_name, status, comment_count, created_at, ended_at";
+
+Video toVideo(const VideoRow& r)
+{
+    Video v;
+    v.id = static_cast<std::uint32_t>(r.get<0>());
+    v.title = r.get<1>();
+    v.streamerId = r.get<2>();
+    v.streamerName = r.get<3>();
+    v.status = r.get<4>() == "ended" ? VideoStatus::Ended : VideoStatus::Live;
+    v.commentCount = r.get<5>();
+    v.createdAtMs = r.get<6>();
+    v.endedAtMs = r.get<7>();
+    return v;
+}
+
 std::optional<Video> loadVideo(Session& session, std::uint32_t videoId)
 {
     Poco::Int64 id = videoId;
-    std::vector<Poco::Tuple<std::string, std::string, std::string, std::string, Poco::Int64,
-        Poco::Int64, Poco::Int64>>
-        rows;
-    session << "SELECT title, streamer_id, streamer_name, status, comment_count, created_at, "
-               "ended_at FROM videos WHERE id = ?",
-        use(id), into(rows), now;
+    std::vector<VideoRow> rows;
+    session << "SELECT " + std::string(kVideoColumns) + " FROM videos WHERE id = ?", use(id),
+        into(rows), now;
     if (rows.empty())
         return std::nullopt;
-    const auto& r = rows.front();
-    Video v;
-    v.id = videoId;
-    v.title = r.get<0>();
-    v.streamerId = r.get<1>();
-    v.streamerName = r.get<2>();
-    v.status = r.get<3>() == "ended" ? VideoStatus::Ended : VideoStatus::Live;
-    v.commentCount = r.get<4>();
-    v.createdAtMs = r.get<5>();
-    v.endedAtMs = r.get<6>();
-    return v;
+    return toVideo(rows.front());
 }
 
 std::optional<std::string> findIdempotent(
@@ -500,6 +506,26 @@ std::optional<Video> CommentStore::video(std::uint32_t videoId) const
 {
     Session session = m_readPool->get();
     return loadVideo(session, videoId);
+}
+
+std::vector<Video> CommentStore::videos(std::optional<VideoStatus> status, std::size_t limit) const
+{
+    Session session = m_readPool->get();
+    Poco::Int64 lim = static_cast<Poco::Int64>(limit);
+    std::vector<VideoRow> rows;
+    const std::string select = "SELECT " + std::string(kVideoColumns) + " FROM videos";
+    if (status) {
+        std::string st = *status == VideoStatus::Ended ? "ended" : "live";
+        session << select + " WHERE status = ? ORDER BY id DESC LIMIT ?", use(st), use(lim),
+            into(rows), now;
+    } else {
+        session << select + " ORDER BY id DESC LIMIT ?", use(lim), into(rows), now;
+    }
+    std::vector<Video> out;
+    out.reserve(rows.size());
+    for (const auto& row : rows)
+        out.push_back(toVideo(row));
+    return out;
 }
 
 std::vector<Comment> CommentStore::comments(std::uint32_t videoId, const PageQuery& query) const

@@ -110,6 +110,8 @@ public:
     std::optional<std::string> findCommentResult(
         std::uint32_t videoId, const std::string& userId, const std::string& key) const;
     std::optional<Video> video(std::uint32_t videoId) const;
+    /// Newest videos first; only those with `status` when given.
+    std::vector<Video> videos(std::optional<VideoStatus> status, std::size_t limit) const;
     /// One page; Newest/Before are newest-first, After is oldest-first.
     std::vector<Comment> comments(std::uint32_t videoId, const PageQuery& query) const;
     /// Number of comments with id > afterId (stops counting at `cap` + 1).
