@@ -65,7 +65,19 @@ QString DemoSetup::prepare(DemoConfig& config)
                 .arg(status);
     }
     if (config.videoId <= 0) {
-        // The contract has no "list videos" endpoint, so the demo starts its own live video.
+        // The newest live video (GET /videos?limit=1 lists live videos newest first); only when
+        // the server has none does the demo start its own.
+        QJsonObject list;
+        QUrl newest = url(QStringLiteral("/videos"));
+        newest.setQuery(QStringLiteral("status=live&limit=1"));
+        if (requestJson("GET", newest, {}, config.token, &list) == 200) {
+            const auto videos = list.value(QStringLiteral("videos")).toArray();
+            if (!videos.isEmpty())
+                config.videoId
+                    = videos.first().toObject().value(QStringLiteral("id")).toVariant().toInt();
+        }
+    }
+    if (config.videoId <= 0) {
         QJsonObject reply;
         const int status = requestJson("POST", url(QStringLiteral("/videos")),
             { { QStringLiteral("title"),

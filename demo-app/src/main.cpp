@@ -35,7 +35,8 @@ int main(int argc, char* argv[])
     const QCommandLineOption server(QStringLiteral("server"), QStringLiteral("Server base URL."),
         QStringLiteral("URL"), QStringLiteral("http://127.0.0.1:8080"));
     const QCommandLineOption video(QStringLiteral("video"),
-        QStringLiteral("Video id (default: create a new live video)."), QStringLiteral("ID"));
+        QStringLiteral("Video id (default: the newest live video, else a new one)."),
+        QStringLiteral("ID"));
     const QCommandLineOption name(QStringLiteral("name"),
         QStringLiteral("Display name for the dev token."), QStringLiteral("NAME"));
     const QCommandLineOption media(QStringLiteral("media"),
