@@ -19,7 +19,8 @@ function(lc_add_test name)
     add_test(NAME ${name} COMMAND ${name})
     set(env "QT_QPA_PLATFORM=offscreen" "LC_SOURCE_DIR=${PROJECT_SOURCE_DIR}" ${T_ENV})
     if(LC_SANITIZE MATCHES "thread" AND NOT T_ENV MATCHES "TSAN_OPTIONS")
-        list(APPEND env "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/sanitizers/tsan.supp")
+        # die_after_fork=0: tests start the server and tools with QProcess (fork+exec).
+        list(APPEND env "TSAN_OPTIONS=die_after_fork=0 suppressions=${PROJECT_SOURCE_DIR}/cmake/sanitizers/tsan.supp")
     endif()
     if(LC_SANITIZE MATCHES "address")
         list(APPEND env "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0"
