@@ -46,6 +46,32 @@ std::string_view errorCodeName(ErrorCode code) noexcept
     return "internal";
 }
 
+ErrorCode errorCodeForHttpStatus(int status) noexcept
+{
+    if (status >= 500)
+        return ErrorCode::ServerError;
+    switch (status) {
+    case 429:
+        return ErrorCode::RateLimited;
+    case 401:
+        return ErrorCode::Unauthorized;
+    case 403:
+        return ErrorCode::Forbidden;
+    case 404:
+        return ErrorCode::NotFound;
+    case 409:
+        return ErrorCode::Conflict;
+    case 413:
+        return ErrorCode::PayloadTooLarge;
+    case 400:
+    case 415:
+    case 422:
+        return ErrorCode::InvalidArgument;
+    default:
+        return ErrorCode::HttpError;
+    }
+}
+
 bool Error::isRecoverable() const noexcept
 {
     switch (code) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "qt_network_transport.h"
 
+#include <livecomments/error.h>
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -255,33 +257,14 @@ std::optional<Failure> QtNetworkTransport::failureOf(const Response& response)
     const int seconds = response.retryAfter.trimmed().toInt(&ok);
     if (ok && seconds >= 0)
         f.retryAfterMs = seconds * 1000;
-    // Same classification as livecomments::Error (error.h).
-    switch (response.status) {
-    case 0:
+    // The core's classification (error.h), so both transports report the same codes.
+    if (response.status == 0) {
         f.code = QStringLiteral("network");
         f.message = response.networkError;
-        break;
-    case 401:
-        f.code = QStringLiteral("unauthorized");
-        break;
-    case 403:
-        f.code = QStringLiteral("forbidden");
-        break;
-    case 404:
-        f.code = QStringLiteral("not_found");
-        break;
-    case 409:
-        f.code = QStringLiteral("conflict");
-        break;
-    case 413:
-        f.code = QStringLiteral("payload_too_large");
-        break;
-    case 429:
-        f.code = QStringLiteral("rate_limited");
-        break;
-    default:
-        f.code = response.status >= 500 ? QStringLiteral("server_error")
-                                        : QStringLiteral("http_error");
+    } else {
+        const auto name
+            = livecomments::errorCodeName(livecomments::errorCodeForHttpStatus(response.status));
+        f.code = QString::fromLatin1(name.data(), static_cast<qsizetype>(name.size()));
     }
     f.recoverable = response.status == 0 || response.status == 429 || response.status >= 500;
     if (f.message.isEmpty())

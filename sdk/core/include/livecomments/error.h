@@ -29,6 +29,11 @@ enum class ErrorCode {
 /// Stable lower-case name of a code, e.g. "network" (for logs and the CLI).
 std::string_view errorCodeName(ErrorCode code) noexcept;
 
+/// The code of an unsuccessful HTTP status (the one classification every transport uses):
+/// 5xx ServerError, 429 RateLimited, 401, 403, 404, 409, 413 their own codes, 400/415/422
+/// InvalidArgument, anything else HttpError.
+ErrorCode errorCodeForHttpStatus(int status) noexcept;
+
 /// An error value: never thrown, returned in Result<T> or handed to a callback.
 ///
 /// Threading: a plain value type.

@@ -73,24 +73,7 @@ Error errorFromHttp(const HttpResponse& response)
                 message += ": " + msg->text();
         }
     }
-    ErrorCode code = ErrorCode::HttpError;
-    if (status >= 500)
-        code = ErrorCode::ServerError;
-    else if (status == 429)
-        code = ErrorCode::RateLimited;
-    else if (status == 401)
-        code = ErrorCode::Unauthorized;
-    else if (status == 403)
-        code = ErrorCode::Forbidden;
-    else if (status == 404)
-        code = ErrorCode::NotFound;
-    else if (status == 409)
-        code = ErrorCode::Conflict;
-    else if (status == 413)
-        code = ErrorCode::PayloadTooLarge;
-    else if (status == 400 || status == 415 || status == 422)
-        code = ErrorCode::InvalidArgument;
-    return Error { code, message, status, retryAfterMs(response) };
+    return Error { errorCodeForHttpStatus(status), message, status, retryAfterMs(response) };
 }
 
 std::string urlEncode(std::string_view s)
