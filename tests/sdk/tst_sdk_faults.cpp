@@ -322,6 +322,13 @@ void TstSdkFaults::randomFaultsWhilePosting500()
         const int before = faults;
         QTRY_VERIFY(faults > before);
         expected += postMany(m_video, 50, QStringLiteral("r%1-").arg(batch));
+        if (batch % 3 == 2) {
+            // The random script may hit the stream only while it is already reconnecting: cut
+            // it for sure a few times so the reconnect path is exercised at least 3 times.
+            const int reconnects = rec.countState(StreamState::Reconnecting);
+            m_proxy->cutAll();
+            QTRY_VERIFY_WITH_TIMEOUT(rec.countState(StreamState::Reconnecting) > reconnects, 15000);
+        }
     }
     stop = true;
     script.join();

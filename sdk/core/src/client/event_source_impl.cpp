@@ -88,6 +88,13 @@ void EventSourceImpl::setIdleTimeoutOnLoop(std::chrono::milliseconds idle)
     armWatchdog();
 }
 
+void EventSourceImpl::setLastEventIdOnLoop(const std::string& id)
+{
+    m_parser.setLastEventId(id);
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_lastEventIdSnapshot = id;
+}
+
 void EventSourceImpl::armWatchdog()
 {
     if (m_watchdog)

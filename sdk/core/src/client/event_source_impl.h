@@ -27,6 +27,8 @@ public:
     void shutdownOnLoop() override { closeOnLoop(); }
     /// Heartbeat watchdog: declare the stream dead after @p idle without a byte (0 = off).
     void setIdleTimeoutOnLoop(std::chrono::milliseconds idle);
+    /// Sets the Last-Event-ID of the next connect (before startOnLoop(), or between attempts).
+    void setLastEventIdOnLoop(const std::string& id);
     /// Drop the current connection and reconnect (after backoff) as if it had failed.
     void failAndReconnectOnLoop(Error why);
 

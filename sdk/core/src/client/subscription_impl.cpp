@@ -3,6 +3,8 @@
 
 #include "client/wire.h"
 
+#include <algorithm>
+
 namespace livecomments::detail {
 
 SubscriptionImpl::SubscriptionImpl(std::shared_ptr<ClientCore> core, VideoId video,
@@ -24,6 +26,9 @@ void SubscriptionImpl::init()
     req.sendAuthorization = true;
     req.backoff = m_core->config().backoff;
     req.initialRetry = req.backoff.initial;
+    // Until hello tells the heartbeat, a connection whose head arrived but whose body stalls is
+    // still bounded (by the request timeout) instead of hanging forever.
+    req.idleTimeout = m_core->config().requestTimeout;
     if (m_options.resumeAfter)
         req.lastEventId = std::to_string(m_options.resumeAfter);
     auto weak = weak_from_this();
@@ -42,8 +47,38 @@ void SubscriptionImpl::init()
 
 void SubscriptionImpl::startOnLoop()
 {
-    if (!m_closed)
+    if (m_closed)
+        return;
+    if (m_options.resumeAfter) {
         m_source->startOnLoop();
+        return;
+    }
+    probeThenStart();
+}
+
+void SubscriptionImpl::probeThenStart()
+{
+    HistoryQuery q;
+    q.limit = 1;
+    auto weak = weak_from_this();
+    m_core->fetchHistoryOnLoop(m_video, q, [weak](Result<HistoryPage> r) {
+        auto self = weak.lock();
+        if (!self || self->m_closed || self->m_core->closed())
+            return;
+        if (r) {
+            // Everything up to the newest stored id is "before this subscription": the resume
+            // overlap below it is dropped, everything after it is replayed or streamed. An empty
+            // video resumes after id 1 (0 means "no id" to the server).
+            CommentId newest = 0;
+            for (const auto& c : r->comments)
+                newest = std::max(newest, c.id);
+            self->m_options.resumeAfter = newest;
+            self->m_source->setLastEventIdOnLoop(std::to_string(std::max<CommentId>(newest, 1)));
+        }
+        // On failure start anyway without a resume point: the stream reports the trouble (and
+        // a reconnect that cannot resume is reported as a reset, see onEvent()).
+        self->m_source->startOnLoop();
+    });
 }
 
 void SubscriptionImpl::closeOnLoop()
@@ -108,10 +143,15 @@ void SubscriptionImpl::onEvent(const SseEvent& e)
         m_subscriptionId = h->subscriptionId;
         if (h->heartbeatMs > 0)
             m_source->setIdleTimeoutOnLoop(std::chrono::milliseconds(h->heartbeatMs * 5 / 2));
+        if (h->heartbeatMs <= 0)
+            m_source->setIdleTimeoutOnLoop(std::chrono::milliseconds(0));
         const bool askedResume = !m_source->lastEventId().empty();
+        ++m_hellos;
         if (m_sink.onHello)
             m_sink.onHello(*h);
-        if (askedResume && !h->resumed && m_sink.onReset)
+        // Not resumed after asking, or a reconnect with nothing to resume from: comments may
+        // have been missed in between.
+        if (((askedResume && !h->resumed) || (!askedResume && m_hellos > 1)) && m_sink.onReset)
             m_sink.onReset("not_resumed");
     } else if (e.type == "deleted") {
         auto id = parseDeleted(e.data);

@@ -34,6 +34,9 @@ public:
     void setGate(std::shared_ptr<HandleGate> gate) { m_gate = std::move(gate); }
 
 private:
+    /// Without a resume point, asks for the newest comment id first so that even a reconnect
+    /// before the first comment can resume (a hello carries no id); then starts the stream.
+    void probeThenStart();
     void onEvent(const SseEvent& e);
     bool remember(CommentId id);
 
@@ -46,6 +49,7 @@ private:
     std::set<CommentId> m_seen;
     std::string m_subscriptionId;
     bool m_closed = false;
+    int m_hellos = 0;
     std::atomic<CommentId> m_lastComment { 0 };
     std::atomic<std::int64_t> m_viewers { -1 };
 };

@@ -164,8 +164,8 @@ void TimelineImpl::startLive(CommentId resumeAfter)
             self->m_fillAfterReady = true;
             return;
         }
-        if (!self->m_seq.empty())
-            self->startFill(self->m_seq.back().id);
+        // An empty timeline fills from the beginning: anything may have been missed.
+        self->startFill(self->newestId());
     };
     sink.onViewers = [weak](std::int64_t n) {
         auto self = weak.lock();
@@ -209,9 +209,18 @@ void TimelineImpl::initialLoad()
     });
 }
 
+CommentId TimelineImpl::newestId() const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_seq.empty() ? 0 : m_seq.back().id;
+}
+
 void TimelineImpl::becomeReady()
 {
     m_ready = true;
+    // A gap opened while the first page was loading lies after the history, not after the live
+    // comments that arrived since: remember where the history ends before merging them.
+    const CommentId historyEnd = newestId();
     auto pending = std::move(m_pendingLive);
     m_pendingLive.clear();
     if (useCache())
@@ -219,9 +228,9 @@ void TimelineImpl::becomeReady()
     insert(std::move(pending));
     recordSegment();
     publishStatus();
-    if (m_fillAfterReady && !m_seq.empty()) {
+    if (m_fillAfterReady) {
         m_fillAfterReady = false;
-        startFill(m_seq.back().id);
+        startFill(historyEnd);
     }
     maybePrefetch();
 }
@@ -246,7 +255,7 @@ void TimelineImpl::startFill(CommentId from)
 void TimelineImpl::fetchFillPage()
 {
     HistoryQuery q;
-    q.after = std::to_string(m_fillCursor);
+    q.after = std::to_string(std::max<CommentId>(m_fillCursor, 1)); // ids start above 0
     q.limit = 200;
     auto weak = weak_from_this();
     m_core->fetchHistoryOnLoop(m_video, q, [weak](Result<HistoryPage> r) {

@@ -36,6 +36,8 @@ private:
     void startLive(CommentId resumeAfter);
     void initialLoad();
     void becomeReady();
+    /// The newest id in the sequence, 0 when empty.
+    CommentId newestId() const;
     void startFill(CommentId from);
     void fetchFillPage();
     /// Merges @p comments (any order, duplicates allowed) and emits the changes.
