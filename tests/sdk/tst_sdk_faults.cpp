@@ -27,6 +27,7 @@ private slots:
     void stallFiresHeartbeatWatchdog();
     void refusedConnectionsBackOffThenReset();
     void httpErrorAnswers();
+    void outageBeforeFirstCommentLosesNothing();
     void randomFaultsWhilePosting500();
 
 private:
@@ -242,6 +243,42 @@ void TstSdkFaults::httpErrorAnswers()
     QCOMPARE(sub->connectionAttempts(), attempts);
     QCOMPARE(m_proxy->acceptedConnections(), accepted);
     QCOMPARE(sub->status().state, StreamState::Closed);
+}
+
+void TstSdkFaults::outageBeforeFirstCommentLosesNothing()
+{
+    // hello carries no id: a stream that has not seen a comment yet must still resume after an
+    // outage, and a timeline that is still empty must still catch up.
+    auto live = std::make_unique<Live>();
+    openLive(*live);
+    if (QTest::currentTestFailed())
+        return;
+    auto& rec = live->rec;
+    QList<StreamStatus> streamStates;
+    TimelineCallbacks tcb;
+    tcb.onStreamStatus = [&](const StreamStatus& st) { streamStates.append(st); };
+    auto timeline = live->client->openTimeline(m_video, tcb);
+    QVERIFY(timeline);
+    QTRY_VERIFY((*timeline)->status().atBeginning && !streamStates.isEmpty()
+        && streamStates.last().state == StreamState::Live);
+    QCOMPARE((*timeline)->size(), std::size_t(0));
+
+    const int from = rec.states.size();
+    m_proxy->setRefusing(true);
+    m_proxy->cutAll();
+    QTRY_VERIFY(rec.countState(StreamState::Reconnecting, {}, from) >= 1);
+    const auto expected = postMany(m_video, 5, "during outage");
+    m_proxy->setRefusing(false);
+    QTRY_VERIFY_WITH_TIMEOUT(rec.ids.size() >= expected.size(), 15000);
+    QCOMPARE(lctest::sorted(rec.ids), expected);
+    QVERIFY(!rec.hasDuplicates());
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (*timeline)->size() >= std::size_t(expected.size()) && !(*timeline)->status().fillingGap,
+        15000);
+    QList<quint64> timelineIds;
+    for (const auto& c : (*timeline)->snapshot())
+        timelineIds.append(c.id);
+    QCOMPARE(timelineIds, expected);
 }
 
 void TstSdkFaults::randomFaultsWhilePosting500()
