@@ -26,7 +26,9 @@ struct Hello {
 /// Options of Client::subscribe().
 struct SubscriptionOptions {
     /// Resume after this comment id (sent as Last-Event-ID on the first connect); comments with
-    /// an id <= resumeAfter (the server's replay overlap) are never delivered. 0 = start live.
+    /// an id <= resumeAfter (the server's replay overlap) are never delivered. 0 = start live:
+    /// the subscription then first asks for the video's newest id (one `limit=1` history
+    /// request) and resumes after it, so even an outage before the first comment loses nothing.
     CommentId resumeAfter = 0;
     /// How many recent ids are remembered to drop duplicates of the resume overlap.
     std::size_t dedupeWindow = 4096;
@@ -39,8 +41,9 @@ struct SubscriptionCallbacks {
     /// A new comment, each id at most once (resume-overlap duplicates are dropped).
     std::function<void(const Comment&)> onComment;
     std::function<void(CommentId)> onDeleted; ///< a comment was removed
-    /// The server could not replay what was missed (`reset` event, or hello.resumed == false
-    /// after a resume): comments may be missing between the last one delivered and the next;
+    /// The server could not replay what was missed (`reset` event, hello.resumed == false
+    /// after a resume, or a reconnect with no id to resume from because the newest-id request
+    /// failed): comments may be missing between the last one delivered and the next;
     /// refetch history with `after=` (a Timeline does this itself).
     std::function<void(const std::string& reason)> onReset;
     std::function<void(std::int64_t viewers)> onViewers; ///< `stats` event
