@@ -218,8 +218,8 @@ CommentId TimelineImpl::newestId() const
 void TimelineImpl::becomeReady()
 {
     m_ready = true;
-    // A gap opened while the first page was loading lies after the history, not after the live
-    // comments that arrived since: remember where the history ends before merging them.
+    // A gap lies after the history, not after the live comments that arrived meanwhile:
+    // remember where the history ends before merging them.
     const CommentId historyEnd = newestId();
     auto pending = std::move(m_pendingLive);
     m_pendingLive.clear();
@@ -228,7 +228,10 @@ void TimelineImpl::becomeReady()
     insert(std::move(pending));
     recordSegment();
     publishStatus();
-    if (m_fillAfterReady) {
+    // A live timeline always catches up after the first page: the stream's starting point is
+    // not tied to the page (the page was read after hello, the stream may have started earlier
+    // or later, or reset meanwhile), so whatever lies between the two is fetched with `after=`.
+    if (m_options.live || m_fillAfterReady) {
         m_fillAfterReady = false;
         startFill(historyEnd);
     }
