@@ -309,6 +309,9 @@ void TstSdkFaults::randomFaultsWhilePosting500()
     };
     auto timeline = live->client->openTimeline(m_video, tcb);
     QVERIFY(timeline);
+    // The timeline's first page must be in place before posting starts: comments posted before
+    // it are older history (reached by scrolling back), not part of what the timeline shows.
+    QTRY_VERIFY_WITH_TIMEOUT((*timeline)->status().atBeginning, 15000);
 
     const quint32 seed = QRandomGenerator::global()->generate();
     qInfo("fault script seed %u", seed);
