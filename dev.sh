@@ -4,7 +4,8 @@
 #   ./dev.sh run     install what is missing, build, start the server (SQLite under ./var) with a
 #                    demo video, print a dev token and curl commands, open the player if a display
 #                    exists
-#   ./dev.sh test    install what is missing, build everything, run the whole CTest suite
+#   ./dev.sh test    install what is missing, build everything, run the whole CTest suite, then the
+#                    suite again under ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
 # Others: ./dev.sh deps | build [preset] | test-sanitizers | bench | package
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -102,12 +103,22 @@ test_suite() {
   build ci
   log "running the test suite"
   ctest --preset ci --parallel 2 "$@"
+  if [ "${LC_SKIP_SANITIZERS:-0}" != 1 ]; then
+    test_sanitizers "$@"
+  fi
 }
 
+# The same suite built with ASan+UBSan and with TSan (presets asan, tsan; demo and bench off).
+# Tests labelled `heavy` (thousands of sockets) run only in the plain build above.
 test_sanitizers() {
   deps
   raise_fd_limit
-  for p in asan tsan; do build "$p"; ctest --preset "$p" --parallel 2 -LE heavy "$@"; done
+  local p
+  for p in asan tsan; do
+    build "$p"
+    log "running the test suite under $p"
+    ctest --preset "$p" --parallel 2 -LE heavy "$@"
+  done
 }
 
 cmd=${1:-help}; shift || true
@@ -119,5 +130,5 @@ case "$cmd" in
   test-sanitizers) test_sanitizers "$@" ;;
   bench) deps; build dev --target livecomments-bench livecomments-server; raise_fd_limit; exec bench/compare.sh "$@" ;;
   package) deps; build dev; (cd build/dev && cpack) ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
