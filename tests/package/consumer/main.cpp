@@ -19,7 +19,8 @@ int main()
     if (!key || key->size() != 32 || (*client)->pendingPosts().size() != 1)
         return 3;
     int events = 0;
-    SseParser parser(SseParser::Callbacks { [&](const SseEvent& e) { events += e.data == "x"; }, {}, {} });
+    SseParser parser(
+        SseParser::Callbacks { [&](const SseEvent& e) { events += e.data == "x"; }, {}, {} });
     parser.feed("data: x\n\n");
     if (events != 1)
         return 4;
