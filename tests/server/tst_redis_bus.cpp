@@ -151,6 +151,7 @@ class TstRedisBus : public QObject {
 private slots:
     void initTestCase();
     void parsesUrls();
+    // NOLINTNEXTLINE(readability-identifier-naming): Qt Test requires the _data suffix
     void rejectsMalformedUrls_data();
     void rejectsMalformedUrls();
     void encodesEvents();

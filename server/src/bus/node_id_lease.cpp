@@ -110,26 +110,15 @@ void NodeIdLease::setLostHandler(std::function<void(std::uint32_t)> handler)
     m_lostHandler = std::move(handler);
 }
 
-void NodeIdLease::stopThread()
-{
-    {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        m_stopping = true;
-    }
-    m_cv.notify_all();
-    if (m_thread.joinable())
-        m_thread.join();
-}
-
 void NodeIdLease::abandon()
 {
-    stopThread();
+    stopWorker(m_mutex, m_stopping, m_cv, m_thread);
     m_valid = false;
 }
 
 void NodeIdLease::release()
 {
-    stopThread();
+    stopWorker(m_mutex, m_stopping, m_cv, m_thread);
     std::lock_guard<std::mutex> lock(m_mutex);
     if (!m_valid.exchange(false))
         return;

@@ -73,7 +73,6 @@ public:
 private:
     bool tryAcquire(std::uint32_t id);
     void renewLoop();
-    void stopThread();
 
     const NodeIdLeaseOptions m_options;
     const std::string m_token;

@@ -310,4 +310,15 @@ std::unique_ptr<RedisConnection> connectWithRetry(const RedisEndpoint& endpoint,
     }
 }
 
+void stopWorker(std::mutex& mutex, bool& stopping, std::condition_variable& cv, std::thread& thread)
+{
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        stopping = true;
+    }
+    cv.notify_all();
+    if (thread.joinable())
+        thread.join();
+}
+
 } // namespace livecomments::server::bus

@@ -6,11 +6,13 @@
 #include <Poco/Redis/Type.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace Poco::Redis {
@@ -124,5 +126,9 @@ bool isError(const Poco::Redis::RedisType::Ptr& value);
  */
 std::unique_ptr<RedisConnection> connectWithRetry(const RedisEndpoint& endpoint,
     const RedisStartupRetry& retry, std::chrono::milliseconds timeout);
+
+/// Sets `stopping` under `mutex`, wakes `cv` and joins `thread` (a no-op once joined).
+void stopWorker(
+    std::mutex& mutex, bool& stopping, std::condition_variable& cv, std::thread& thread);
 
 } // namespace livecomments::server::bus

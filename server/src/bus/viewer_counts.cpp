@@ -221,26 +221,15 @@ std::optional<std::map<std::uint32_t, std::uint64_t>> ViewerCounts::clusterCount
     }
 }
 
-void ViewerCounts::stopThread()
-{
-    {
-        std::lock_guard<std::mutex> lock(m_stateMutex);
-        m_stopping = true;
-    }
-    m_cv.notify_all();
-    if (m_thread.joinable())
-        m_thread.join();
-}
-
 void ViewerCounts::abandon()
 {
-    stopThread();
+    stopWorker(m_stateMutex, m_stopping, m_cv, m_thread);
     m_released = true;
 }
 
 void ViewerCounts::release()
 {
-    stopThread();
+    stopWorker(m_stateMutex, m_stopping, m_cv, m_thread);
     if (m_released.exchange(true))
         return;
     {

@@ -79,7 +79,6 @@ private:
     /// Sends the given videos' counts; needs m_ioMutex held.
     void writeCounts(const std::map<std::uint32_t, std::uint64_t>& counts);
     RedisConnection& connection();
-    void stopThread();
 
     const ViewerCountsOptions m_options;
 
