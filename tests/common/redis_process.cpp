@@ -9,6 +9,8 @@
 #include <QThread>
 #include <QtDebug>
 
+#include <csignal>
+
 namespace lctest {
 
 namespace {
@@ -208,8 +210,22 @@ bool RedisProcess::restart()
     return false;
 }
 
+void RedisProcess::pause()
+{
+    if (isRunning())
+        ::kill(pid_t(m_process->processId()), SIGSTOP);
+}
+
+void RedisProcess::resume()
+{
+    if (isRunning())
+        ::kill(pid_t(m_process->processId()), SIGCONT);
+}
+
 void RedisProcess::stop()
 {
+    resume(); // a stopped process would not act on SIGTERM
+
     if (!m_process || m_process->state() == QProcess::NotRunning)
         return;
     m_process->terminate();

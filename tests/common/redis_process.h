@@ -35,6 +35,10 @@ public:
     void kill9();
     /// Starts again on the same port (retried for a few seconds while it is still taken).
     bool restart();
+    /// SIGSTOP: the server hangs with its connections open (a stalled or unreachable host).
+    void pause();
+    /// SIGCONT after pause().
+    void resume();
     /// SIGTERM, then SIGKILL if it has not exited within 5 s.
     void stop();
     bool isRunning() const;

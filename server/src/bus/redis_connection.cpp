@@ -163,6 +163,11 @@ RedisConnection::RedisConnection(const RedisEndpoint& endpoint, std::chrono::mil
                 "Redis at " + endpoint.display() + " rejected AUTH: " + e.what());
         }
     }
+    // A hung Redis (or a full accept backlog) still completes the TCP handshake: only an answer
+    // proves the connection usable, so a reconnect is not reported before Redis really responds.
+    Array ping;
+    ping << "PING";
+    command(ping);
 }
 
 RedisConnection::~RedisConnection()

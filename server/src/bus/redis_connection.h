@@ -79,8 +79,8 @@ public:
  */
 class RedisConnection {
 public:
-    /// Connects (TCP, with a timeout for connect, send and receive) and AUTHs when the endpoint
-    /// has a password. Throws on failure.
+    /// Connects (TCP, with a timeout for connect, send and receive), AUTHs when the endpoint has a
+    /// password and waits for the answer to a PING. Throws on failure.
     RedisConnection(const RedisEndpoint& endpoint, std::chrono::milliseconds timeout);
     ~RedisConnection();
     RedisConnection(const RedisConnection&) = delete;
