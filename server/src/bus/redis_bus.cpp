@@ -118,6 +118,8 @@ void RedisBus::stop()
     }
     m_stopCv.notify_all();
     {
+        // Taking the queue mutex orders the flag before the sender's predicate check, so the
+        // notification below cannot slip in between its check and its wait.
         std::lock_guard<std::mutex> lock(m_queueMutex);
     }
     m_queueCv.notify_all();
