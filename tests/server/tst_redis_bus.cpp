@@ -13,6 +13,8 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
+#include <thread>
 
 using namespace livecomments::server::bus;
 using lctest::RedisProcess;
@@ -161,6 +163,7 @@ private slots:
     void detectsHungRedis();
     void authenticatesWithPassword();
     void leasesDistinctNodeIds();
+    void leasesRaceForTheLastFreeIds();
     void rejectsDuplicateExplicitNodeId();
     void leaseExpiresWhenHolderDies();
     void leaseLossIsReported();
@@ -482,6 +485,51 @@ void TstRedisBus::leasesDistinctNodeIds()
     leases.front()->release();
     QVERIFY(!leases.front()->valid());
     QVERIFY(!m_redis->command({ QStringLiteral("GET"), key }).isValid());
+}
+
+void TstRedisBus::leasesRaceForTheLastFreeIds()
+{
+    // All ids but four are held by "other nodes"; six leases start at once: exactly four succeed,
+    // each with a different one of the free ids, and the rest fail with a clear error.
+    RedisProcess redis;
+    QVERIFY(redis.start());
+    const std::set<std::uint32_t> freeIds { 3, 400, 401, 1023 };
+    QStringList mset { QStringLiteral("MSET") };
+    for (std::uint32_t id = 0; id < NodeIdLease::kMaxNodeIds; ++id) {
+        if (freeIds.count(id) == 0)
+            mset << QString::fromStdString(NodeIdLease::keyFor(id)) << QStringLiteral("other");
+    }
+    QString error;
+    QCOMPARE(redis.command(mset, &error).toByteArray(), QByteArray("OK"));
+
+    constexpr int kContenders = 6;
+    std::vector<std::unique_ptr<NodeIdLease>> leases(kContenders);
+    std::vector<std::string> errors(kContenders);
+    std::vector<std::thread> threads;
+    const auto options = leaseOptions(redis);
+    for (int i = 0; i < kContenders; ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                leases[i] = std::make_unique<NodeIdLease>(options);
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    }
+    for (auto& thread : threads)
+        thread.join();
+    std::set<std::uint32_t> got;
+    int failures = 0;
+    for (int i = 0; i < kContenders; ++i) {
+        if (leases[i]) {
+            got.insert(leases[i]->nodeId());
+        } else {
+            ++failures;
+            QVERIFY2(errors[i].find("no free node id") != std::string::npos, errors[i].c_str());
+        }
+    }
+    QCOMPARE(got, freeIds);
+    QCOMPARE(failures, kContenders - int(freeIds.size()));
 }
 
 void TstRedisBus::rejectsDuplicateExplicitNodeId()
