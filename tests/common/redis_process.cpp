@@ -128,7 +128,7 @@ RedisProcess::~RedisProcess()
 
 QString RedisProcess::binary()
 {
-    const QString fromEnv = qEnvironmentVariable("LC_REDIS_SERVER");
+    QString fromEnv = qEnvironmentVariable("LC_REDIS_SERVER");
     if (!fromEnv.isEmpty())
         return fromEnv;
     return QStandardPaths::findExecutable(QStringLiteral("redis-server"));
