@@ -36,9 +36,7 @@ private:
 void TstLiveSession::kinds()
 {
     QTest::addColumn<LiveSession::TransportKind>("kind");
-#ifdef LC_QT_HAS_CURL_TRANSPORT
     QTest::newRow("curl") << LiveSession::TransportKind::Curl;
-#endif
     QTest::newRow("qtnetwork") << LiveSession::TransportKind::QtNetwork;
 }
 

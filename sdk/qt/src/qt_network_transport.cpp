@@ -29,7 +29,7 @@ QtNetworkTransport::QtNetworkTransport(QObject* parent)
     connect(&m_reconnectTimer, &QTimer::timeout, this, &QtNetworkTransport::openStream);
     connect(&m_watchdog, &QTimer::timeout, this, [this] {
         // Nothing, not even `: hb`, for 2.5 heartbeats: the connection is dead even if TCP has
-        // not noticed (DESIGN.md §1). Drop it and reconnect.
+        // not noticed (docs/protocol.md "The event stream"). Drop it and reconnect.
         if (!m_stream)
             return;
         emit streamError(0, QStringLiteral("heartbeat timeout"), false);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Wire contract (DESIGN.md §1) <-> public value types.
+// Wire contract (docs/protocol.md) <-> public value types.
 
 #include "livecomments/comment.h"
 #include "livecomments/result.h"

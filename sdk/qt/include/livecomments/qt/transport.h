@@ -85,8 +85,7 @@ public:
     };
     Q_ENUM(State)
 
-    /// Creates the implementation of @p kind; nullptr for Kind::Curl in a build without core's
-    /// Client (LC_QT_HAS_CURL_TRANSPORT undefined).
+    /// Creates the implementation of @p kind (never nullptr).
     static std::unique_ptr<Transport> create(Kind kind, QObject* parent = nullptr);
     ~Transport() override;
 
@@ -153,7 +152,7 @@ protected:
     QUrl streamUrl(qint32 videoId) const;
     /// The full URL of @p pathAndQuery on server().
     QUrl urlFor(const QString& pathAndQuery) const;
-    /// Whether a stream answered with this status must not be retried (WHATWG + DESIGN.md §3).
+    /// Whether a stream answered with this status must not be retried (WHATWG + the reconnect table of docs/sdk.md "Streams").
     static bool isFatalStatus(int status);
 
     QUrl m_server;
