@@ -40,6 +40,8 @@ private slots:
     void serviceUnavailableIsRetried();
     void notFoundIsFatal_data() { kinds(); }
     void notFoundIsFatal();
+    void endedVideoClosesInsteadOfReconnecting_data() { kinds(); }
+    void endedVideoClosesInsteadOfReconnecting();
     void unsubscribeDoesNotReconnect_data() { kinds(); }
     void unsubscribeDoesNotReconnect();
 
@@ -228,6 +230,43 @@ void TstTransport::streamCutResumesWithoutLossOrDuplicates()
     QVERIFY(states.contains(Transport::State::Reconnecting));
     QCOMPARE(t->state(), Transport::State::Live);
     QVERIFY(proxy.acceptedConnections() >= 2);
+}
+
+void TstTransport::endedVideoClosesInsteadOfReconnecting()
+{
+    lctest::FaultProxy proxy(m_server->port());
+    QVERIFY(proxy.start());
+    auto t = make(proxy.baseUrl());
+    QVERIFY(t);
+    QSignalSpy hello(t.get(), &Transport::hello);
+    QSignalSpy ended(t.get(), &Transport::videoEnded);
+    QSignalSpy errors(t.get(), &Transport::streamError);
+    t->subscribe(m_video);
+    QVERIFY(hello.wait(10000));
+    QVERIFY(!t->ended());
+
+    const auto end = lctest::http("POST",
+        lctest::endpoint(m_server->baseUrl(), QStringLiteral("/videos/%1/end").arg(m_video)), {},
+        lctest::bearer(m_streamerToken));
+    QCOMPARE(end.status, 200);
+    // Not ended.wait(): http() runs a local event loop that may already deliver the event.
+    QTRY_COMPARE_WITH_TIMEOUT(ended.count(), 1, 10000);
+    QVERIFY(t->ended());
+    QCOMPARE(t->state(), Transport::State::Live); // the server keeps the stream open
+
+    const int connections = t->connectionCount();
+    const int accepted = proxy.acceptedConnections();
+    proxy.cutAll();
+    QTRY_COMPARE_WITH_TIMEOUT(t->state(), Transport::State::Closed, 10000);
+    QCOMPARE(t->connectionCount(), connections);
+    QCOMPARE(proxy.acceptedConnections(), accepted);
+    QCOMPARE(errors.count(), 0); // an ended video's stream closing is not an error
+    QCOMPARE(ended.count(), 1);
+
+    // A new subscription starts with ended() false again.
+    t->subscribe(m_video);
+    QVERIFY(!t->ended());
+    t->unsubscribe();
 }
 
 void TstTransport::stalledStreamIsDetectedByWatchdog()

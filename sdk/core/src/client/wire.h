@@ -20,5 +20,7 @@ Result<HistoryPage> parseHistoryPage(std::string_view body);
 Result<Hello> parseHello(std::string_view body);
 /// `deleted` event: {"id":"…"}.
 Result<CommentId> parseDeleted(std::string_view body);
+/// `ended` event: {"video_id":42}.
+Result<VideoId> parseEnded(std::string_view body);
 
 } // namespace livecomments::detail
