@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "model/frame.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -11,16 +13,9 @@
 
 namespace livecomments::server::fanout {
 
-/// One SSE frame, encoded once and shared (refcounted) by every subscriber it is queued for.
-struct Frame {
-    std::uint64_t id
-        = 0; ///< comment id (SSE `id:`), 0 for frames without one (deleted, stats, reset)
-    std::string bytes; ///< complete SSE bytes, ending with the blank line
-};
-using FramePtr = std::shared_ptr<const Frame>;
-
-/// Builds a shared frame (one allocation for the control block and the frame).
-FramePtr makeFrame(std::uint64_t id, std::string bytes);
+using server::Frame;
+using server::FramePtr;
+using server::makeFrame;
 
 /// Tuning of the engine; every field has a production default.
 struct EngineOptions {
