@@ -159,6 +159,17 @@ void appendIdOrNull(std::string& out, std::optional<std::uint64_t> id)
         out += "null";
 }
 
+/// `{"<key>":"<value>"}` (key is a plain identifier, value escaped).
+std::string stringObject(std::string_view key, std::string_view value)
+{
+    std::string out = "{\"";
+    out += key;
+    out += "\":";
+    appendJsonString(out, value);
+    out += '}';
+    return out;
+}
+
 } // namespace
 
 std::string videoListJson(const std::vector<std::string>& videos)
@@ -187,10 +198,7 @@ std::string healthJson(bool shuttingDown)
 
 std::string tokenJson(const std::string& token)
 {
-    std::string out = "{\"token\":";
-    appendJsonString(out, token);
-    out += '}';
-    return out;
+    return stringObject("token", token);
 }
 
 std::string helloJson(const HelloEvent& hello)
@@ -227,10 +235,7 @@ std::string statsJson(std::size_t viewers)
 
 std::string resetJson(std::string_view reason)
 {
-    std::string out = "{\"reason\":";
-    appendJsonString(out, reason);
-    out += '}';
-    return out;
+    return stringObject("reason", reason);
 }
 
 std::string commentFrame(std::uint64_t id, const std::string& json)
