@@ -42,6 +42,7 @@ private slots:
     void unexpectedExceptionLogged();
     void tokensNeverLogged();
     void logLevelWarningHidesAccessLines();
+    void streamOpenCloseAtDebug();
 
 private:
     std::unique_ptr<ServerProcess> m_server;
@@ -159,6 +160,37 @@ void TstLogging::logLevelWarningHidesAccessLines()
     QVERIFY(!bad.start());
     QVERIFY(bad.waitForExit());
     QCOMPARE(bad.exitCode(), 78);
+}
+
+void TstLogging::streamOpenCloseAtDebug()
+{
+    // Not at the default level...
+    QVERIFY(linesWith(m_server->log(), { " D livecomments.stream:" }).isEmpty());
+    // ... but with --log-level=debug: open, DELETE and the close with its reason.
+    ServerProcess verbose({ QStringLiteral("--log-level=debug") });
+    QVERIFY(verbose.start());
+    const qint32 video = createVideo(verbose.baseUrl(),
+        verbose.token(QStringLiteral("7"), QStringLiteral("s"), QStringLiteral("streamer")));
+    QVERIFY(video > 0);
+    const QByteArray path = "/videos/" + QByteArray::number(video) + "/subscriptions";
+    SseReader a;
+    a.open(verbose.port(), path);
+    QVERIFY(a.waitForHello());
+    const QByteArray aSid = a.subscriptionId().toUtf8();
+    QTRY_COMPARE(
+        linesWith(verbose.log(), { " D livecomments.stream:", aSid, " opened on video " }).size(),
+        1);
+    QCOMPARE(
+        http("DELETE", endpoint(verbose.baseUrl(), QString::fromUtf8(path + "/" + aSid))).status,
+        204);
+    QTRY_COMPARE(linesWith(verbose.log(), { aSid, "closed (server)" }).size(), 1);
+    SseReader b;
+    b.open(verbose.port(), path);
+    QVERIFY(b.waitForHello());
+    const QByteArray bSid = b.subscriptionId().toUtf8();
+    b.close();
+    QTRY_COMPARE(linesWith(verbose.log(), { bSid, "closed (client)" }).size(), 1);
+    QVERIFY(verbose.terminate());
 }
 
 QTEST_GUILESS_MAIN(TstLogging)

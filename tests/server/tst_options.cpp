@@ -3,12 +3,15 @@
 // every option exactly once, docs/server.md documents every option, the shipped .properties
 // file lists every config key with the table's default, and `--version` prints the version.
 #include "app/options.h"
+#include "http_client.h"
 #include "server_process.h"
+#include "sse_reader.h"
 
 #include <QFile>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSet>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace lctest;
@@ -25,6 +28,7 @@ private slots:
     void version();
     void outOfRangeValueRefused();
     void tokenUsageErrors();
+    void configFileKeys();
 
 private:
     /// Runs the server binary with `args`; returns stdout + stderr, exit code in `code`.
@@ -175,6 +179,32 @@ void TstOptions::tokenUsageErrors()
         code, &out);
     QCOMPARE(code, 0);
     QCOMPARE(out.count('.'), 2); // header.claims.signature
+}
+
+void TstOptions::configFileKeys()
+{
+    // A config-file value is used; a command-line value wins over it; an unknown key is named.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QFile file(dir.filePath(QStringLiteral("lc.properties")));
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("heartbeat-ms = 1234\nretry-ms = 999\nheartbeat_ms = 1\n");
+    file.close();
+    ServerProcess server(
+        { QStringLiteral("--config=") + file.fileName(), QStringLiteral("--retry-ms=777") });
+    QVERIFY(server.start());
+    SseReader reader;
+    reader.open(server.port(),
+        "/videos/"
+            + QByteArray::number(createVideo(server.baseUrl(),
+                server.token(QStringLiteral("7"), QStringLiteral("s"), QStringLiteral("streamer"))))
+            + "/subscriptions");
+    QVERIFY(reader.waitForHello());
+    QCOMPARE(reader.hello().value(QStringLiteral("heartbeat_ms")).toInt(), 1234);
+    QCOMPARE(reader.retryMs(), 777);
+    QTRY_VERIFY(server.log().contains("unknown key 'heartbeat_ms' ignored"));
+    QVERIFY(!server.log().contains("unknown key 'retry-ms'"));
+    QVERIFY(server.terminate());
 }
 
 QTEST_GUILESS_MAIN(TstOptions)

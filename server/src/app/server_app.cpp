@@ -22,6 +22,7 @@
 #include <Poco/Util/OptionException.h>
 #include <Poco/Util/OptionProcessor.h>
 #include <Poco/Util/OptionSet.h>
+#include <Poco/Util/PropertyFileConfiguration.h>
 
 #include <sys/resource.h>
 
@@ -148,10 +149,21 @@ int ServerApplication::main(const std::vector<std::string>& args)
                   << "' (see --help)" << std::endl;
         return EXIT_USAGE;
     }
+    std::vector<std::string> unknownKeys;
     if (auto it = m_cli.find("config"); it != m_cli.end()) {
         try {
             // Below the command line (m_cli is asked first), above the built-in defaults.
             loadConfiguration(it->second, PRIO_DEFAULT);
+            // A misspelt key would silently keep the default: name every unknown one.
+            Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> file
+                = new Poco::Util::PropertyFileConfiguration(it->second);
+            Poco::Util::AbstractConfiguration::Keys keys;
+            file->keys(keys);
+            for (const auto& key : keys) {
+                const OptionSpec* spec = findOption(key);
+                if (!spec || !spec->configKey)
+                    unknownKeys.push_back(key);
+            }
         } catch (const Poco::Exception& e) {
             std::cerr << "livecomments-server: cannot read --config " << it->second << ": "
                       << e.displayText() << std::endl;
@@ -176,6 +188,8 @@ int ServerApplication::main(const std::vector<std::string>& args)
     }
     setUpLogging(settings.logLevel);
     Poco::Logger& log = Poco::Logger::get("livecomments");
+    for (const auto& key : unknownKeys)
+        log.warning("--config %s: unknown key '%s' ignored (see --help)", m_cli["config"], key);
     if (settings.jwtSecret.empty() && !settings.dev) {
         log.fatal("no JWT secret configured. Pass --jwt-secret=SECRET, set "
                   "LIVECOMMENTS_JWT_SECRET, put jwt-secret in the --config file, or use --dev "

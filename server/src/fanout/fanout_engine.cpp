@@ -715,6 +715,12 @@ void Engine::Impl::Loop::remove(std::uint32_t slot, CloseReason reason)
     if (registered)
         m_impl.unregister(subscriptionId, serial);
     m_impl.reconcileVideo(videoId);
+    if (m_impl.m_owner.onStreamClosed) {
+        const char* why = reason == CloseReason::Client ? "client"
+            : reason == CloseReason::Slow               ? "slow"
+                                                        : "server";
+        m_impl.m_owner.onStreamClosed(subscriptionId, videoId, why);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -97,6 +97,12 @@ public:
     /// subscriber — the bus uses this to subscribe only to videos this node has viewers for.
     /// Set before start().
     std::function<void(std::uint32_t videoId, bool hasViewers)> onVideoActive;
+    /// Called (from a loop thread) after a stream's socket was closed, with why: "client" (the
+    /// peer went away), "slow" (passed the queue cap) or "server" (close()/shutdown). Set before
+    /// start().
+    std::function<void(
+        const std::string& subscriptionId, std::uint32_t videoId, const char* reason)>
+        onStreamClosed;
     /// Called every statsMs with nothing else held; the server uses it to publish `stats` events.
     /// Set before start().
     std::function<void()> onStatsTick;

@@ -101,6 +101,12 @@ void LiveService::start()
         m_bus->setInterest(videoId, active);
     };
     m_engine->onStatsTick = [this] { onStatsTick(); };
+    m_engine->onStreamClosed
+        = [](const std::string& subscriptionId, std::uint32_t videoId, const char* reason) {
+              if (streamLog().debug())
+                  streamLog().debug("stream %s on video %u closed (%s)", subscriptionId, videoId,
+                      std::string(reason));
+          };
     m_engine->start();
     m_started = true;
 }
@@ -391,7 +397,7 @@ void LiveService::closeStream(std::uint32_t videoId, const std::string& subscrip
             throw forbidden("this subscription belongs to another user");
     }
     m_engine->close(subscriptionId); // false: closed meanwhile, which is the same outcome
-    streamLog().debug("stream %s closed by DELETE", subscriptionId);
+    streamLog().debug("stream %s: DELETE", subscriptionId);
 }
 
 void LiveService::failForTest()
