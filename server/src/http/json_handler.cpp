@@ -183,6 +183,9 @@ void JsonHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& 
         handle(request, response);
         status = m_detached ? 200 : static_cast<int>(response.getStatus());
     } catch (const ApiError& e) {
+        if (e.kind() == ErrorKind::Internal) // a failure of ours (e.g. the store), not the client's
+            errorLog().error(
+                "%s %s: internal error: %s", request.getMethod(), m_route, std::string(e.what()));
         if (!m_detached && !response.sent()) {
             if (e.retryAfterSeconds() > 0)
                 response.set("Retry-After", std::to_string(e.retryAfterSeconds()));
