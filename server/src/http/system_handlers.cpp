@@ -15,7 +15,7 @@ using Poco::Net::HTTPResponse;
 
 void HealthHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)
 {
-    sendJson(response, HTTPResponse::HTTP_OK, healthJson(m_service.shuttingDown()));
+    sendJson(response, HTTPResponse::HTTP_OK, healthJson());
 }
 
 void MetricsHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)

@@ -191,9 +191,9 @@ std::string commentPageJson(
     return out;
 }
 
-std::string healthJson(bool shuttingDown)
+std::string healthJson()
 {
-    return shuttingDown ? "{\"status\":\"shutting_down\"}" : "{\"status\":\"ok\"}";
+    return "{\"status\":\"ok\"}";
 }
 
 std::string tokenJson(const std::string& token)

@@ -30,8 +30,8 @@ std::string commentPageJson(
     const std::vector<std::string>& comments, std::optional<std::uint64_t> nextCursor);
 /// `{"error":{"code":…,"message":…}}`.
 std::string errorJson(const std::string& code, const std::string& message);
-/// The /healthz body: `{"status":"ok"|"shutting_down"}`.
-std::string healthJson(bool shuttingDown);
+/// The /healthz body: `{"status":"ok"}` (during shutdown JsonHandler answers 503 before).
+std::string healthJson();
 /// `{"token":"…"}` (POST /auth/dev-token).
 std::string tokenJson(const std::string& token);
 
