@@ -8,12 +8,13 @@
 #      compile_commands.json of a configured build directory, in parallel on every core.
 # Prints every finding and exits non-zero when there is any.
 #
-# Usage: tools/check_style.sh [BUILD_DIR]      (default: build/ci; configure it first)
+# Usage: tools/check_style.sh [BUILD_DIR]      (default: build/ci of this checkout; configure it
+#                                               first, e.g. cmake --preset ci)
 #   LC_STYLE_JOBS=N   parallel clang-tidy processes (default: nproc)
 set -euo pipefail
+BUILD_DIR=$(realpath -m "${1:-$(dirname "$0")/../build/ci}")
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BUILD_DIR=${1:-build/ci}
 JOBS=${LC_STYLE_JOBS:-$(nproc)}
 
 die() { echo "check_style: $*" >&2; exit 2; }
@@ -31,13 +32,16 @@ format_log=$(mktemp)
 tidy_log=$(mktemp)
 trap 'rm -f "$format_log" "$tidy_log"' EXIT
 # -Werror makes every reformatting a diagnostic on stderr; keep going over all files.
+format_rc=0
 printf '%s\0' "${sources[@]}" |
-    xargs -0 -P "$JOBS" -n 40 clang-format --dry-run -Werror --style=file >"$format_log" 2>&1 || true
+    xargs -0 -P "$JOBS" -n 40 clang-format --dry-run -Werror --style=file >"$format_log" 2>&1 ||
+    format_rc=$?
 format_files=$(grep -oE '^[^:]+\.(cpp|h):[0-9]+:[0-9]+: error:' "$format_log" | cut -d: -f1 | sort -u || true)
-if [ -n "$format_files" ]; then
+if [ "$format_rc" != 0 ]; then
+    # The exit status is the verdict; the file list is only the summary.
     failed=1
     cat "$format_log"
-    echo "check_style: clang-format: $(echo "$format_files" | wc -l) file(s) not formatted" \
+    echo "check_style: clang-format: $(grep -c . <<<"$format_files") file(s) not formatted" \
         "(fix: clang-format -i FILE):"
     echo "$format_files" | sed 's/^/  /'
 fi
@@ -46,13 +50,14 @@ fi
 mapfile -t tidy_sources < <(git ls-files -- 'server/src/*.cpp' 'sdk/core/*.cpp' 'sdk/qt/*.cpp' 'sdk/cli/*.cpp')
 # Only the project's own headers are checked (not Qt's, Poco's or generated ones in the build dir);
 # -Wno-unknown-warning-option: the compile commands come from GCC, whose flags clang may not know.
+tidy_rc=0
 printf '%s\0' "${tidy_sources[@]}" |
     xargs -0 -P "$JOBS" -n 1 clang-tidy --quiet -p "$BUILD_DIR" \
         --checks='-*,readability-identifier-naming' --warnings-as-errors='*' \
         --header-filter="^$ROOT/(server|sdk)/" \
-        --extra-arg=-Wno-unknown-warning-option >"$tidy_log" 2>&1 || true
+        --extra-arg=-Wno-unknown-warning-option >"$tidy_log" 2>&1 || tidy_rc=$?
 # One diagnostic per finding; a header seen from several .cpp files is reported once.
-findings=$(grep -E '^/.*:[0-9]+:[0-9]+: (error|warning): .*\[readability-identifier-naming' "$tidy_log" |
+findings=$(grep -E '^[^ ]+:[0-9]+:[0-9]+: (error|warning): .*\[readability-identifier-naming' "$tidy_log" |
     sed "s|^$ROOT/||" | sort -u || true)
 tidy_errors=$(grep -E ': error: |Error while processing|Compile command not found' "$tidy_log" |
     grep -v 'readability-identifier-naming' | sort -u || true)
@@ -60,6 +65,11 @@ if [ -n "$findings" ]; then
     failed=1
     echo "$findings"
     echo "check_style: clang-tidy readability-identifier-naming: $(echo "$findings" | wc -l) finding(s)"
+fi
+if [ "$tidy_rc" != 0 ] && [ -z "$findings" ] && [ -z "$tidy_errors" ]; then
+    failed=1
+    cat "$tidy_log"
+    echo "check_style: clang-tidy failed (exit $tidy_rc) without a finding: output above"
 fi
 if [ -n "$tidy_errors" ]; then
     # A file clang-tidy cannot parse is not checked: that is a failure too, not a pass.
