@@ -20,14 +20,25 @@ JOBS=${LC_STYLE_JOBS:-$(nproc)}
 die() { echo "check_style: $*" >&2; exit 2; }
 command -v clang-format >/dev/null || die "clang-format not found (apt-get install clang-format, or ./dev.sh deps)"
 command -v clang-tidy >/dev/null || die "clang-tidy not found (apt-get install clang-tidy, or ./dev.sh deps)"
-git rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "$ROOT is not a git checkout: the tracked files are the ones checked"
 [ -f "$BUILD_DIR/compile_commands.json" ] ||
     die "$BUILD_DIR/compile_commands.json missing: configure first (cmake --preset ci)"
 
 failed=0
 
 # --- 1. formatting ---------------------------------------------------------------------------
-mapfile -t sources < <(git ls-files -- '*.cpp' '*.h')
+# The tracked files; in an exported tree (no .git) the C++ files found under the root instead.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    list() { git ls-files -- "$@"; }
+else
+    echo "check_style: $ROOT is not a git checkout: checking the files found under it" >&2
+    list() {
+        local pattern
+        for pattern in "$@"; do
+            find . -path './build*' -prune -o -path "./${pattern}" -type f -print | sed 's|^\./||'
+        done | sort -u
+    }
+fi
+mapfile -t sources < <(list '*.cpp' '*.h')
 format_log=$(mktemp)
 tidy_log=$(mktemp)
 trap 'rm -f "$format_log" "$tidy_log"' EXIT
@@ -47,7 +58,7 @@ if [ "$format_rc" != 0 ]; then
 fi
 
 # --- 2. naming -------------------------------------------------------------------------------
-mapfile -t tidy_sources < <(git ls-files -- 'server/src/*.cpp' 'sdk/core/*.cpp' 'sdk/qt/*.cpp' 'sdk/cli/*.cpp')
+mapfile -t tidy_sources < <(list 'server/src/*.cpp' 'sdk/core/*.cpp' 'sdk/qt/*.cpp' 'sdk/cli/*.cpp')
 # Only the project's own headers are checked (not Qt's, Poco's or generated ones in the build dir);
 # -Wno-unknown-warning-option: the compile commands come from GCC, whose flags clang may not know.
 tidy_rc=0
