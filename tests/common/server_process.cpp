@@ -59,7 +59,7 @@ ServerProcess::ServerProcess(QStringList extraArgs)
 {
     raiseFileLimit();
     if (hasOption(m_extraArgs, QStringLiteral("--dev")))
-        m_secret = "livecomments-dev-secret"; // the documented dev secret (COMMON.md)
+        m_secret = "livecomments-dev-secret"; // the documented dev secret (docs/server.md, --dev)
     for (const QString& a : m_extraArgs) {
         if (a.startsWith(QLatin1String("--jwt-secret=")))
             m_secret = a.mid(int(sizeof("--jwt-secret=")) - 1).toUtf8();
