@@ -178,12 +178,19 @@ DEB2=$WORK/out2/livecomments-server_${VERSION}-2_${ARCH}.deb
 [ -f "$DEB2" ] || fail "no $DEB2"
 R=$WORK/root
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers" "$R/etc"
-touch "$R/var/lib/dpkg/status" "$R/var/lib/dpkg/available"
+touch "$R/var/lib/dpkg/available"
+# The Depends are checked for real (no --force-depends): the scratch database records the
+# host's installed versions of exactly the packages the server depends on (their files are not
+# copied; the maintainer scripts run on the host, where those packages are installed).
+for dep in $(dpkg-deb -f "$(deb livecomments-server)" Depends | tr ',' '\n' | sed -E 's/^ *//; s/[ |(].*//'); do
+    dpkg-query -s "$dep" || fail "the host lacks $dep"
+    echo
+    touch "$R/var/lib/dpkg/info/$dep.list" "$R/var/lib/dpkg/info/$dep:$ARCH.list"
+done >"$R/var/lib/dpkg/status"
 cp "$S/etc/passwd" "$S/etc/group" "$S/etc/shadow" "$S/etc/gshadow" "$R/etc/"
 for f in passwd group shadow gshadow; do sed -i '/^livecomments:/d' "$R/etc/$f"; done
-# Dependencies are the host's business (the scratch root has no packages); scripts run on the
-# host with DPKG_ROOT=$R.
-rdpkg() { dpkg --root="$R" --force-script-chrootless --force-depends --force-confold "$@"; }
+# Maintainer scripts run on the host with DPKG_ROOT=$R.
+rdpkg() { dpkg --root="$R" --force-script-chrootless --force-confold "$@"; }
 has_user() { grep -q '^livecomments:' "$R/etc/passwd" && grep -q '^livecomments:' "$R/etc/group"; }
 wants=$R/etc/systemd/system/multi-user.target.wants/livecomments-server.service
 rdpkg -i "$(deb livecomments-server)" >"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; fail "install"; }
@@ -207,15 +214,18 @@ rdpkg -r livecomments-server >>"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; 
 [ "$(cat "$R/etc/livecomments/jwt-secret.env")" = "$secret1" ] || fail "remove: secret not kept"
 [ -f "$R/var/lib/livecomments/keep-me" ] || fail "remove: data not kept"
 has_user || fail "remove: user not kept"
+mask=$R/etc/systemd/system/livecomments-server.service
+[ "$(readlink "$mask")" = /dev/null ] || fail "remove: unit not masked (as dh_installsystemd does)"
 rdpkg -P livecomments-server >>"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; fail "purge"; }
 [ ! -e "$R/etc/livecomments" ] || fail "purge: /etc/livecomments left: $(ls -la "$R/etc/livecomments")"
 [ ! -e "$R/etc/default/livecomments-server" ] || fail "purge: /etc/default left"
 [ ! -e "$R/var/lib/livecomments" ] || fail "purge: data left"
 ! has_user || fail "purge: user left"
-[ ! -e "$wants" ] || fail "purge: enablement symlink left"
+[ ! -e "$wants" ] && [ ! -L "$mask" ] || fail "purge: enablement or mask symlink left"
 rdpkg -i "$DEB2" >>"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; fail "reinstall after purge"; }
 has_user && [ -s "$R/etc/livecomments/jwt-secret.env" ] && [ -L "$wants" ] ||
     fail "reinstall after purge: user, secret or enablement missing"
+[ ! -L "$mask" ] || fail "reinstall: unit still masked"
 [ "$(cat "$R/etc/livecomments/jwt-secret.env")" != "$secret1" ] || fail "reinstall reused the old secret"
 rdpkg -P livecomments-server >>"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; fail "second purge"; }
 ! has_user && [ ! -e "$R/etc/livecomments" ] || fail "second purge left state"
@@ -224,10 +234,13 @@ rdpkg -P livecomments-server >>"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; 
 step "4. consumers of livecomments-sdk-dev against a running server"
 D=$WORK/sdk-deb
 dpkg -x "$(deb livecomments-sdk-dev)" "$D"
+# The archives share one top directory (livecomments-VERSION-SYSTEM): unpacked side by side they
+# form one tree. Unpack the SDK somewhere unrelated to the build to prove it relocatable.
 T=$WORK/sdk-tgz/some/other/place
 mkdir -p "$T"
 tar -xzf "$OUT/livecomments-sdk-dev-$VERSION-Linux-$(uname -m).tar.gz" -C "$T"
-T=$T/livecomments-sdk-dev-$VERSION-Linux-$(uname -m)
+T=$(echo "$T"/livecomments-*)
+[ -f "$T/include/livecomments/client.h" ] || fail "unexpected TGZ layout: $(ls "$WORK/sdk-tgz/some/other/place")"
 port=$(free_port)
 "$BUILD/server/livecomments-server" --dev --listen="127.0.0.1:$port" \
     --store="sqlite:$WORK/consumer.db" >"$WORK/dev-server.log" 2>&1 &
@@ -253,7 +266,7 @@ QT_QPA_PLATFORM=offscreen "$WORK/c-qt/lc_qt_consumer" "$SRC/tests/package/consum
 
 step "4c. pkg-config livecomments-core (relocated TGZ tree)"
 pc_dir=$(dirname "$(find "$T" -name livecomments-core.pc)")
-flags=$(PKG_CONFIG_PATH=$pc_dir pkg-config --static --cflags --libs livecomments-core)
+flags=$(PKG_CONFIG_PATH=$pc_dir pkg-config --cflags --libs livecomments-core)
 incdir=$(PKG_CONFIG_PATH=$pc_dir pkg-config --variable=includedir livecomments-core)
 [ "$(realpath "$incdir")" = "$(realpath "$T/include")" ] || fail "the .pc is not relocatable: $incdir"
 "$CXX" -std=c++17 -O1 "$SRC/tests/package/consumer/main.cpp" -o "$WORK/lc_pc_consumer" $flags ||
