@@ -18,6 +18,7 @@ BUILD=$1 SRC=$2 WORK=$3 CXX=$4 SERVER_HAS_VERSION=$5
 VERSION=$(sed -nE 's/^set\(CPACK_PACKAGE_VERSION "([^"]+)"\)/\1/p' "$BUILD/CPackConfig.cmake")
 ARCH=$(dpkg --print-architecture)
 [ -n "$VERSION" ] || { echo "no CPACK_PACKAGE_VERSION in $BUILD/CPackConfig.cmake"; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "tst_packages needs root (dpkg --root, chown to the service user)"; exit 1; }
 
 step_start=$SECONDS
 step() { echo "== [$((SECONDS - step_start))s] $*"; }
