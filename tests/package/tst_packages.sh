@@ -29,12 +29,23 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_healthy() { # URL PID
+# listening_port LOG PID: waits for the server's "listening on HOST:PORT" line (it is started
+# on port 0, so no port is guessed) and prints PORT.
+listening_port() {
+    local i port
+    for i in $(seq 200); do
+        port=$(sed -nE 's/^listening on [^ ]*:([0-9]+).*/\1/p' "$1" | head -n1)
+        [ -n "$port" ] && { echo "$port"; return 0; }
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$1" >&2
+    return 1
+}
+wait_healthy() { # URL
     local i
     for i in $(seq 200); do
         curl -fs "$1/healthz" >/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
         sleep 0.05
     done
     return 1
@@ -135,7 +146,6 @@ if [ "$SERVER_HAS_VERSION" = 1 ]; then
 else
     echo "  livecomments-server has no --version in this source tree (LC_VERSION unused): not checked"
 fi
-port=$(free_port)
 # As the unit runs it: the service user, the data directory as working directory, the secret
 # from the EnvironmentFile, options from /etc/default (here: a free port).
 (
@@ -146,10 +156,11 @@ port=$(free_port)
     cd "$S/var/lib/livecomments"
     exec setpriv --reuid="$uid" --regid="$gid" --clear-groups "$S/usr/bin/livecomments-server" \
         --config="$S/etc/livecomments/livecomments.properties" $LIVECOMMENTS_OPTS \
-        --listen="127.0.0.1:$port"
+        --listen=127.0.0.1:0
 ) >"$WORK/scratch-server.log" 2>&1 &
 pids+=($!)
-wait_healthy "http://127.0.0.1:$port" "$!" || { cat "$WORK/scratch-server.log"; fail "no /healthz"; }
+port=$(listening_port "$WORK/scratch-server.log" "$!") || fail "the packaged server did not start"
+wait_healthy "http://127.0.0.1:$port" || { cat "$WORK/scratch-server.log"; fail "no /healthz"; }
 good=$(LIVECOMMENTS_JWT_SECRET=$secret "$S/usr/bin/livecomments-server" token --user=1 --name=pkg --role=streamer)
 dev=$("$S/usr/bin/livecomments-server" token --dev --user=1 --name=pkg --role=streamer)
 code() { curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/videos" \
@@ -242,12 +253,12 @@ mkdir -p "$T"
 tar -xzf "$OUT/livecomments-sdk-dev-$VERSION-Linux-$(uname -m).tar.gz" -C "$T"
 T=$(echo "$T"/livecomments-*)
 [ -f "$T/include/livecomments/client.h" ] || fail "unexpected TGZ layout: $(ls "$WORK/sdk-tgz/some/other/place")"
-port=$(free_port)
-"$BUILD/server/livecomments-server" --dev --listen="127.0.0.1:$port" \
+"$BUILD/server/livecomments-server" --dev --listen=127.0.0.1:0 \
     --store="sqlite:$WORK/consumer.db" >"$WORK/dev-server.log" 2>&1 &
 pids+=($!)
+port=$(listening_port "$WORK/dev-server.log" "$!") || fail "the dev server did not start"
 url=http://127.0.0.1:$port
-wait_healthy "$url" "$!" || { cat "$WORK/dev-server.log"; fail "dev server"; }
+wait_healthy "$url" || { cat "$WORK/dev-server.log"; fail "dev server"; }
 token=$("$BUILD/server/livecomments-server" token --dev --user=7 --name=consumer --role=streamer)
 video() { curl -fs -X POST "$url/videos" -H "Authorization: Bearer $token" \
     -H 'Content-Type: application/json' -d '{"title":"consumer"}' | sed -E 's/^\{"id":([0-9]+).*/\1/'; }
