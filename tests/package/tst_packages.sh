@@ -100,6 +100,24 @@ for p in "${PKGS[@]}"; do
         fail "$p has files in the wrong place"
     fi
 done
+# The archives: the same trees, prefix-relative under one top directory.
+expect_tgz() {
+    local p=$1 f list
+    shift
+    list=$(tar -tzf "$OUT/$p-$VERSION-Linux-$(uname -m).tar.gz" | sed -E 's|^livecomments-[^/]*/||; s|/$||')
+    for f in "$@"; do
+        grep -qxE "$f" <<<"$list" || fail "$p archive lacks $f; it has:
+$list"
+    done
+    if grep -E '^(usr|/)' <<<"$list"; then fail "$p archive is not prefix-relative"; fi
+}
+expect_tgz livecomments-server bin/livecomments-server etc/livecomments/livecomments.properties \
+    etc/default/livecomments-server lib/systemd/system/livecomments-server.service \
+    lib/livecomments-server/livecomments-server-setup
+expect_tgz livecomments-cli bin/livecomments
+expect_tgz livecomments-player bin/livecomments-demo share/applications/livecomments-demo.desktop
+expect_tgz livecomments-sdk-dev include/livecomments/client.h 'lib/(.*/)?liblivecomments-core.a' \
+    'lib/(.*/)?pkgconfig/livecomments-core.pc' 'lib/(.*/)?cmake/LiveComments/LiveCommentsConfig.cmake'
 [ "$(dpkg-deb -I "$(deb livecomments-server)" conffiles)" = "/etc/livecomments/livecomments.properties
 /etc/default/livecomments-server" ] || fail "server conffiles: $(dpkg-deb -I "$(deb livecomments-server)" conffiles)"
 for p in "${PKGS[@]}"; do
