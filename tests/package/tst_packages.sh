@@ -159,7 +159,7 @@ secret=$(sed -n 's/^LIVECOMMENTS_JWT_SECRET=//p' "$S/etc/livecomments/jwt-secret
 [ "$("$S/usr/bin/livecomments" --version)" = "livecomments $VERSION" ] ||
     fail "livecomments --version: $("$S/usr/bin/livecomments" --version)"
 if [ "$SERVER_HAS_VERSION" = 1 ]; then
-    "$S/usr/bin/livecomments-server" --version | grep -qF "$VERSION" ||
+    [ "$("$S/usr/bin/livecomments-server" --version)" = "livecomments-server $VERSION" ] ||
         fail "livecomments-server --version: $("$S/usr/bin/livecomments-server" --version 2>&1)"
 else
     echo "  livecomments-server has no --version in this source tree (LC_VERSION unused): not checked"
