@@ -223,6 +223,14 @@ for f in passwd group shadow gshadow; do sed -i '/^livecomments:/d' "$R/etc/$f";
 rdpkg() { dpkg --root="$R" --force-script-chrootless --force-confold "$@"; }
 has_user() { grep -q '^livecomments:' "$R/etc/passwd" && grep -q '^livecomments:' "$R/etc/group"; }
 wants=$R/etc/systemd/system/multi-user.target.wants/livecomments-server.service
+# What the host has before: a script that ignored $DPKG_ROOT would change it.
+host_state() {
+    getent passwd livecomments
+    getent group livecomments
+    ls -d /etc/livecomments /var/lib/livecomments \
+        /etc/systemd/system/multi-user.target.wants/livecomments-server.service 2>/dev/null
+}
+host_before=$(host_state || true)
 rdpkg -i "$(deb livecomments-server)" >"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; fail "install"; }
 [ -x "$R/usr/bin/livecomments-server" ] || fail "install: no binary"
 has_user || fail "install: no user"
@@ -259,6 +267,7 @@ has_user && [ -s "$R/etc/livecomments/jwt-secret.env" ] && [ -L "$wants" ] ||
 [ "$(cat "$R/etc/livecomments/jwt-secret.env")" != "$secret1" ] || fail "reinstall reused the old secret"
 rdpkg -P livecomments-server >>"$WORK/dpkg.log" 2>&1 || { cat "$WORK/dpkg.log"; fail "second purge"; }
 ! has_user && [ ! -e "$R/etc/livecomments" ] || fail "second purge left state"
+[ "$(host_state || true)" = "$host_before" ] || fail "the maintainer scripts changed the host"
 
 # ---------------------------------------------------------------------------------------------
 step "4. consumers of livecomments-sdk-dev against a running server"
