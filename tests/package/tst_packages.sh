@@ -83,11 +83,13 @@ expect_files livecomments-server /usr/bin/livecomments-server \
     /lib/systemd/system/livecomments-server.service \
     /usr/lib/livecomments-server/livecomments-server-setup \
     /usr/share/doc/livecomments-server/examples/livecomments-cluster.conf \
-    /usr/share/doc/livecomments-server/copyright
-expect_files livecomments-cli /usr/bin/livecomments /usr/share/doc/livecomments-cli/copyright
+    /usr/share/doc/livecomments-server/copyright /usr/share/man/man1/livecomments-server.1.gz
+expect_files livecomments-cli /usr/bin/livecomments /usr/share/doc/livecomments-cli/copyright \
+    /usr/share/man/man1/livecomments.1.gz
 expect_files livecomments-player /usr/bin/livecomments-demo \
     /usr/share/applications/livecomments-demo.desktop \
-    /usr/share/icons/hicolor/scalable/apps/livecomments-demo.svg
+    /usr/share/icons/hicolor/scalable/apps/livecomments-demo.svg \
+    /usr/share/man/man1/livecomments-demo.1.gz
 expect_files livecomments-sdk-dev /usr/include/livecomments/client.h \
     /usr/include/livecomments/qt/live_session.h '/usr/lib/(.*/)?liblivecomments-core.a' \
     '/usr/lib/(.*/)?liblivecomments_qt.a' '/usr/lib/(.*/)?cmake/LiveComments/LiveCommentsConfig.cmake' \
