@@ -100,7 +100,7 @@ private:
 
     QTemporaryDir m_sqliteDir;
     std::unique_ptr<lctest::PostgresProcess> m_postgres;
-    QString m_url; ///< this test's fresh database
+    QString m_url; ///< this test's fresh database (empty until makeStore())
     int m_databases = 0;
     ids::SnowflakeGenerator m_ids { 1 };
 };
@@ -127,18 +127,23 @@ void TstStore::cleanupTestCase()
 
 void TstStore::init()
 {
-    QFETCH_GLOBAL(QString, engine);
-    const QString name = QStringLiteral("t%1").arg(++m_databases);
-    if (engine == QLatin1String("sqlite")) {
-        m_url = QStringLiteral("sqlite:") + m_sqliteDir.filePath(name + QStringLiteral(".db"));
-    } else {
-        m_url = m_postgres->createDatabase(name);
-        QVERIFY2(!m_url.isEmpty(), qPrintable(m_postgres->errorString()));
-    }
+    m_url.clear(); // created by the test's first makeStore()
 }
 
 std::unique_ptr<CommentStore> TstStore::makeStore(const store::StoreOptions& options)
 {
+    if (m_url.isEmpty()) {
+        QFETCH_GLOBAL(QString, engine);
+        const QString name = QStringLiteral("t%1").arg(++m_databases);
+        if (engine == QLatin1String("sqlite")) {
+            m_url = QStringLiteral("sqlite:") + m_sqliteDir.filePath(name + QStringLiteral(".db"));
+        } else {
+            m_url = m_postgres->createDatabase(name);
+            if (m_url.isEmpty())
+                throw std::runtime_error(
+                    "createdb failed: " + m_postgres->errorString().toStdString());
+        }
+    }
     return store::makeCommentStore(m_url.toStdString(), options, m_ids);
 }
 
@@ -222,12 +227,13 @@ void TstStore::groupCommitAcksAfterCommit()
     std::atomic<std::size_t> opsTimed { 0 };
     CommentStore* raw = s.get();
     s->onCommitted = [&](const std::vector<CommitEvent>& events) {
-        if (commits++ == 0) {
-            // Hold the first commit until the other threads' writes are queued: the next batch
-            // must then carry them all in one transaction.
+        if (events.front().type == CommitEvent::Type::CommentAdded && commits++ == 0) {
+            // Hold the first commit until every other thread's write is queued (each thread has
+            // one write in flight): the next batch must then carry them all in one transaction.
+            const std::size_t others = kThreads - events.size();
             QElapsedTimer waited;
             waited.start();
-            while (raw->queuedWrites() < kThreads - 1 && waited.elapsed() < 20000)
+            while (raw->queuedWrites() < others && waited.elapsed() < 20000)
                 std::this_thread::yield();
         }
         std::lock_guard lock(eventsMutex);
@@ -271,7 +277,8 @@ void TstStore::groupCommitAcksAfterCommit()
 
     QCOMPARE(notVisible.load(), 0);
     QCOMPARE(acked.size(), std::size_t(kThreads * kPerThread));
-    QVERIFY2(largestBatch >= std::size_t(kThreads - 1),
+    // The first batch or the one after it held at least half of the threads' writes.
+    QVERIFY2(largestBatch >= std::size_t(kThreads / 2),
         qPrintable(QStringLiteral("largest batch %1").arg(largestBatch.load())));
     // Every write went through a timed group commit: the comments, the video and at most one
     // idempotency-key expiry the purge thread runs at open.
