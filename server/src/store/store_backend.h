@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <Poco/Data/Session.h>
+#include <Poco/Data/SessionPool.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-namespace Poco::Data {
-class Session;
-class SessionPool;
-} // namespace Poco::Data
 
 namespace livecomments::server::store {
 
