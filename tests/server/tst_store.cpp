@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -90,6 +91,7 @@ private slots:
     void migrationsFreshThenNoOp();
     void closedStoreRefusesWrites();
     void writesResumeAfterLostConnection();
+    void twoStoresShareOneDatabase();
     void malformedUrls_data();
     void malformedUrls();
     void unreachableStoreFailsWithinDeadline();
@@ -563,6 +565,63 @@ void TstStore::writesResumeAfterLostConnection()
     }
     QVERIFY(v.has_value());
     QCOMPARE(v->commentCount, std::int64_t(2 + ids.size()));
+}
+
+void TstStore::twoStoresShareOneDatabase()
+{
+    // Two stores with their own writers on one database, as two servers of a cluster: batches
+    // of both touch the same videos concurrently and race on the same idempotency keys.
+    constexpr int kThreadsPerStore = 3;
+    constexpr int kRounds = 20;
+    auto a = openStore();
+    ids::SnowflakeGenerator otherNode { 2 };
+    auto b = store::makeCommentStore(m_url.toStdString(), {}, otherNode);
+    b->open();
+    const std::vector<std::uint32_t> videos { newVideo(*a), newVideo(*b), newVideo(*a) };
+
+    std::atomic<int> errors { 0 };
+    std::mutex resultsMutex;
+    std::map<std::string, std::vector<store::IdempotentResult>> raced; // key → both results
+    std::vector<std::thread> threads;
+    for (CommentStore* s : { a.get(), b.get() }) {
+        for (int t = 0; t < kThreadsPerStore; ++t) {
+            threads.emplace_back([&, s, t] {
+                for (int r = 0; r < kRounds; ++r) {
+                    try {
+                        // Each thread walks the videos in its own order.
+                        for (int i = 0; i < 3; ++i)
+                            s->addComment(videos[(t + i) % 3], user("2"), "plain", {});
+                        const std::string key
+                            = "race-" + std::to_string(t) + "-" + std::to_string(r);
+                        auto result = s->addComment(videos[t], user("9"), "raced", key);
+                        std::lock_guard lock(resultsMutex);
+                        raced[key].push_back(std::move(result));
+                    } catch (const std::exception& e) {
+                        qWarning("write failed: %s", e.what());
+                        ++errors;
+                    }
+                }
+            });
+        }
+    }
+    for (auto& thread : threads)
+        thread.join();
+    QCOMPARE(errors.load(), 0);
+
+    QCOMPARE(raced.size(), std::size_t(kThreadsPerStore * kRounds));
+    for (const auto& [key, results] : raced) {
+        QCOMPARE(results.size(), std::size_t(2));
+        QCOMPARE(results[0].body, results[1].body); // one comment, the same answer twice
+        QVERIFY2(results[0].replayed != results[1].replayed, key.c_str());
+    }
+    // Both stores see the same history; counts match the rows.
+    const std::size_t plainPerVideo = 2 * kThreadsPerStore * kRounds;
+    for (std::size_t i = 0; i < videos.size(); ++i) {
+        const std::size_t expected = plainPerVideo + kRounds; // + thread i's raced keys
+        QCOMPARE(a->countAfter(videos[i], 0, 100000), expected);
+        QCOMPARE(b->countAfter(videos[i], 0, 100000), expected);
+        QCOMPARE(a->video(videos[i])->commentCount, std::int64_t(expected));
+    }
 }
 
 void TstStore::malformedUrls_data()
