@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 
 using namespace Poco::Data::Keywords;
 using Poco::Data::Session;
@@ -77,7 +78,8 @@ constexpr Poco::Int64 kPurgeChunk = 2000;
 } // namespace
 
 struct CommentStore::WriteOp {
-    std::uint32_t videoId = 0; ///< orders the op within its batch
+    std::uint32_t videoId = 0; ///< orders the op within its batch …
+    std::string lockName; ///< … then this
     OpFn run;
     std::promise<void> done; ///< set when the op's transaction committed or failed
     // The failure, as a value: each thread throws its own exception object (no exception object
@@ -230,10 +232,11 @@ int CommentStore::migrationsApplied() const
     return m_migrationsApplied;
 }
 
-void CommentStore::execute(std::uint32_t videoId, const OpFn& fn)
+void CommentStore::execute(std::uint32_t videoId, const OpFn& fn, std::string lockName)
 {
     auto op = std::make_shared<WriteOp>();
     op->videoId = videoId;
+    op->lockName = std::move(lockName);
     op->run = fn;
     auto future = op->done.get_future();
     {
@@ -266,8 +269,9 @@ void CommentStore::runWriter()
                 m_queue.pop_front();
             }
         }
-        std::stable_sort(batch.begin(), batch.end(),
-            [](const auto& a, const auto& b) { return a->videoId < b->videoId; });
+        std::stable_sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) {
+            return std::tie(a->videoId, a->lockName) < std::tie(b->videoId, b->lockName);
+        });
         commitBatch(*m_writeSession, batch);
     }
 }
@@ -327,12 +331,14 @@ void CommentStore::commitBatch(Session& session, std::vector<std::shared_ptr<Wri
     }
 }
 
-std::optional<Video> CommentStore::loadVideo(Session& session, std::uint32_t videoId) const
+std::optional<Video> CommentStore::loadVideo(
+    Session& session, std::uint32_t videoId, bool lock) const
 {
     Poco::Int64 id = videoId;
     std::vector<VideoRow> rows;
-    session << q("SELECT " + std::string(kVideoColumns) + " FROM videos WHERE id = ?"), use(id),
-        into(rows), now;
+    session << q("SELECT " + std::string(kVideoColumns) + " FROM videos WHERE id = ?"
+        + (lock ? m_backend->rowLock() : "")),
+        use(id), into(rows), now;
     if (rows.empty())
         return std::nullopt;
     return toVideo(rows.front());
@@ -370,37 +376,41 @@ IdempotentResult CommentStore::createVideo(
     const Principal& streamer, const std::string& title, const std::string& idempotencyKey)
 {
     IdempotentResult result;
-    execute(0, [&](Session& session, std::vector<CommitEvent>& events) {
-        if (!idempotencyKey.empty()) {
-            if (auto body
-                = claimIdempotencyKey(session, streamer.userId, "video", idempotencyKey)) {
-                result.replayed = true;
-                result.body = *body;
-                return;
+    execute(
+        0,
+        [&](Session& session, std::vector<CommitEvent>& events) {
+            if (!idempotencyKey.empty()) {
+                if (auto body
+                    = claimIdempotencyKey(session, streamer.userId, "video", idempotencyKey)) {
+                    result.replayed = true;
+                    result.body = *body;
+                    return;
+                }
             }
-        }
-        std::string t = title, sid = streamer.userId, sname = streamer.name;
-        Poco::Int64 created = nowMs();
-        std::vector<Poco::Int64> ids;
-        session << q("INSERT INTO videos (title, streamer_id, streamer_name, created_at) "
-                     "VALUES (?, ?, ?, ?) RETURNING id"),
-            use(t), use(sid), use(sname), use(created), into(ids), now;
-        if (ids.empty())
-            throw Poco::Exception("INSERT INTO videos returned no id");
-        Video v;
-        v.id = static_cast<std::uint32_t>(ids.front());
-        v.title = title;
-        v.streamerId = streamer.userId;
-        v.streamerName = streamer.name;
-        v.createdAtMs = created;
-        result.body = videoJson(v, 0);
-        if (!idempotencyKey.empty())
-            saveIdempotentBody(session, streamer.userId, "video", idempotencyKey, result.body);
-        CommitEvent e;
-        e.type = CommitEvent::Type::VideoCreated;
-        e.videoId = v.id;
-        events.push_back(e);
-    });
+            std::string t = title, sid = streamer.userId, sname = streamer.name;
+            Poco::Int64 created = nowMs();
+            std::vector<Poco::Int64> ids;
+            session << q("INSERT INTO videos (title, streamer_id, streamer_name, created_at) "
+                         "VALUES (?, ?, ?, ?) RETURNING id"),
+                use(t), use(sid), use(sname), use(created), into(ids), now;
+            if (ids.empty())
+                throw Poco::Exception("INSERT INTO videos returned no id");
+            Video v;
+            v.id = static_cast<std::uint32_t>(ids.front());
+            v.title = title;
+            v.streamerId = streamer.userId;
+            v.streamerName = streamer.name;
+            v.createdAtMs = created;
+            result.body = videoJson(v, 0);
+            if (!idempotencyKey.empty())
+                saveIdempotentBody(session, streamer.userId, "video", idempotencyKey, result.body);
+            CommitEvent e;
+            e.type = CommitEvent::Type::VideoCreated;
+            e.videoId = v.id;
+            events.push_back(e);
+        },
+        // Key claims of video creations are the only locks these ops take: one order for them.
+        idempotencyKey.empty() ? std::string() : streamer.userId + '\n' + idempotencyKey);
     return result;
 }
 
@@ -408,7 +418,7 @@ Video CommentStore::endVideo(std::uint32_t videoId, const Principal& caller)
 {
     Video result;
     execute(videoId, [&](Session& session, std::vector<CommitEvent>& events) {
-        auto v = loadVideo(session, videoId);
+        auto v = loadVideo(session, videoId, true);
         if (!v)
             throw notFound("video");
         if (v->streamerId != caller.userId && caller.role != Role::Moderator)
@@ -434,21 +444,22 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
 {
     IdempotentResult result;
     execute(videoId, [&](Session& session, std::vector<CommitEvent>& events) {
+        // The video row first, the key after: every op on a video takes its locks in that
+        // order, so two servers' batches cannot deadlock on a video and a key.
+        const auto video = loadVideo(session, videoId, true);
         const std::string scope = commentScope(videoId);
         if (!idempotencyKey.empty()) {
             if (auto body = claimIdempotencyKey(session, author.userId, scope, idempotencyKey)) {
-                result.replayed = true;
+                result.replayed = true; // even when the video ended since: the first answer
                 result.body = *body;
                 return;
             }
         }
-        Poco::Int64 vid = videoId;
-        std::vector<std::string> statuses;
-        session << q("SELECT status FROM videos WHERE id = ?"), use(vid), into(statuses), now;
-        if (statuses.empty())
+        if (!video)
             throw notFound("video");
-        if (statuses.front() != "live")
+        if (video->status != VideoStatus::Live)
             throw ApiError(ErrorKind::Conflict, "video_ended", "the video has ended");
+        Poco::Int64 vid = videoId;
 
         Comment c;
         c.id = m_ids.next(); // on the writer thread: id order == commit order on this node
@@ -479,6 +490,8 @@ void CommentStore::deleteComment(
     std::uint32_t videoId, std::uint64_t commentId, const Principal& caller)
 {
     execute(videoId, [&](Session& session, std::vector<CommitEvent>& events) {
+        if (!loadVideo(session, videoId, true))
+            throw notFound("comment");
         Poco::Int64 id = static_cast<Poco::Int64>(commentId), vid = videoId;
         std::vector<std::string> authors;
         // video_id first in every comment lookup: it selects the partition (PostgreSQL) and
@@ -633,6 +646,7 @@ std::size_t CommentStore::purgeCommentsBefore(std::int64_t cutoffUnixMs)
         do {
             deleted = 0;
             execute(static_cast<std::uint32_t>(videoId), [&](Session& session, auto&) {
+                loadVideo(session, static_cast<std::uint32_t>(videoId), true);
                 Poco::Int64 vid = videoId, below = floor, chunk = kPurgeChunk;
                 Statement remove(session);
                 remove << q("DELETE FROM comments WHERE video_id = ? AND id IN (SELECT id FROM "

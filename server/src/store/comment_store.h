@@ -157,8 +157,9 @@ private:
     void runWriter();
     void runPurge();
     void commitBatch(Poco::Data::Session& session, std::vector<std::shared_ptr<WriteOp>>& batch);
-    /// `videoId` orders the op in its batch (0: before every video's ops).
-    void execute(std::uint32_t videoId, const OpFn& fn);
+    /// `videoId` and then `lockName` order the op in its batch (video 0: before every video's
+    /// ops). An op on a video locks that video's row first (loadVideo(…, true)).
+    void execute(std::uint32_t videoId, const OpFn& fn, std::string lockName = {});
     void migrate(Poco::Data::Session& session);
     void purgeOnce();
     /// The portable SQL `portable` in the backend's syntax.
@@ -167,7 +168,8 @@ private:
         const std::string& user, const std::string& scope, const std::string& key);
     void saveIdempotentBody(Poco::Data::Session& session, const std::string& user,
         const std::string& scope, const std::string& key, const std::string& body);
-    std::optional<Video> loadVideo(Poco::Data::Session& session, std::uint32_t videoId) const;
+    std::optional<Video> loadVideo(
+        Poco::Data::Session& session, std::uint32_t videoId, bool lock = false) const;
 
     std::unique_ptr<StoreBackend> m_backend;
     StoreOptions m_options;

@@ -133,6 +133,13 @@ void PostgresBackend::lockForMigration(Poco::Data::Session& session) const
     exec(session, kMigrationLock);
 }
 
+const char* PostgresBackend::rowLock() const
+{
+    // The lock UPDATE videos takes anyway; comment inserts (FOR KEY SHARE via the foreign key)
+    // are not blocked by it.
+    return " FOR NO KEY UPDATE";
+}
+
 std::string PostgresBackend::sql(const std::string& portable) const
 {
     std::string out;

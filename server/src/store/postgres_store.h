@@ -42,6 +42,7 @@ public:
     void exec(Poco::Data::Session& session, const std::string& sql) const override;
     const char* beginWrite() const override;
     void lockForMigration(Poco::Data::Session& session) const override;
+    const char* rowLock() const override;
     /// `?` → `$1`, `$2`, … (outside quoted literals).
     std::string sql(const std::string& portable) const override;
     const std::vector<Migration>& migrations() const override;

@@ -81,6 +81,12 @@ void SqliteBackend::lockForMigration(Poco::Data::Session&) const
     // BEGIN IMMEDIATE already excludes every other writer of the file.
 }
 
+const char* SqliteBackend::rowLock() const
+{
+    // BEGIN IMMEDIATE: this transaction is the only writer of the file.
+    return "";
+}
+
 std::string SqliteBackend::sql(const std::string& portable) const
 {
     return portable;

@@ -25,6 +25,7 @@ public:
     void exec(Poco::Data::Session& session, const std::string& sql) const override;
     const char* beginWrite() const override;
     void lockForMigration(Poco::Data::Session& session) const override;
+    const char* rowLock() const override;
     std::string sql(const std::string& portable) const override;
     const std::vector<Migration>& migrations() const override;
     bool connectionLost(Poco::Data::Session& session) const override;

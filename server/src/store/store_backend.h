@@ -46,6 +46,9 @@ public:
     /// Serialises migrations of several processes sharing the database (called right after
     /// beginWrite(), inside the migration transaction).
     virtual void lockForMigration(Poco::Data::Session& session) const = 0;
+    /// Appended to a SELECT of one `videos` row to lock it for the rest of the transaction
+    /// (empty where the writer is alone anyway).
+    virtual const char* rowLock() const = 0;
     /// Portable SQL (`?` placeholders) in this engine's syntax.
     virtual std::string sql(const std::string& portable) const = 0;
     /// This engine's schema, oldest first.
