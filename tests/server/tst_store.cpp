@@ -10,6 +10,7 @@
 #include "store/store_factory.h"
 
 #include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/SQLite/Connector.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Exception.h>
 
@@ -84,6 +85,7 @@ private slots:
     void videoLifecycle();
     void groupCommitAcksAfterCommit();
     void historyPages();
+    void historyIsOneRangeScan();
     void deletion();
     void idempotencyKeys();
     void retentionRemovesOnlyOldComments();
@@ -353,6 +355,53 @@ void TstStore::historyPages()
     QCOMPARE(s->countAfter(other, 0, 100), std::size_t(25));
     PageQuery none;
     QVERIFY(s->comments(other + 1000, none).empty());
+}
+
+void TstStore::historyIsOneRangeScan()
+{
+    QFETCH_GLOBAL(QString, engine);
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    addComments(*s, video, 3);
+    s->close();
+    // The query plan of a history page, read with a session of our own.
+    const auto url = store::parseStoreUrl(m_url.toStdString());
+    std::vector<std::string> plan;
+    using Poco::Data::Keywords::into;
+    using Poco::Data::Keywords::now;
+    const std::string page = "FROM comments WHERE video_id = " + std::to_string(video)
+        + " AND id < 9000000000000000000 ORDER BY id DESC LIMIT 50";
+    if (engine == QLatin1String("sqlite")) {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::Session db("SQLite", url.path);
+        std::vector<Poco::Int64> a, b, c;
+        db << "EXPLAIN QUERY PLAN SELECT id " + page, into(a), into(b), into(c), into(plan), now;
+        const std::string all = plan.empty() ? "" : plan.front();
+        QVERIFY2(
+            all.find("comments_by_video (video_id=? AND id<?)") != std::string::npos, all.c_str());
+    } else {
+        Poco::Data::PostgreSQL::Connector::registerConnector();
+        Poco::Data::Session db("PostgreSQL",
+            "host=127.0.0.1 port=" + std::to_string(url.port)
+                + " user=postgres dbname=" + url.database);
+        int partitions = 0;
+        db << "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'comments'::regclass",
+            into(partitions), now;
+        QCOMPARE(partitions, 16);
+        db << "EXPLAIN SELECT id " + page, into(plan), now;
+        std::string all;
+        for (const auto& line : plan)
+            all += line + "\n";
+        // One partition, read backwards along the (video_id, id) key.
+        std::size_t partitionsInPlan = 0;
+        for (std::size_t at = all.find(" on comments_p"); at != std::string::npos;
+             at = all.find(" on comments_p", at + 1))
+            ++partitionsInPlan;
+        QVERIFY2(partitionsInPlan == 1, all.c_str());
+        QVERIFY2(all.find("Index Only Scan Backward") != std::string::npos
+                || all.find("Index Scan Backward") != std::string::npos,
+            all.c_str());
+    }
 }
 
 void TstStore::deletion()
