@@ -6,6 +6,8 @@
 
 #include "ids/snowflake.h"
 #include "model/errors.h"
+#include "model/json_text.h"
+#include "store/archive.h"
 #include "store/comment_store.h"
 #include "store/store_factory.h"
 
@@ -23,6 +25,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,6 +64,15 @@ QList<std::uint64_t> idsOf(const std::vector<Comment>& comments)
     return out;
 }
 
+/// A page as the JSON the server sends for it: equal lists mean byte-identical pages.
+QStringList jsonOf(const std::vector<Comment>& comments)
+{
+    QStringList out;
+    for (const auto& c : comments)
+        out.append(QString::fromStdString(commentJson(c)));
+    return out;
+}
+
 /// The ApiError kind `fn` throws, or an empty optional when it returns.
 template <typename Fn> std::optional<ErrorKind> errorKindOf(Fn&& fn)
 {
@@ -89,6 +101,10 @@ private slots:
     void deletion();
     void idempotencyKeys();
     void retentionRemovesOnlyOldComments();
+    void archivedPagesEqualLivePages();
+    void deletingArchivedComments();
+    void archiverPacksEndedVideos();
+    void retentionRemovesEndedVideosWhole();
     void reopenKeepsEverything();
     void migrationsFreshThenNoOp();
     void closedStoreRefusesWrites();
@@ -511,6 +527,195 @@ void TstStore::retentionRemovesOnlyOldComments()
     QCOMPARE(s->purgeIdempotencyKeysBefore(nowMs() + 1000), std::size_t(1));
     QCOMPARE(s->findCommentResult(video, "4", "rk"), std::nullopt);
     QCOMPARE(s->comments(video, q).size(), std::size_t(3));
+}
+
+/// Every page shape of `video`: newest, before and after each cursor in `cursors`, counts.
+QStringList allPages(
+    CommentStore& s, std::uint32_t video, const std::vector<std::uint64_t>& cursors)
+{
+    QStringList out;
+    for (const std::size_t limit : { std::size_t(1), std::size_t(50), std::size_t(300) }) {
+        PageQuery q;
+        q.limit = limit;
+        out += jsonOf(s.comments(video, q));
+        for (const std::uint64_t cursor : cursors) {
+            q.cursor = cursor;
+            q.direction = PageQuery::Direction::Before;
+            out += QStringLiteral("before %1/%2").arg(cursor).arg(limit);
+            out += jsonOf(s.comments(video, q));
+            q.direction = PageQuery::Direction::After;
+            out += QStringLiteral("after %1/%2").arg(cursor).arg(limit);
+            out += jsonOf(s.comments(video, q));
+            out += QStringLiteral("count %1").arg(s.countAfter(video, cursor, limit));
+        }
+    }
+    return out;
+}
+
+void TstStore::archivedPagesEqualLivePages()
+{
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    const std::uint32_t other = newVideo(*s);
+    // Realistic variety: several authors, names and texts with quotes, escapes and non-ASCII.
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 600; ++i) {
+        const std::string author = std::to_string(2 + i % 7);
+        const std::string text = (i % 5 == 0 ? "\"quoted\" \\ " : "")
+            + std::string(i % 3 ? "gg " : "caf\u00e9 \xF0\x9F\x8E\x89 ") + std::to_string(i);
+        ids.push_back(idOf(s->addComment(video, user(author), text, {}).body));
+        if (i % 100 == 0)
+            s->addComment(other, user("9"), "other video", {});
+    }
+    std::vector<std::uint64_t> cursors { 0, 1, ids[0], ids[1], ids[255], ids[256], ids[257],
+        ids[300], ids[511], ids[512], ids[598], ids[599], ids[599] + 1,
+        std::numeric_limits<std::uint64_t>::max() >> 1 };
+    QCOMPARE(s->archiveVideo(video), std::size_t(0)); // live: left alone
+    const QStringList before = allPages(*s, video, cursors);
+    const QStringList otherBefore = allPages(*s, other, cursors);
+    QVERIFY(before.size() > 100);
+
+    s->endVideo(video, user("1", Role::Streamer));
+    QCOMPARE(s->archiveVideo(video), std::size_t(600));
+    const auto stats = s->archiveStats(video);
+    QCOMPARE(stats.rows, std::size_t(0));
+    QCOMPARE(stats.blocks, std::size_t(3)); // 256 + 256 + 88
+    QCOMPARE(stats.archivedComments, std::size_t(600));
+    QVERIFY(stats.archived);
+    QVERIFY2(stats.blockBytes < 600 * 20, qPrintable(QString::number(stats.blockBytes)));
+    QCOMPARE(s->archiveStats(other).blocks, std::size_t(0));
+
+    const QStringList after = allPages(*s, video, cursors);
+    QCOMPARE(after.size(), before.size());
+    for (int i = 0; i < before.size(); ++i)
+        QCOMPARE(after[i], before[i]);
+    QCOMPARE(allPages(*s, other, cursors), otherBefore);
+    QCOMPARE(s->video(video)->commentCount, std::int64_t(600));
+    QCOMPARE(s->archiveVideo(video), std::size_t(0)); // idempotent
+
+    // The same after reopening (the blocks are in the database, not in memory).
+    s->close();
+    s = openStore();
+    QCOMPARE(allPages(*s, video, cursors), before);
+}
+
+void TstStore::deletingArchivedComments()
+{
+    std::vector<CommitEvent> events;
+    std::mutex eventsMutex;
+    auto s = makeStore();
+    s->onCommitted = [&](const std::vector<CommitEvent>& e) {
+        std::lock_guard lock(eventsMutex);
+        events.insert(events.end(), e.begin(), e.end());
+    };
+    s->open();
+    const std::uint32_t video = newVideo(*s);
+    const auto ids = addComments(*s, video, 300); // by user 2: blocks of 256 and 44
+    s->endVideo(video, user("1", Role::Streamer));
+    QCOMPARE(s->archiveVideo(video), std::size_t(300));
+
+    QCOMPARE(
+        errorKindOf([&] { s->deleteComment(video, ids[10], user("3")); }), ErrorKind::Forbidden);
+    QCOMPARE(
+        errorKindOf([&] { s->deleteComment(video, ids[10] + 1, user("2")); }), ErrorKind::NotFound);
+    // The middle, the first and the last comment of a block, and a moderator's deletion.
+    QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[10], user("2")); }), std::nullopt);
+    QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[0], user("2")); }), std::nullopt);
+    QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[255], user("7", Role::Moderator)); }),
+        std::nullopt);
+    QCOMPARE(
+        errorKindOf([&] { s->deleteComment(video, ids[10], user("2")); }), ErrorKind::NotFound);
+    // Emptying a block removes it.
+    for (std::size_t i = 256; i < 300; ++i)
+        s->deleteComment(video, ids[i], user("2"));
+    QCOMPARE(s->archiveStats(video).blocks, std::size_t(1));
+    QCOMPARE(s->archiveStats(video).archivedComments, std::size_t(253));
+
+    PageQuery q;
+    q.limit = 1000;
+    q.direction = PageQuery::Direction::After;
+    QList<std::uint64_t> expected;
+    for (std::size_t i = 0; i < 256; ++i) {
+        if (i != 0 && i != 10 && i != 255)
+            expected.append(ids[i]);
+    }
+    QCOMPARE(idsOf(s->comments(video, q)), expected);
+    q.direction = PageQuery::Direction::Before;
+    q.cursor = ids[12];
+    q.limit = 3;
+    QCOMPARE(idsOf(s->comments(video, q)), (QList<std::uint64_t> { ids[11], ids[9], ids[8] }));
+    QCOMPARE(s->countAfter(video, ids[5], 1000), std::size_t(253 - 5));
+    QCOMPARE(s->video(video)->commentCount, std::int64_t(253));
+    std::lock_guard lock(eventsMutex);
+    QCOMPARE(std::count_if(events.begin(), events.end(),
+                 [](const auto& e) { return e.type == CommitEvent::Type::CommentDeleted; }),
+        47L);
+}
+
+void TstStore::archiverPacksEndedVideos()
+{
+    store::StoreOptions options;
+    options.archiveAfterSeconds = 0;
+    auto s = openStore(options);
+    const std::uint32_t ended = newVideo(*s);
+    const std::uint32_t live = newVideo(*s);
+    addComments(*s, ended, 20);
+    addComments(*s, live, 20);
+    QVERIFY(!s->archiveStats(ended).archived);
+    s->endVideo(ended, user("1", Role::Streamer)); // wakes the archiver thread
+    QTRY_VERIFY_WITH_TIMEOUT(s->archiveStats(ended).archived, 10000);
+    QCOMPARE(s->archiveStats(ended).archivedComments, std::size_t(20));
+    QCOMPARE(s->archiveStats(ended).rows, std::size_t(0));
+    QCOMPARE(s->archiveStats(live).blocks, std::size_t(0));
+    QCOMPARE(s->archiveStats(live).rows, std::size_t(20));
+    QCOMPARE(s->comments(ended, PageQuery {}).size(), std::size_t(20));
+
+    // A delay: nothing is due before it passes.
+    s->close();
+    options.archiveAfterSeconds = 3600;
+    s = openStore(options);
+    const std::uint32_t later = newVideo(*s);
+    addComments(*s, later, 5);
+    s->endVideo(later, user("1", Role::Streamer));
+    QCOMPARE(s->archiveDue(), std::size_t(0));
+    QVERIFY(!s->archiveStats(later).archived);
+}
+
+void TstStore::retentionRemovesEndedVideosWhole()
+{
+    auto s = openStore();
+    const auto streamer = user("1", Role::Streamer);
+    const std::uint32_t archived = newVideo(*s);
+    const std::uint32_t ended = newVideo(*s);
+    const std::uint32_t live = newVideo(*s);
+    addComments(*s, archived, 300);
+    addComments(*s, ended, 10);
+    const auto liveIds = addComments(*s, live, 4);
+    s->endVideo(archived, streamer);
+    s->endVideo(ended, streamer);
+    QCOMPARE(s->archiveVideo(archived), std::size_t(300));
+    // The cutoff lies after both ends: wait for the clock to pass it.
+    const std::int64_t cutoff = s->video(ended)->endedAtMs + 1;
+    QTRY_VERIFY_WITH_TIMEOUT(nowMs() > cutoff, 5000);
+    const std::uint32_t recent = newVideo(*s);
+    addComments(*s, recent, 3);
+    s->endVideo(recent, streamer);
+
+    QCOMPARE(s->purgeVideosEndedBefore(cutoff), std::size_t(2));
+    QVERIFY(!s->video(archived).has_value());
+    QVERIFY(!s->video(ended).has_value());
+    PageQuery q;
+    q.limit = 1000;
+    QVERIFY(s->comments(archived, q).empty());
+    QVERIFY(s->comments(ended, q).empty());
+    QCOMPARE(s->archiveStats(archived).blocks, std::size_t(0));
+    QCOMPARE(s->countAfter(archived, 0, 1000), std::size_t(0));
+    // Nothing else: the live video (older than the cutoff too) and the recently ended one stay.
+    QCOMPARE(idsOf(s->comments(live, q)),
+        (QList<std::uint64_t> { liveIds[3], liveIds[2], liveIds[1], liveIds[0] }));
+    QCOMPARE(s->comments(recent, q).size(), std::size_t(3));
+    QCOMPARE(s->videos(std::nullopt, 10).size(), std::size_t(2));
+    QCOMPARE(s->purgeVideosEndedBefore(cutoff), std::size_t(0));
 }
 
 void TstStore::reopenKeepsEverything()

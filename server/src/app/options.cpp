@@ -49,6 +49,8 @@ const std::vector<OptionSpec> kOptions = {
       "whether reads need a token", true },
     { "retention-days", "N", "0", OptionKind::Integer, 0, 100000,
       "delete comments older than N days (0 = keep)", true },
+    { "archive-after", "SECONDS|off", "600", OptionKind::Text, kNoLimit, kNoLimit,
+      "pack an ended video's comments into zstd blocks after SECONDS", true },
     { "node-id", "N", "1", OptionKind::Integer, 0, 1023,
       "snowflake node id, unique per node", true },
     { "loops", "N", "0", OptionKind::Integer, 0, 256,
@@ -173,6 +175,11 @@ Settings loadSettings(const SettingLookup& lookup)
             throw std::invalid_argument("--reads: expected public or token, got '" + *v + "'");
     }
     integer("retention-days", s.retentionDays);
+    if (auto v = get("archive-after")) {
+        const OptionSpec seconds { "archive-after", "SECONDS|off", nullptr, OptionKind::Integer, 0,
+            86400LL * 365, "", false };
+        s.archiveAfterSeconds = *v == "off" ? -1 : static_cast<int>(toInteger(seconds, *v));
+    }
     integer("node-id", s.nodeId);
     integer("loops", s.loops);
     integer("stats-ms", s.statsMs);

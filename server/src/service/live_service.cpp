@@ -74,6 +74,7 @@ LiveService::LiveService(Settings settings)
     store::StoreOptions storeOptions;
     storeOptions.path = m_settings.storePath;
     storeOptions.retentionDays = m_settings.retentionDays;
+    storeOptions.archiveAfterSeconds = m_settings.archiveAfterSeconds;
     storeOptions.synchronousFull = m_settings.synchronousFull;
     m_store = std::make_unique<store::CommentStore>(storeOptions, m_ids);
 }

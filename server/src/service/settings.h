@@ -29,6 +29,7 @@ struct Settings {
     std::size_t maxBodyBytes = 65536;
     bool readsNeedToken = false; ///< --reads=token
     int retentionDays = 0;
+    int archiveAfterSeconds = 600; ///< --archive-after; -1 = off
     std::uint32_t nodeId = 1;
     unsigned loops = 0; ///< 0 = cores
     int statsMs = 5000;

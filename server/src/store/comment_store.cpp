@@ -5,9 +5,11 @@
 #include "model/clock.h"
 #include "model/errors.h"
 #include "model/json_text.h"
+#include "store/archive.h"
 #include "store/sqlite_store.h"
 #include "store/store_backend.h"
 
+#include <Poco/Data/LOB.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Statement.h>
@@ -15,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <tuple>
 
 using namespace Poco::Data::Keywords;
@@ -69,6 +72,30 @@ std::string commentScope(std::uint32_t videoId)
 constexpr std::int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
 /// Comments deleted per retention transaction: small, so the purge never holds the writer long.
 constexpr Poco::Int64 kPurgeChunk = 2000;
+/// Archive blocks written per transaction: a few milliseconds of the writer's time.
+constexpr std::size_t kArchiveBlocksPerBatch = 8;
+/// Videos the archiver takes per round (the next round takes the rest).
+constexpr Poco::Int64 kArchiveVideosPerRound = 100;
+/// The archiver looks for due videos at least this often (a video's end also wakes it).
+constexpr int kArchivePollSeconds = 60;
+
+std::string blobText(const Poco::Data::BLOB& blob)
+{
+    return blob.size() == 0
+        ? std::string()
+        : std::string(reinterpret_cast<const char*>(blob.rawContent()), blob.size());
+}
+
+Poco::Data::BLOB toBlob(const std::string& data)
+{
+    return Poco::Data::BLOB(reinterpret_cast<const unsigned char*>(data.data()), data.size());
+}
+
+/// Newest/Before pages are newest-first, After pages oldest-first.
+bool pageOrder(const PageQuery& query, const Comment& a, const Comment& b)
+{
+    return query.direction == PageQuery::Direction::After ? a.id < b.id : a.id > b.id;
+}
 
 } // namespace
 
@@ -139,6 +166,7 @@ void CommentStore::open()
     }
     m_writer = std::thread([this] { runWriter(); });
     m_purger = std::thread([this] { runPurge(); });
+    m_archiver = std::thread([this] { runArchiver(); });
 }
 
 void CommentStore::close()
@@ -151,6 +179,10 @@ void CommentStore::close()
     }
     m_wake.notify_all();
     m_purgeWake.notify_all();
+    m_archiveWake.notify_all();
+    // The archiver and the purger write through the writer: stop them first.
+    if (m_archiver.joinable())
+        m_archiver.join();
     if (m_purger.joinable())
         m_purger.join();
     if (m_writer.joinable())
@@ -431,6 +463,13 @@ Video CommentStore::endVideo(std::uint32_t videoId, const Principal& caller)
         }
         result = *v;
     });
+    if (m_options.archiveAfterSeconds == 0) {
+        {
+            std::lock_guard lock(m_mutex);
+            m_archiveKick = true;
+        }
+        m_archiveWake.notify_all();
+    }
     return result;
 }
 
@@ -493,11 +532,15 @@ void CommentStore::deleteComment(
         // leads the primary key / comments_by_video index.
         session << q("SELECT user_id FROM comments WHERE video_id = ? AND id = ?"), use(vid),
             use(id), into(authors), now;
-        if (authors.empty())
-            throw notFound("comment");
-        if (authors.front() != caller.userId && caller.role != Role::Moderator)
-            throw forbidden("only the author or a moderator may delete this comment");
-        session << q("DELETE FROM comments WHERE video_id = ? AND id = ?"), use(vid), use(id), now;
+        if (authors.empty()) {
+            if (!deleteArchived(session, videoId, commentId, caller))
+                throw notFound("comment");
+        } else {
+            if (authors.front() != caller.userId && caller.role != Role::Moderator)
+                throw forbidden("only the author or a moderator may delete this comment");
+            session << q("DELETE FROM comments WHERE video_id = ? AND id = ?"), use(vid), use(id),
+                now;
+        }
         session << q("UPDATE videos SET comment_count = comment_count - 1 WHERE id = ?"), use(vid),
             now;
         CommitEvent e;
@@ -571,11 +614,101 @@ std::vector<Comment> CommentStore::comments(std::uint32_t videoId, const PageQue
             use(cursor), use(limit), into(rows), now;
         break;
     }
-    std::vector<Comment> out;
-    out.reserve(rows.size());
+    std::vector<Comment> out = archivedPage(session, videoId, query);
+    if (out.empty()) {
+        out.reserve(rows.size());
+        for (const auto& row : rows)
+            out.push_back(toComment(row));
+        return out;
+    }
+    // Both sources hold the first `limit` comments of the page on their side (a comment is in
+    // exactly one of them: packing moves rows and blocks in one transaction), so the page is the
+    // first `limit` of the two together.
     for (const auto& row : rows)
         out.push_back(toComment(row));
+    std::sort(out.begin(), out.end(),
+        [&](const Comment& a, const Comment& b) { return pageOrder(query, a, b); });
+    if (out.size() > query.limit)
+        out.resize(query.limit);
     return out;
+}
+
+std::vector<Comment> CommentStore::archivedPage(
+    Session& session, std::uint32_t videoId, const PageQuery& query) const
+{
+    std::vector<Comment> out;
+    const bool after = query.direction == PageQuery::Direction::After;
+    Poco::Int64 vid = videoId;
+    // Before/Newest walk the blocks down from the cursor by first_id, After walks them up by
+    // last_id; both are range scans of one index and stop as soon as the page is full.
+    Poco::Int64 bound = query.direction == PageQuery::Direction::Newest
+        ? std::numeric_limits<Poco::Int64>::max()
+        : static_cast<Poco::Int64>(query.cursor);
+    const std::uint64_t cursor = query.cursor;
+    Poco::Int64 chunk = static_cast<Poco::Int64>(query.limit / kArchiveBlockComments + 2);
+    while (out.size() < query.limit) {
+        std::vector<Poco::Int64> keys;
+        std::vector<Poco::Data::BLOB> blobs;
+        if (after)
+            session << q("SELECT last_id, data FROM comment_blocks WHERE video_id = ? AND "
+                         "last_id > ? ORDER BY last_id ASC LIMIT ?"),
+                use(vid), use(bound), use(chunk), into(keys), into(blobs), now;
+        else
+            session << q("SELECT first_id, data FROM comment_blocks WHERE video_id = ? AND "
+                         "first_id < ? ORDER BY first_id DESC LIMIT ?"),
+                use(vid), use(bound), use(chunk), into(keys), into(blobs), now;
+        for (std::size_t i = 0; i < blobs.size() && out.size() < query.limit; ++i) {
+            auto block = archive::decodeBlock(blobText(blobs[i]), videoId);
+            if (!after)
+                std::reverse(block.begin(), block.end());
+            for (auto& c : block) {
+                const bool wanted = query.direction == PageQuery::Direction::Newest
+                    || (after ? c.id > cursor : c.id < cursor);
+                if (wanted && out.size() < query.limit)
+                    out.push_back(std::move(c));
+            }
+        }
+        if (static_cast<Poco::Int64>(keys.size()) < chunk)
+            break;
+        bound = keys.back();
+    }
+    return out;
+}
+
+bool CommentStore::deleteArchived(
+    Session& session, std::uint32_t videoId, std::uint64_t commentId, const Principal& caller)
+{
+    Poco::Int64 vid = videoId, id = static_cast<Poco::Int64>(commentId);
+    std::vector<Poco::Int64> firsts;
+    std::vector<Poco::Data::BLOB> blobs;
+    session << q("SELECT first_id, data FROM comment_blocks WHERE video_id = ? AND first_id <= ? "
+                 "AND last_id >= ?"),
+        use(vid), use(id), use(id), into(firsts), into(blobs), now;
+    if (blobs.empty())
+        return false;
+    auto block = archive::decodeBlock(blobText(blobs.front()), videoId);
+    const auto it = std::find_if(
+        block.begin(), block.end(), [&](const Comment& c) { return c.id == commentId; });
+    if (it == block.end())
+        return false;
+    if (it->userId != caller.userId && caller.role != Role::Moderator)
+        throw forbidden("only the author or a moderator may delete this comment");
+    // The block is rewritten without the comment (no tombstones: reads stay a plain decode).
+    block.erase(it);
+    Poco::Int64 first = firsts.front();
+    if (block.empty()) {
+        session << q("DELETE FROM comment_blocks WHERE video_id = ? AND first_id = ?"), use(vid),
+            use(first), now;
+        return true;
+    }
+    Poco::Data::BLOB data = toBlob(archive::encodeBlock(block));
+    Poco::Int64 newFirst = static_cast<Poco::Int64>(block.front().id),
+                newLast = static_cast<Poco::Int64>(block.back().id),
+                count = static_cast<Poco::Int64>(block.size());
+    session << q("UPDATE comment_blocks SET first_id = ?, last_id = ?, comment_count = ?, data = ? "
+                 "WHERE video_id = ? AND first_id = ?"),
+        use(newFirst), use(newLast), use(count), use(data), use(vid), use(first), now;
+    return true;
 }
 
 std::size_t CommentStore::countAfter(
@@ -588,7 +721,21 @@ std::size_t CommentStore::countAfter(
     session << q("SELECT COUNT(*) FROM (SELECT 1 FROM comments WHERE video_id = ? AND id > ? "
                  "LIMIT ?) AS page"),
         use(vid), use(after), use(limit), into(count), now;
-    return static_cast<std::size_t>(count);
+    // Archived comments: whole blocks above the id by their count, the block holding it decoded.
+    Poco::Int64 whole = 0;
+    session << q("SELECT COALESCE(SUM(comment_count), 0) FROM comment_blocks WHERE video_id = ? "
+                 "AND first_id > ?"),
+        use(vid), use(after), into(whole), now;
+    std::vector<Poco::Data::BLOB> straddling;
+    session << q("SELECT data FROM comment_blocks WHERE video_id = ? AND first_id <= ? AND "
+                 "last_id > ?"),
+        use(vid), use(after), use(after), into(straddling), now;
+    for (const auto& blob : straddling) {
+        for (const auto& c : archive::decodeBlock(blobText(blob), videoId))
+            whole += c.id > afterId ? 1 : 0;
+    }
+    count += whole;
+    return static_cast<std::size_t>(std::min<Poco::Int64>(count, limit));
 }
 
 std::vector<Comment> CommentStore::commentsAfter(
@@ -599,6 +746,145 @@ std::vector<Comment> CommentStore::commentsAfter(
     query.cursor = afterId;
     query.limit = limit;
     return comments(videoId, query);
+}
+
+std::size_t CommentStore::archiveVideo(std::uint32_t videoId)
+{
+    const auto v = video(videoId);
+    if (!v || v->status != VideoStatus::Ended)
+        return 0;
+    std::size_t packed = 0;
+    Poco::Int64 vid = videoId;
+    for (;;) {
+        // Read and compress on this (the archiver's) thread; the writer only checks and swaps.
+        std::vector<CommentRow> rows;
+        {
+            Session session = m_readPool->get();
+            Poco::Int64 batch
+                = static_cast<Poco::Int64>(kArchiveBlocksPerBatch * kArchiveBlockComments);
+            session << q("SELECT " + std::string(kCommentColumns)
+                + " FROM comments WHERE video_id = ? ORDER BY id LIMIT ?"),
+                use(vid), use(batch), into(rows), now;
+        }
+        struct Block {
+            Poco::Int64 first, last, count;
+            std::string data;
+        };
+        std::vector<Block> blocks;
+        for (std::size_t at = 0; at < rows.size(); at += kArchiveBlockComments) {
+            std::vector<Comment> run;
+            for (std::size_t i = at; i < std::min(rows.size(), at + kArchiveBlockComments); ++i)
+                run.push_back(toComment(rows[i]));
+            blocks.push_back(
+                { static_cast<Poco::Int64>(run.front().id), static_cast<Poco::Int64>(run.back().id),
+                    static_cast<Poco::Int64>(run.size()), archive::encodeBlock(run) });
+        }
+        bool moved = false;
+        execute(videoId, [&](Session& session, std::vector<CommitEvent>&) {
+            moved = false;
+            loadVideo(session, videoId, true);
+            // Each block must still match its rows exactly: a deletion (or another server's
+            // archiver) since the read changes the count, and then nothing moves this round.
+            for (auto& b : blocks) {
+                Poco::Int64 present = 0;
+                session << q("SELECT COUNT(*) FROM comments WHERE video_id = ? AND id >= ? AND "
+                             "id <= ?"),
+                    use(vid), use(b.first), use(b.last), into(present), now;
+                if (present != b.count)
+                    return;
+            }
+            for (auto& b : blocks) {
+                Poco::Data::BLOB data = toBlob(b.data);
+                session << q("INSERT INTO comment_blocks (video_id, first_id, last_id, "
+                             "comment_count, data) VALUES (?, ?, ?, ?, ?)"),
+                    use(vid), use(b.first), use(b.last), use(b.count), use(data), now;
+                session << q("DELETE FROM comments WHERE video_id = ? AND id >= ? AND id <= ?"),
+                    use(vid), use(b.first), use(b.last), now;
+            }
+            if (blocks.empty()) {
+                Poco::Int64 at = wallClockMs();
+                session << q("UPDATE videos SET archived_at = ? WHERE id = ?"), use(at), use(vid),
+                    now;
+            }
+            moved = true;
+        });
+        if (!moved || blocks.empty())
+            return packed;
+        for (const auto& b : blocks)
+            packed += static_cast<std::size_t>(b.count);
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_stopping)
+                return packed;
+        }
+    }
+}
+
+std::size_t CommentStore::archiveDue()
+{
+    if (m_options.archiveAfterSeconds < 0)
+        return 0;
+    std::vector<Poco::Int64> due;
+    {
+        Session session = m_readPool->get();
+        Poco::Int64 endedBefore
+            = wallClockMs() - std::int64_t(m_options.archiveAfterSeconds) * 1000 + 1;
+        Poco::Int64 limit = kArchiveVideosPerRound;
+        session << q("SELECT id FROM videos WHERE status = 'ended' AND archived_at = 0 AND "
+                     "ended_at < ? ORDER BY id LIMIT ?"),
+            use(endedBefore), use(limit), into(due), now;
+    }
+    std::size_t packed = 0;
+    for (const Poco::Int64 id : due)
+        packed += archiveVideo(static_cast<std::uint32_t>(id));
+    return packed;
+}
+
+CommentStore::ArchiveStats CommentStore::archiveStats(std::uint32_t videoId) const
+{
+    Session session = m_readPool->get();
+    Poco::Int64 vid = videoId, rows = 0, blocks = 0, comments = 0, bytes = 0;
+    session << q("SELECT COUNT(*) FROM comments WHERE video_id = ?"), use(vid), into(rows), now;
+    std::vector<Poco::Int64> counts;
+    std::vector<Poco::Data::BLOB> blobs;
+    session << q("SELECT comment_count, data FROM comment_blocks WHERE video_id = ?"), use(vid),
+        into(counts), into(blobs), now;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+        ++blocks;
+        comments += counts[i];
+        bytes += static_cast<Poco::Int64>(blobs[i].size());
+    }
+    std::vector<Poco::Int64> archivedAt;
+    session << q("SELECT archived_at FROM videos WHERE id = ?"), use(vid), into(archivedAt), now;
+    ArchiveStats stats;
+    stats.rows = static_cast<std::size_t>(rows);
+    stats.blocks = static_cast<std::size_t>(blocks);
+    stats.archivedComments = static_cast<std::size_t>(comments);
+    stats.blockBytes = static_cast<std::size_t>(bytes);
+    stats.archived = !archivedAt.empty() && archivedAt.front() != 0;
+    return stats;
+}
+
+void CommentStore::runArchiver()
+{
+    if (m_options.archiveAfterSeconds < 0)
+        return;
+    // Poll at the delay (at most every minute) so a video is packed soon after it is due; with
+    // no delay, endVideo() wakes this thread directly.
+    const auto poll
+        = std::chrono::seconds(std::clamp(m_options.archiveAfterSeconds, 1, kArchivePollSeconds));
+    std::unique_lock lock(m_mutex);
+    while (!m_stopping) {
+        m_archiveKick = false;
+        lock.unlock();
+        try {
+            archiveDue();
+        } catch (...) {
+            // Retried at the next round: packing is an optimisation, never a correctness step.
+        }
+        lock.lock();
+        m_archiveWake.wait_for(lock, poll, [this] { return m_stopping || m_archiveKick; });
+    }
 }
 
 void CommentStore::runPurge()
@@ -615,10 +901,25 @@ void CommentStore::runPurge()
     } while (!m_purgeWake.wait_for(lock, std::chrono::minutes(10), [this] { return m_stopping; }));
 }
 
+std::vector<Poco::Int64> CommentStore::videoIdsWhere(
+    const std::string& condition, std::int64_t value) const
+{
+    Session session = m_readPool->get();
+    Poco::Int64 v = value;
+    std::vector<Poco::Int64> ids;
+    session << q("SELECT id FROM videos WHERE " + condition + " ORDER BY id"), use(v), into(ids),
+        now;
+    return ids;
+}
+
 void CommentStore::purgeOnce()
 {
-    if (m_options.retentionDays > 0)
-        purgeCommentsBefore(wallClockMs() - std::int64_t(m_options.retentionDays) * 86400000LL);
+    if (m_options.retentionDays > 0) {
+        const std::int64_t cutoff
+            = wallClockMs() - std::int64_t(m_options.retentionDays) * 86400000LL;
+        purgeVideosEndedBefore(cutoff);
+        purgeCommentsBefore(cutoff);
+    }
     purgeIdempotencyKeysBefore(wallClockMs() - kIdempotencyTtlMs);
 }
 
@@ -628,13 +929,7 @@ std::size_t CommentStore::purgeCommentsBefore(std::int64_t cutoffUnixMs)
     // Only videos created before the cutoff can hold older comments. Per video, the deletes are
     // range scans of the (video_id, id) key (one partition on PostgreSQL) in small chunks, each
     // its own op ordered by video id like every other write.
-    std::vector<Poco::Int64> videoIds;
-    {
-        Session session = m_readPool->get();
-        Poco::Int64 cutoff = cutoffUnixMs;
-        session << q("SELECT id FROM videos WHERE created_at < ? ORDER BY id"), use(cutoff),
-            into(videoIds), now;
-    }
+    const auto videoIds = videoIdsWhere("created_at < ? AND status = 'live'", cutoffUnixMs);
     std::size_t total = 0;
     for (const Poco::Int64 videoId : videoIds) {
         std::size_t deleted = 0;
@@ -659,6 +954,44 @@ std::size_t CommentStore::purgeCommentsBefore(std::int64_t cutoffUnixMs)
         } while (deleted >= static_cast<std::size_t>(kPurgeChunk));
     }
     return total;
+}
+
+std::size_t CommentStore::purgeVideosEndedBefore(std::int64_t cutoffUnixMs)
+{
+    const auto videoIds = videoIdsWhere("status = 'ended' AND ended_at < ?", cutoffUnixMs);
+    std::size_t removed = 0;
+    for (const Poco::Int64 videoId : videoIds) {
+        // Rows and blocks in small chunks (each its own transaction, ordered by video id like
+        // every write), the video row last: a crash half way leaves a video that the next round
+        // finishes, never comments without their video.
+        bool done = false;
+        while (!done) {
+            execute(static_cast<std::uint32_t>(videoId), [&](Session& session, auto&) {
+                done = false;
+                if (!loadVideo(session, static_cast<std::uint32_t>(videoId), true)) {
+                    done = true;
+                    return;
+                }
+                Poco::Int64 vid = videoId, chunk = kPurgeChunk,
+                            blockChunk = kPurgeChunk / Poco::Int64(kArchiveBlockComments) + 1;
+                Statement rows(session);
+                rows << q("DELETE FROM comments WHERE video_id = ? AND id IN (SELECT id FROM "
+                          "comments WHERE video_id = ? ORDER BY id LIMIT ?)"),
+                    use(vid), use(vid), use(chunk);
+                Statement blocks(session);
+                blocks << q("DELETE FROM comment_blocks WHERE video_id = ? AND first_id IN "
+                            "(SELECT first_id FROM comment_blocks WHERE video_id = ? ORDER BY "
+                            "first_id LIMIT ?)"),
+                    use(vid), use(vid), use(blockChunk);
+                if (rows.execute() + blocks.execute() > 0)
+                    return;
+                session << q("DELETE FROM videos WHERE id = ?"), use(vid), now;
+                done = true;
+                ++removed;
+            });
+        }
+    }
+    return removed;
 }
 
 std::size_t CommentStore::purgeIdempotencyKeysBefore(std::int64_t cutoffUnixMs)

@@ -51,7 +51,9 @@ struct PageQuery {
 /// Settings of a CommentStore, whichever engine is behind it.
 struct StoreOptions {
     std::string path = "livecomments.db"; ///< SQLite file of CommentStore(options, ids)
-    int retentionDays = 0; ///< 0 = keep forever
+    int retentionDays = 0; ///< 0 = keep forever; else ended videos go whole after N days
+    /// Seconds after a video ended before its comments are packed into archive blocks; -1 = never.
+    int archiveAfterSeconds = -1;
     std::size_t maxBatch = 512; ///< ops per group commit
     std::size_t maxQueued = 20000; ///< queued writes above this → 503 overloaded
     bool synchronousFull = true; ///< SQLite: PRAGMA synchronous=FULL (else NORMAL)
@@ -97,7 +99,8 @@ public:
     CommentStore(const CommentStore&) = delete;
     CommentStore& operator=(const CommentStore&) = delete;
 
-    /// Opens/creates the database, applies migrations, starts the writer (and purge) threads.
+    /// Opens/creates the database, applies migrations, starts the writer, purge and archive
+    /// threads.
     /// Throws Poco::Exception on failure.
     void open();
     /// Refuses new writes, commits everything queued, stops the threads. Idempotent. Reads keep
@@ -144,9 +147,33 @@ public:
     /// Engine and location, e.g. "postgresql://lc@db:5432/live" (never a password).
     std::string describe() const;
 
+    // --- archive (the archive thread calls these; public for tests and tools) ---
+    /// Packs the comment rows of the ended video `videoId` into archive blocks (runs of up to
+    /// kArchiveBlockComments consecutive comments, zstd-compressed; store/archive.h), one
+    /// transaction per batch of blocks (insert blocks + delete their rows), then marks the video
+    /// archived. Reads, resume, deletions and counts see the same comments before, during and
+    /// after. Idempotent; a live or unknown video is left alone. Returns the comments packed.
+    std::size_t archiveVideo(std::uint32_t videoId);
+    /// Archives every video that ended at least archiveAfterSeconds ago and is not archived yet
+    /// (nothing when the option is -1). Returns the comments packed.
+    std::size_t archiveDue();
+    /// Storage of one video: comment rows and archive blocks (for tests and docs/performance.md).
+    struct ArchiveStats {
+        std::size_t rows = 0; ///< comments still stored as rows
+        std::size_t blocks = 0;
+        std::size_t archivedComments = 0; ///< comments inside blocks
+        std::size_t blockBytes = 0; ///< compressed bytes of all blocks
+        bool archived = false; ///< the video is marked as fully packed
+    };
+    ArchiveStats archiveStats(std::uint32_t videoId) const;
+
     // --- retention (the purge thread calls these every 10 minutes; public for tests) ---
-    /// Deletes the comments created before `cutoffUnixMs` (videos stay; their comment counts are
-    /// adjusted). Returns how many were deleted.
+    /// Removes whole videos that ended before `cutoffUnixMs`: their comments, archive blocks and
+    /// the video itself (GET answers 404 afterwards). Returns how many videos were removed.
+    std::size_t purgeVideosEndedBefore(std::int64_t cutoffUnixMs);
+    /// Deletes the comments of LIVE videos created before `cutoffUnixMs` (videos stay; their
+    /// comment counts are adjusted; ended videos go whole, see purgeVideosEndedBefore()).
+    /// Returns how many were deleted.
     std::size_t purgeCommentsBefore(std::int64_t cutoffUnixMs);
     /// Forgets the idempotency keys recorded before `cutoffUnixMs`. Returns how many.
     std::size_t purgeIdempotencyKeysBefore(std::int64_t cutoffUnixMs);
@@ -156,12 +183,21 @@ private:
     using OpFn = std::function<void(Poco::Data::Session&, std::vector<CommitEvent>&)>;
     void runWriter();
     void runPurge();
+    void runArchiver();
+    /// The archived comments of one page (same order and limit as the page itself).
+    std::vector<Comment> archivedPage(
+        Poco::Data::Session& session, std::uint32_t videoId, const PageQuery& query) const;
+    /// Removes `commentId` from the archive block holding it. False when no block holds it.
+    bool deleteArchived(Poco::Data::Session& session, std::uint32_t videoId,
+        std::uint64_t commentId, const Principal& caller);
     void commitBatch(Poco::Data::Session& session, std::vector<std::shared_ptr<WriteOp>>& batch);
     /// `videoId` and then `lockName` order the op in its batch (video 0: before every video's
     /// ops). An op on a video locks that video's row first (loadVideo(…, true)).
     void execute(std::uint32_t videoId, const OpFn& fn, std::string lockName = {});
     void migrate(Poco::Data::Session& session);
     void purgeOnce();
+    /// Ids of the videos matching `condition` (SQL with one `?`, bound to `value`), ascending.
+    std::vector<std::int64_t> videoIdsWhere(const std::string& condition, std::int64_t value) const;
     /// The portable SQL `portable` in the backend's syntax.
     std::string q(const std::string& portable) const;
     std::optional<std::string> claimIdempotencyKey(Poco::Data::Session& session,
@@ -180,11 +216,14 @@ private:
     mutable std::mutex m_mutex;
     std::condition_variable m_wake; ///< wakes the writer
     std::condition_variable m_purgeWake; ///< wakes the purger (stop)
+    std::condition_variable m_archiveWake; ///< wakes the archiver (stop, a video ended)
+    bool m_archiveKick = false; ///< a video ended since the archiver last looked
     std::deque<std::shared_ptr<WriteOp>> m_queue;
     bool m_stopping = false;
     bool m_open = false;
     std::thread m_writer;
     std::thread m_purger;
+    std::thread m_archiver;
     int m_schemaVersion = 0;
     int m_migrationsApplied = 0;
 };

@@ -195,6 +195,19 @@ const std::vector<Migration>& PostgresBackend::migrations() const
             "  created_at BIGINT NOT NULL,"
             "  PRIMARY KEY (user_id, scope, key));"
             "CREATE INDEX idempotency_by_age ON idempotency (created_at);" },
+        // Archive blocks of ended videos (store/archive.h): one row per run of consecutive
+        // comments, found by its id range; 256 comments per row, so one table is enough.
+        { 2, "comment_blocks",
+            "CREATE TABLE comment_blocks ("
+            "  video_id BIGINT NOT NULL REFERENCES videos (id),"
+            "  first_id BIGINT NOT NULL,"
+            "  last_id BIGINT NOT NULL,"
+            "  comment_count INTEGER NOT NULL,"
+            "  data BYTEA NOT NULL,"
+            "  PRIMARY KEY (video_id, first_id));"
+            "CREATE UNIQUE INDEX comment_blocks_by_last ON comment_blocks (video_id, last_id);"
+            "ALTER TABLE videos ADD COLUMN archived_at BIGINT NOT NULL DEFAULT 0;"
+            "CREATE INDEX videos_to_archive ON videos (status, archived_at, ended_at);" },
     };
     return kMigrations;
 }

@@ -123,6 +123,19 @@ const std::vector<Migration>& SqliteBackend::migrations() const
             "CREATE INDEX idempotency_by_age ON idempotency(created_at);" },
         // Retention selects the videos created before its cutoff.
         { 2, "videos_by_age", "CREATE INDEX videos_by_age ON videos(created_at);" },
+        // Archive blocks of ended videos (store/archive.h): one row per run of consecutive
+        // comments, found by its id range; archived_at marks a video whose rows are all packed.
+        { 3, "comment_blocks",
+            "CREATE TABLE comment_blocks ("
+            "  video_id INTEGER NOT NULL REFERENCES videos(id),"
+            "  first_id INTEGER NOT NULL,"
+            "  last_id INTEGER NOT NULL,"
+            "  comment_count INTEGER NOT NULL,"
+            "  data BLOB NOT NULL,"
+            "  PRIMARY KEY (video_id, first_id));"
+            "CREATE UNIQUE INDEX comment_blocks_by_last ON comment_blocks(video_id, last_id);"
+            "ALTER TABLE videos ADD COLUMN archived_at INTEGER NOT NULL DEFAULT 0;"
+            "CREATE INDEX videos_to_archive ON videos(status, archived_at, ended_at);" },
     };
     return kMigrations;
 }

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+#include "store/archive.h"
+
+#include <zstd.h>
+
+#include <stdexcept>
+
+namespace livecomments::server::store::archive {
+
+namespace {
+
+/// First byte of every block: the layout below. A new layout gets a new number, and
+/// decodeBlock() keeps reading the old ones (blocks are never rewritten just to upgrade).
+constexpr unsigned char kFormat = 1;
+/// A block never decompresses to more than this (256 comments of at most a few KiB each).
+constexpr unsigned long long kMaxRawBytes = 64ULL << 20;
+
+void putVarint(std::string& out, std::uint64_t v)
+{
+    while (v >= 0x80) {
+        out += static_cast<char>((v & 0x7F) | 0x80);
+        v >>= 7;
+    }
+    out += static_cast<char>(v);
+}
+
+std::uint64_t zigzag(std::int64_t v)
+{
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+
+std::int64_t unzigzag(std::uint64_t v)
+{
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+struct Reader {
+    const std::string& data;
+    std::size_t at = 0;
+
+    std::uint64_t varint()
+    {
+        std::uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (at >= data.size())
+                throw std::runtime_error("archive block: truncated");
+            const auto byte = static_cast<unsigned char>(data[at++]);
+            v |= std::uint64_t(byte & 0x7F) << shift;
+            if (!(byte & 0x80))
+                return v;
+        }
+        throw std::runtime_error("archive block: bad varint");
+    }
+
+    std::string text()
+    {
+        const std::uint64_t n = varint();
+        if (n > data.size() - at)
+            throw std::runtime_error("archive block: truncated string");
+        std::string s = data.substr(at, n);
+        at += n;
+        return s;
+    }
+};
+
+} // namespace
+
+std::string encodeBlock(const std::vector<Comment>& comments)
+{
+    // Column by column: the ids and timestamps are small deltas, and the names and ids of the
+    // few people who comment a lot sit next to each other, which is what zstd feeds on.
+    std::string raw;
+    raw += static_cast<char>(kFormat);
+    putVarint(raw, comments.size());
+    std::uint64_t previousId = 0;
+    std::int64_t previousAt = 0;
+    for (const auto& c : comments) {
+        putVarint(raw, c.id - previousId);
+        putVarint(raw, zigzag(c.createdAtMs - previousAt));
+        previousId = c.id;
+        previousAt = c.createdAtMs;
+    }
+    for (const auto& c : comments) {
+        putVarint(raw, c.userId.size());
+        raw += c.userId;
+    }
+    for (const auto& c : comments) {
+        putVarint(raw, c.userName.size());
+        raw += c.userName;
+    }
+    for (const auto& c : comments) {
+        putVarint(raw, c.text.size());
+        raw += c.text;
+    }
+    std::string out(ZSTD_compressBound(raw.size()), '\0');
+    const std::size_t n
+        = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), kArchiveZstdLevel);
+    if (ZSTD_isError(n))
+        throw std::runtime_error(std::string("archive block: ") + ZSTD_getErrorName(n));
+    out.resize(n);
+    return out;
+}
+
+std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId)
+{
+    const unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxRawBytes)
+        throw std::runtime_error("archive block: not a zstd frame of known size");
+    std::string raw(size, '\0');
+    const std::size_t n = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
+    if (ZSTD_isError(n) || n != size)
+        throw std::runtime_error("archive block: corrupt zstd frame");
+    Reader in { raw };
+    if (raw.empty() || static_cast<unsigned char>(raw[in.at++]) != kFormat)
+        throw std::runtime_error("archive block: unknown format");
+    const std::uint64_t count = in.varint();
+    if (count > raw.size())
+        throw std::runtime_error("archive block: bad count");
+    std::vector<Comment> out(count);
+    std::uint64_t id = 0;
+    std::int64_t at = 0;
+    for (auto& c : out) {
+        id += in.varint();
+        at += unzigzag(in.varint());
+        c.id = id;
+        c.videoId = videoId;
+        c.createdAtMs = at;
+    }
+    for (auto& c : out)
+        c.userId = in.text();
+    for (auto& c : out)
+        c.userName = in.text();
+    for (auto& c : out)
+        c.text = in.text();
+    return out;
+}
+
+} // namespace livecomments::server::store::archive

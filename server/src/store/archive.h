@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "model/types.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace livecomments::server::store {
+
+/// Comments per archive block at most: small enough that a history page decompresses one or two
+/// blocks, large enough that zstd finds the repetition in user names and ids.
+constexpr std::size_t kArchiveBlockComments = 256;
+/// zstd level of archive blocks (docs/performance.md has the measurements behind it).
+constexpr int kArchiveZstdLevel = 9;
+
+/**
+ * The codec of archive blocks: a run of consecutive comments (by id) of one video, serialised
+ * column by column (id deltas, created_at deltas, user ids, user names, texts) and compressed
+ * with zstd. The video id is not stored (the block row carries it).
+ *
+ * Threading: stateless functions, callable from any thread.
+ */
+namespace archive {
+
+/// `comments` (ascending ids, one video, at least one) as a compressed block.
+std::string encodeBlock(const std::vector<Comment>& comments);
+/// The comments of a block made by encodeBlock(), ascending, with `videoId` set. Throws
+/// std::runtime_error on corrupt data.
+std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId);
+
+} // namespace archive
+
+} // namespace livecomments::server::store
