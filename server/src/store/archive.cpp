@@ -65,7 +65,7 @@ struct Reader {
 
 } // namespace
 
-std::string encodeBlock(const std::vector<Comment>& comments)
+std::string encodeBlock(const std::vector<Comment>& comments, int level)
 {
     // Column by column: the ids and timestamps are small deltas, and the names and ids of the
     // few people who comment a lot sit next to each other, which is what zstd feeds on.
@@ -93,8 +93,7 @@ std::string encodeBlock(const std::vector<Comment>& comments)
         raw += c.text;
     }
     std::string out(ZSTD_compressBound(raw.size()), '\0');
-    const std::size_t n
-        = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), kArchiveZstdLevel);
+    const std::size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), level);
     if (ZSTD_isError(n))
         throw std::runtime_error(std::string("archive block: ") + ZSTD_getErrorName(n));
     out.resize(n);

@@ -25,8 +25,9 @@ constexpr int kArchiveZstdLevel = 9;
  */
 namespace archive {
 
-/// `comments` (ascending ids, one video, at least one) as a compressed block.
-std::string encodeBlock(const std::vector<Comment>& comments);
+/// `comments` (ascending ids, one video, at least one) as a compressed block (`level`: zstd
+/// level; other than the default only for measurements).
+std::string encodeBlock(const std::vector<Comment>& comments, int level = kArchiveZstdLevel);
 /// The comments of a block made by encodeBlock(), ascending, with `videoId` set. Throws
 /// std::runtime_error on corrupt data.
 std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId);
