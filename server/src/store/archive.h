@@ -14,7 +14,7 @@ namespace livecomments::server::store {
 /// blocks, large enough that zstd finds the repetition in user names and ids.
 constexpr std::size_t kArchiveBlockComments = 256;
 /// zstd level of archive blocks (docs/performance.md has the measurements behind it).
-constexpr int kArchiveZstdLevel = 9;
+constexpr int kArchiveZstdLevel = 6;
 
 /**
  * The codec of archive blocks: a run of consecutive comments (by id) of one video, serialised
