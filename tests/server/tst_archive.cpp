@@ -8,6 +8,7 @@
 #include "sse_reader.h"
 #include "test_support.h"
 
+#include <QJsonObject>
 #include <QTest>
 
 #include <sqlite3.h>
@@ -75,6 +76,14 @@ QList<Page> fetchPages(const QUrl& base, qint32 video, const QList<quint64>& ids
     return out;
 }
 
+/// GET /videos/{id} without `viewers` (a stream just closed may still be counted).
+QJsonObject withoutViewers(const QUrl& base, qint32 video)
+{
+    QJsonObject o = http("GET", endpoint(base, QStringLiteral("/videos/%1").arg(video))).json();
+    o.remove(QStringLiteral("viewers"));
+    return o;
+}
+
 /// The events of a stream resumed after `lastSeen`, up to and including the replay.
 QList<SseEvent> resumeEvents(quint16 port, qint32 video, quint64 lastSeen, int expected)
 {
@@ -118,8 +127,7 @@ void TstArchive::archivedVideoServesTheSameBytes()
     const QList<Page> pages = fetchPages(before->baseUrl(), video, ids);
     const QList<SseEvent> replay = resumeEvents(before->port(), video, ids.at(200), 399);
     QVERIFY(!replay.isEmpty());
-    const QByteArray videoJson
-        = http("GET", endpoint(before->baseUrl(), QStringLiteral("/videos/%1").arg(video))).body;
+    const QJsonObject videoJson = withoutViewers(before->baseUrl(), video);
     const QString storePath = before->storePath();
     QVERIFY(before->terminate());
     QCOMPARE(archivedAt(storePath, video), qint64(0));
@@ -144,8 +152,7 @@ void TstArchive::archivedVideoServesTheSameBytes()
             QVERIFY2(cached.status == 304, qPrintable(pages[i].query));
         }
     }
-    QCOMPARE(http("GET", endpoint(after.baseUrl(), QStringLiteral("/videos/%1").arg(video))).body,
-        videoJson);
+    QCOMPARE(withoutViewers(after.baseUrl(), video), videoJson);
 
     // Resume (Last-Event-ID) reads the same comments from the blocks.
     const QList<SseEvent> replayAgain = resumeEvents(after.port(), video, ids.at(200), 399);
