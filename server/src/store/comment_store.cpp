@@ -621,13 +621,18 @@ std::vector<Comment> CommentStore::comments(std::uint32_t videoId, const PageQue
             out.push_back(toComment(row));
         return out;
     }
-    // Both sources hold the first `limit` comments of the page on their side (a comment is in
-    // exactly one of them: packing moves rows and blocks in one transaction), so the page is the
-    // first `limit` of the two together.
+    // Both sources hold the first `limit` comments of the page on their side (packing moves
+    // rows into blocks in one transaction), so the page is the first `limit` of the two
+    // together. The two reads are separate statements: when a packing transaction commits
+    // between them, its comments come from both (rows read first, blocks after) — never from
+    // neither — so duplicates are dropped.
     for (const auto& row : rows)
         out.push_back(toComment(row));
     std::sort(out.begin(), out.end(),
         [&](const Comment& a, const Comment& b) { return pageOrder(query, a, b); });
+    out.erase(std::unique(out.begin(), out.end(),
+                  [](const Comment& a, const Comment& b) { return a.id == b.id; }),
+        out.end());
     if (out.size() > query.limit)
         out.resize(query.limit);
     return out;
@@ -722,6 +727,8 @@ std::size_t CommentStore::countAfter(
                  "LIMIT ?) AS page"),
         use(vid), use(after), use(limit), into(count), now;
     // Archived comments: whole blocks above the id by their count, the block holding it decoded.
+    // (While a video is being packed, a batch committing between these statements may be
+    // counted twice: this count only decides between a replay and `reset`.)
     Poco::Int64 whole = 0;
     session << q("SELECT COALESCE(SUM(comment_count), 0) FROM comment_blocks WHERE video_id = ? "
                  "AND first_id > ?"),
