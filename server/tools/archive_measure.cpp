@@ -198,32 +198,34 @@ void fill(Poco::Data::Session& db, const store::StoreUrl& url, const std::vector
         use(n), use(video), now;
 }
 
+/// The first column of `sqliteQuery` or `postgresQuery` (whichever engine `url` names).
+Poco::Int64 scalar(Poco::Data::Session& db, const store::StoreUrl& url, const char* sqliteQuery,
+    const char* postgresQuery)
+{
+    Poco::Int64 value = 0;
+    db << (url.kind == store::StoreUrl::Kind::Sqlite ? sqliteQuery : postgresQuery), into(value),
+        now;
+    return value;
+}
+
 /// Bytes the comment rows take: tables and indexes (SQLite: dbstat; PostgreSQL: every partition
 /// with its indexes and TOAST).
 Poco::Int64 rowBytes(Poco::Data::Session& db, const store::StoreUrl& url)
 {
-    Poco::Int64 bytes = 0;
-    if (url.kind == store::StoreUrl::Kind::Sqlite)
-        db << "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('comments', "
-              "'comments_by_video')",
-            into(bytes), now;
-    else
-        db << "SELECT COALESCE(SUM(pg_total_relation_size(inhrelid)), 0)::bigint FROM "
-              "pg_inherits WHERE inhparent = 'comments'::regclass",
-            into(bytes), now;
-    return bytes;
+    return scalar(db, url,
+        "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('comments', "
+        "'comments_by_video')",
+        "SELECT COALESCE(SUM(pg_total_relation_size(inhrelid)), 0)::bigint FROM pg_inherits "
+        "WHERE inhparent = 'comments'::regclass");
 }
 
+/// Bytes of the archive blocks' table with its indexes (and TOAST on PostgreSQL).
 Poco::Int64 blockTableBytes(Poco::Data::Session& db, const store::StoreUrl& url)
 {
-    Poco::Int64 bytes = 0;
-    if (url.kind == store::StoreUrl::Kind::Sqlite)
-        db << "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('comment_blocks', "
-              "'sqlite_autoindex_comment_blocks_1', 'comment_blocks_by_last')",
-            into(bytes), now;
-    else
-        db << "SELECT pg_total_relation_size('comment_blocks')::bigint", into(bytes), now;
-    return bytes;
+    return scalar(db, url,
+        "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('comment_blocks', "
+        "'sqlite_autoindex_comment_blocks_1', 'comment_blocks_by_last')",
+        "SELECT pg_total_relation_size('comment_blocks')::bigint");
 }
 
 void compact(Poco::Data::Session& db, const store::StoreUrl& url)
