@@ -103,6 +103,7 @@ private slots:
     void retentionRemovesOnlyOldComments();
     void archivedPagesEqualLivePages();
     void deletingArchivedComments();
+    void rowsAndBlocksMerge();
     void archiverPacksEndedVideos();
     void retentionRemovesEndedVideosWhole();
     void reopenKeepsEverything();
@@ -616,8 +617,10 @@ void TstStore::deletingArchivedComments()
 
     QCOMPARE(
         errorKindOf([&] { s->deleteComment(video, ids[10], user("3")); }), ErrorKind::Forbidden);
+    // Another node's id (node bits + 1) in the same millisecond: never one of ours.
+    const std::uint64_t unknown = ids[10] + (1ULL << 12);
     QCOMPARE(
-        errorKindOf([&] { s->deleteComment(video, ids[10] + 1, user("2")); }), ErrorKind::NotFound);
+        errorKindOf([&] { s->deleteComment(video, unknown, user("2")); }), ErrorKind::NotFound);
     // The middle, the first and the last comment of a block, and a moderator's deletion.
     QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[10], user("2")); }), std::nullopt);
     QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[0], user("2")); }), std::nullopt);
@@ -650,6 +653,84 @@ void TstStore::deletingArchivedComments()
     QCOMPARE(std::count_if(events.begin(), events.end(),
                  [](const auto& e) { return e.type == CommitEvent::Type::CommentDeleted; }),
         47L);
+}
+
+void TstStore::rowsAndBlocksMerge()
+{
+    // A video with comments both in blocks and in rows (what a reader sees while a video is
+    // being packed, or when a comment is stored after packing): pages merge the two in id
+    // order.
+    QFETCH_GLOBAL(QString, engine);
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    const auto packed = addComments(*s, video, 300);
+    s->endVideo(video, user("1", Role::Streamer));
+    QCOMPARE(s->archiveVideo(video), std::size_t(300));
+    // Rows between, before and after archived ids, written with a session of our own.
+    const auto url = store::parseStoreUrl(m_url.toStdString());
+    std::unique_ptr<Poco::Data::Session> db;
+    if (engine == QLatin1String("sqlite")) {
+        db = std::make_unique<Poco::Data::Session>("SQLite", url.path);
+    } else {
+        db = std::make_unique<Poco::Data::Session>("PostgreSQL",
+            "host=127.0.0.1 port=" + std::to_string(url.port)
+                + " user=postgres dbname=" + url.database);
+    }
+    std::vector<std::uint64_t> all(packed.begin(), packed.end());
+    // Other nodes' ids (node bits +-1) in the same millisecond: never equal to one of ours.
+    constexpr std::uint64_t kNode = 1ULL << 12;
+    for (const std::uint64_t id : { packed[0] - kNode, packed[10] + kNode, packed[255] + kNode,
+             packed[256] + kNode, packed[299] + kNode }) {
+        Poco::Int64 i = static_cast<Poco::Int64>(id), v = video, at = ids::snowflakeUnixMs(id);
+        std::string who = "8", name = "user 8", text = "row";
+        const std::string insert = engine == QLatin1String("sqlite")
+            ? "INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
+              "VALUES "
+              "(?, ?, ?, ?, ?, ?)"
+            : "INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
+              "VALUES "
+              "($1, $2, $3, $4, $5, $6)";
+        using Poco::Data::Keywords::use;
+        *db << insert, use(i), use(v), use(who), use(name), use(text), use(at),
+            Poco::Data::Keywords::now;
+        all.push_back(id);
+    }
+    std::sort(all.begin(), all.end());
+    QCOMPARE(s->archiveStats(video).rows, std::size_t(5));
+
+    // Walk every direction with several page sizes: every id exactly once, in order.
+    for (const std::size_t limit : { std::size_t(1), std::size_t(7), std::size_t(50) }) {
+        std::vector<std::uint64_t> down, up;
+        PageQuery q;
+        q.limit = limit;
+        for (auto page = s->comments(video, q); !page.empty(); page = s->comments(video, q)) {
+            for (const auto& c : page)
+                down.push_back(c.id);
+            q.direction = PageQuery::Direction::Before;
+            q.cursor = page.back().id;
+        }
+        q.direction = PageQuery::Direction::After;
+        q.cursor = 0;
+        for (auto page = s->comments(video, q); !page.empty(); page = s->comments(video, q)) {
+            for (const auto& c : page)
+                up.push_back(c.id);
+            q.cursor = page.back().id;
+        }
+        QCOMPARE(up, all);
+        std::reverse(down.begin(), down.end());
+        QCOMPARE(down, all);
+    }
+    QCOMPARE(s->countAfter(video, packed[250], 1000), std::size_t(49 + 3));
+    QCOMPARE(s->countAfter(video, 0, 1000), all.size());
+    // A row is deleted as a row, an archived comment from its block.
+    s->deleteComment(video, packed[10] + kNode, user("8"));
+    s->deleteComment(video, packed[11], user("2"));
+    QCOMPARE(s->archiveStats(video).rows, std::size_t(4));
+    QCOMPARE(s->archiveStats(video).archivedComments, std::size_t(299));
+    // Packing again takes the rows in too.
+    QCOMPARE(s->archiveVideo(video), std::size_t(4));
+    QCOMPARE(s->archiveStats(video).rows, std::size_t(0));
+    QCOMPARE(s->countAfter(video, 0, 1000), std::size_t(303));
 }
 
 void TstStore::archiverPacksEndedVideos()
