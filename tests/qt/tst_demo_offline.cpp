@@ -82,11 +82,25 @@ bool TstDemoOffline::openPlayer()
         && item("connection") && item("composerInput");
 }
 
+namespace {
+/// Depth-first search of the visual item tree (Repeater rows are visual children only).
+QQuickItem* findItem(QQuickItem* root, const QString& name)
+{
+    if (root->objectName() == name)
+        return root;
+    for (QQuickItem* child : root->childItems()) {
+        if (QQuickItem* found = findItem(child, name))
+            return found;
+    }
+    return nullptr;
+}
+} // namespace
+
 QQuickItem* TstDemoOffline::item(const char* name) const
 {
     if (auto* found = m_window->findChild<QQuickItem*>(QLatin1String(name)))
         return found;
-    return m_window->contentItem()->findChild<QQuickItem*>(QLatin1String(name));
+    return findItem(m_window->contentItem(), QLatin1String(name));
 }
 
 QStringList TstDemoOffline::chatTexts() const
@@ -131,7 +145,9 @@ void TstDemoOffline::reopenedOfflineShowsCacheAndSendsQueuedCommentOnce()
     QQuickItem* input = item("composerInput");
     input->forceActiveFocus();
     QTRY_VERIFY_WITH_TIMEOUT(input->hasActiveFocus(), 5000);
-    QTest::keyClicks(m_window, QStringLiteral("typed offline"));
+    // QTest::keyClicks() takes widgets only; a window gets the keys one by one.
+    for (const char c : QByteArrayLiteral("typed offline"))
+        QTest::keyClick(m_window, c);
     QCOMPARE(input->property("text").toString(), QStringLiteral("typed offline"));
     QTest::keyClick(m_window, Qt::Key_Return);
     QTRY_COMPARE_WITH_TIMEOUT(input->property("text").toString(), QString(), 5000);
