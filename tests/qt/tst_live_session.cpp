@@ -12,6 +12,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cmath>
+
 using livecomments::qt::CommentModel;
 using livecomments::qt::LiveSession;
 
@@ -331,6 +333,26 @@ void TstLiveSession::offlineStartShowsCacheThenCatchesUp()
             == QLatin1String("typed offline");
     QCOMPARE(copies, 1);
     QCOMPARE(s.comments()->count(), 5); // no duplicate rows either
+
+    // Reopened with nothing changed: the cached page is revalidated with its stored ETag and the
+    // server answers 304 (the first reopen stores the ETag of the page it now starts from).
+    auto notModified = [&server] {
+        const auto m = lctest::http("GET", lctest::endpoint(server.baseUrl(), "/metrics"));
+        const double v = lctest::metricValue(m.body,
+            "livecomments_http_requests_total{route=\"/videos/{id}/comments\",status=\"304\"}");
+        return std::isnan(v) ? 0.0 : v;
+    };
+    for (int visit = 0; visit < 2; ++visit) {
+        const double before = notModified();
+        LiveSession again;
+        again.setCachePath(cache);
+        setUp(again, server.baseUrl(), video, viewer);
+        QTRY_COMPARE_WITH_TIMEOUT(again.state(), LiveSession::State::Live, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(again.timeline() && !again.timeline()->status().fillingGap, 10000);
+        if (visit == 1)
+            QTRY_VERIFY_WITH_TIMEOUT(notModified() > before, 10000);
+        QCOMPARE(texts(again), texts(s));
+    }
 }
 
 void TstLiveSession::cacheDefaultsToAppDataLocation()
