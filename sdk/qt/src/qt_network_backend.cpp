@@ -62,8 +62,11 @@ public:
             QNetworkRequest::RedirectPolicyAttribute, QNetworkRequest::ManualRedirectPolicy);
         req.setAttribute(
             QNetworkRequest::CacheLoadControlAttribute, QNetworkRequest::AlwaysNetwork);
-        // A stream is one long response: HTTP/2 multiplexing would tie it to other requests.
+        // A stream is one long response: HTTP/2 multiplexing would tie it to other requests, and
+        // a compressed stream would hold events back in the decompressor.
         req.setAttribute(QNetworkRequest::Http2AllowedAttribute, !r.stream);
+        if (r.stream && !req.hasRawHeader("Accept-Encoding"))
+            req.setRawHeader("Accept-Encoding", "identity");
         req.setTransferTimeout(r.stream ? 0 : static_cast<int>(r.timeout.count()));
         const QByteArray method = QByteArray::fromStdString(r.method);
         QNetworkReply* reply = nullptr;
