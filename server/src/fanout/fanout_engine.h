@@ -23,6 +23,9 @@ struct EngineOptions {
     std::size_t queueCapBytes = 1u << 20; ///< unsent bytes above this → subscriber closed as slow
     int heartbeatMs = 15000; ///< `: hb\n\n` after this much silence on a stream
     int statsMs = 5000; ///< how often onStatsTick runs (0 = never)
+    /// Hot-stream shaping: comments per second one viewer can read (publishComment() samples
+    /// each video down to this rate); 0 = off, every comment reaches every viewer.
+    double viewerRateCap = 0;
 };
 
 /// What the HTTP layer knows about one stream.
@@ -82,6 +85,20 @@ public:
     /// coalesced with writev; flushed at once when the loop is idle).
     void publish(std::uint32_t videoId, FramePtr frame);
 
+    /// A comment by `authorId` (`privileged`: the streamer or a moderator). With shaping off this
+    /// is publish(). With EngineOptions::viewerRateCap on, one decision per frame and video (a
+    /// token bucket at the cap) either sends it to every viewer or skips it for every viewer
+    /// except the author's own streams; privileged comments are never skipped (they borrow a
+    /// token, so the total stays at the cap). Skips are counted per stream and reported in its `stats` event.
+    void publishComment(
+        std::uint32_t videoId, FramePtr frame, const std::string& authorId, bool privileged);
+
+    /// The `stats` JSON object of `videoId` (e.g. `{"viewers":12}`). Each stream of the video
+    /// gets it once per statsMs at its own offset in the interval (spread over the interval, not
+    /// one burst); with shaping on `,"skipped":K` (that stream's skipped comments since it
+    /// opened) is added. Streams of a video never given stats get none.
+    void setStats(std::uint32_t videoId, std::string json);
+
     /// Server-side close (DELETE of a subscription): flushes what is queued, then closes.
     /// False if unknown.
     bool close(const std::string& subscriptionId);
@@ -103,7 +120,7 @@ public:
     std::function<void(
         const std::string& subscriptionId, std::uint32_t videoId, const char* reason)>
         onStreamClosed;
-    /// Called every statsMs with nothing else held; the server uses it to publish `stats` events.
+    /// Called every statsMs with nothing else held; the server uses it to call setStats().
     /// Set before start().
     std::function<void()> onStatsTick;
 
