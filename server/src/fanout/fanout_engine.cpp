@@ -43,6 +43,13 @@ constexpr int kMaxEvents = 256;
 constexpr std::int64_t kCloseFlushMs = 5000; ///< close(): give up flushing after this
 constexpr int kMaxDrainReads = 64; ///< inbound reads per event before we stop listening
 constexpr std::size_t kShrinkCapacity = 32; ///< idle queues above this capacity are freed
+/// Shaping on: a sampled-in comment that waited longer than this in a loop's inbox is shed for
+/// that loop's streams (the loop is behind; a backlog would only grow every stream's latency).
+constexpr std::int64_t kShedLagMs = 150;
+/// Shaping on: a flush pass that took this long means the loop is busy; the next pass then waits
+/// until kCoalesceMs after this one began, so that each writev carries several frames.
+constexpr std::int64_t kBusyFlushMs = 8;
+constexpr std::int64_t kCoalesceMs = 30;
 /// `stats` is spread over its interval in this many slices (a power of two, see statsSlot()).
 constexpr unsigned kStatsSliceBits = 7;
 constexpr unsigned kStatsSlices = 1u << kStatsSliceBits;
@@ -87,6 +94,11 @@ std::uint64_t epollTag(std::uint32_t slot, std::uint64_t serial)
 
 enum class CloseReason { Client, Slow, Server };
 
+/// How a published frame is shaped: Raw (not a comment, or shaping off), In (sampled in; shed
+/// anyway by a loop that is behind), Out (skipped but for the author's streams), Privileged
+/// (always sent).
+enum class Shape : std::uint8_t { Raw, In, Out, Privileged };
+
 /// Loop-thread-only state of one stream. Kept small: ~120 bytes plus the queue's buffer.
 struct Subscriber {
     std::vector<FramePtr> queue; ///< unsent frames are [head, size)
@@ -119,11 +131,12 @@ struct Command {
         std::int64_t deadlineMs = 0;
     };
     Kind kind = Kind::Publish;
-    bool shapedOut = false; ///< Publish: skipped for every stream but the author's own
+    Shape shape = Shape::Raw; ///< Publish
     int fd = -1;
     std::uint32_t videoId = 0;
     std::uint32_t slot = 0;
     std::uint64_t serial = 0;
+    std::int64_t postedMs = 0; ///< Publish with shaping: when publish() queued it
     FramePtr frame;
     std::unique_ptr<Extra> extra;
 };
@@ -170,7 +183,7 @@ public:
     std::atomic<bool> m_closed { false }; ///< shutdown() began: publish() becomes a no-op
 
 private:
-    void post(std::uint32_t videoId, FramePtr frame, bool shapedOut, const std::string& authorId);
+    void post(std::uint32_t videoId, FramePtr frame, Shape shape, const std::string& authorId);
     bool sampleIn(std::uint32_t videoId, bool privileged);
     void releaseEntry(std::unordered_map<std::string, RegistryEntry>::iterator it);
 
@@ -220,7 +233,7 @@ public:
 
     std::atomic<std::uint32_t> m_load { 0 }; ///< subscribers assigned (for least-loaded open)
     std::atomic<std::uint64_t> m_deliveries { 0 }, m_bytesWritten { 0 }, m_slow { 0 },
-        m_client { 0 }, m_heartbeats { 0 };
+        m_client { 0 }, m_heartbeats { 0 }, m_shed { 0 };
 
 private:
     void run();
@@ -283,6 +296,7 @@ private:
     std::int64_t m_now = 0;
     std::int64_t m_nextSweep = 0;
     std::int64_t m_nextStats = 0;
+    std::int64_t m_flushDeferredUntil = 0; ///< busy loop (shaping on): next flush pass not before
     std::int64_t m_statsStart = 0; ///< start of slice 0 of the per-stream stats schedule
     std::uint64_t m_statsTick = 0; ///< next stats slice to serve
     bool m_shuttingDown = false;
@@ -386,6 +400,8 @@ void Engine::Impl::Loop::run()
             next = std::min(next, sliceDue(m_statsTick));
         if (m_shuttingDown)
             next = std::min(next, m_shutdownDeadline);
+        if (!m_dirty.empty())
+            next = std::min(next, m_flushDeferredUntil);
         const int timeout = static_cast<int>(std::clamp<std::int64_t>(next - m_now, 0, 60000));
 
         const int n = ::epoll_wait(m_epoll, events, kMaxEvents, timeout);
@@ -406,15 +422,10 @@ void Engine::Impl::Loop::run()
             if (lookup(slot, serial))
                 remove(slot, CloseReason::Slow);
         m_doomed.clear();
-        // Light load: this flush runs right after the inbox drained, so one frame costs one
-        // writev and no added latency. Heavy load: frames queued during the previous flush are
-        // all written by this one writev per subscriber.
-        flushDirty();
 
         if (m_now >= m_nextSweep) {
             m_nextSweep = m_now + sweepMs;
             sweep();
-            flushDirty();
         }
         // Each stream gets `stats` in its own slice of the interval: a few writes per tick
         // instead of one write per stream at the same instant, which comments queued behind.
@@ -425,7 +436,18 @@ void Engine::Impl::Loop::run()
                 m_statsStart = m_now;
                 m_statsTick = 0;
             }
+        }
+        // Light load: this flush runs right after the inbox drained, so one frame costs one
+        // writev and no added latency. Heavy load: frames queued during the previous flush are
+        // all written by this one writev per subscriber. With shaping on a viewer gets at most
+        // the cap (30/s), which alone would leave about one frame per writev while the loop is
+        // busy (the per-write syscall is the cost), so a busy loop spaces its passes kCoalesceMs
+        // apart; shed comments (kShedLagMs) keep that from turning into a backlog.
+        if (m_shuttingDown || m_now >= m_flushDeferredUntil) {
+            const std::int64_t began = m_now;
             flushDirty();
+            if (o.viewerRateCap > 0 && steadyMs() - began >= kBusyFlushMs)
+                m_flushDeferredUntil = began + kCoalesceMs;
         }
         if (m_index == 0 && o.statsMs > 0 && m_now >= m_nextStats) {
             m_nextStats = m_now + o.statsMs;
@@ -552,7 +574,12 @@ void Engine::Impl::Loop::handlePublish(const Command& c)
         return;
     VideoState& video = it->second;
     std::uint64_t delivered = 0;
-    if (c.shapedOut) {
+    bool out = c.shape == Shape::Out;
+    if (c.shape == Shape::In && m_now - c.postedMs > kShedLagMs) {
+        out = true; // this loop is behind: shed instead of growing every stream's backlog
+        m_shed.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (out) {
         // Skipped for everyone (O(1): the per-stream skip count is derived from `dropped`),
         // except the author's own streams, which always see their comments.
         ++video.dropped;
@@ -978,35 +1005,41 @@ void Engine::Impl::resume(const std::string& subscriptionId, std::vector<FramePt
 
 void Engine::Impl::publish(std::uint32_t videoId, FramePtr frame)
 {
-    post(videoId, std::move(frame), false, std::string());
+    post(videoId, std::move(frame), Shape::Raw, std::string());
 }
 
 void Engine::Impl::publishComment(
     std::uint32_t videoId, FramePtr frame, const std::string& authorId, bool privileged)
 {
     if (m_options.viewerRateCap <= 0 || !frame || frame->bytes.empty()) {
-        post(videoId, std::move(frame), false, std::string()); // shaping off: the raw path
+        post(videoId, std::move(frame), Shape::Raw, std::string()); // shaping off: the raw path
         return;
     }
     const bool in = sampleIn(videoId, privileged);
-    post(videoId, std::move(frame), !in, authorId);
+    post(videoId, std::move(frame),
+        privileged ? Shape::Privileged
+            : in   ? Shape::In
+                   : Shape::Out,
+        authorId);
 }
 
 void Engine::Impl::post(
-    std::uint32_t videoId, FramePtr frame, bool shapedOut, const std::string& authorId)
+    std::uint32_t videoId, FramePtr frame, Shape shape, const std::string& authorId)
 {
     // After shutdown the loops stop draining their inboxes; a bus still delivering must not
     // make them grow.
     if (!frame || frame->bytes.empty() || m_closed.load(std::memory_order_relaxed))
         return;
     m_framesPublished.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t now = shape == Shape::Raw ? 0 : steadyMs();
     for (auto& loop : m_loops) {
         Command c;
         c.kind = Command::Kind::Publish;
         c.videoId = videoId;
         c.frame = frame;
-        c.shapedOut = shapedOut;
-        if (shapedOut && !authorId.empty()) {
+        c.shape = shape;
+        c.postedMs = now;
+        if ((shape == Shape::In || shape == Shape::Out) && !authorId.empty()) {
             c.extra = std::make_unique<Command::Extra>();
             c.extra->userId = authorId;
         }
@@ -1155,6 +1188,7 @@ EngineStats Engine::Impl::stats() const
         s.slowDisconnects += loop->m_slow.load(std::memory_order_relaxed);
         s.clientDisconnects += loop->m_client.load(std::memory_order_relaxed);
         s.heartbeats += loop->m_heartbeats.load(std::memory_order_relaxed);
+        s.overloadSheds += loop->m_shed.load(std::memory_order_relaxed);
     }
     return s;
 }

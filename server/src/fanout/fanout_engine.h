@@ -40,10 +40,11 @@ struct SubscriberInfo {
 /// deliveries counts frames queued on a stream (published ones and replayed ones); bytesWritten
 /// counts bytes the kernel accepted (preambles and heartbeats included); slowDisconnects and
 /// clientDisconnects count streams closed for passing the cap / by the peer; heartbeats counts
-/// `: hb` comments queued.
+/// `: hb` comments queued; overloadSheds counts (frame, loop) pairs a loop shed because the
+/// comment had waited too long in its inbox (shaping on only).
 struct EngineStats {
     std::uint64_t openStreams = 0, framesPublished = 0, deliveries = 0, bytesWritten = 0,
-                  slowDisconnects = 0, clientDisconnects = 0, heartbeats = 0;
+                  slowDisconnects = 0, clientDisconnects = 0, heartbeats = 0, overloadSheds = 0;
 };
 
 /**
@@ -89,7 +90,9 @@ public:
     /// is publish(). With EngineOptions::viewerRateCap on, one decision per frame and video (a
     /// token bucket at the cap) either sends it to every viewer or skips it for every viewer
     /// except the author's own streams; privileged comments are never skipped (they borrow a
-    /// token, so the total stays at the cap). Skips are counted per stream and reported in its `stats` event.
+    /// token, so the total stays at the cap). Skips are counted per stream and reported in its
+    /// `stats` event. A loop that is behind (the comment waited over 150 ms in its inbox) sheds
+    /// sampled-in comments too, counted the same way.
     void publishComment(
         std::uint32_t videoId, FramePtr frame, const std::string& authorId, bool privileged);
 
