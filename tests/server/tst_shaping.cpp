@@ -9,6 +9,7 @@
 #include "test_support.h"
 
 #include <QElapsedTimer>
+#include <QSet>
 #include <QTest>
 
 #include <memory>
@@ -139,8 +140,14 @@ void TstShaping::hotStreamIsSampledAtTheCap()
     const QList<quint64> aliceGot = aliceStream.comments();
     for (const quint64 id : alicePosted)
         QVERIFY2(aliceGot.contains(id), "alice's own comment was shaped out of her stream");
-    // One sample for the whole video: the other two viewers saw the same comments.
-    QCOMPARE(bob.comments(), anonymous.comments());
+    // One sample for the whole video: the other two viewers saw the same comments. (A fan-out
+    // loop stalled for over 150 ms sheds for its own streams only, which on a starved machine may
+    // make the two differ by a few; an independent sample per viewer would differ in most.)
+    const QList<quint64> bobGot = bob.comments(), anonymousGot = anonymous.comments();
+    const QSet<quint64> bobSet(bobGot.begin(), bobGot.end());
+    const QSet<quint64> anonymousSet(anonymousGot.begin(), anonymousGot.end());
+    const auto differing = (bobSet - anonymousSet).size() + (anonymousSet - bobSet).size();
+    QVERIFY2(differing <= 3, qPrintable(QStringLiteral("%1 comments differ").arg(differing)));
 
     // History keeps everything.
     bool ok = false;
