@@ -55,6 +55,8 @@ const std::vector<OptionSpec> kOptions = {
       "fan-out epoll loops (0 = cores)", true },
     { "stats-ms", "N", "5000", OptionKind::Integer, 0, 3600000,
       "interval of `stats` events (0 = off)", true },
+    { "viewer-rate-cap", "N|off", "30", OptionKind::Text, kNoLimit, kNoLimit,
+      "comments/s sent to one viewer of a hot video (a fair sample; off = all)", true },
     { "threads", "N", "16", OptionKind::Integer, 1, 1024,
       "HTTP worker threads", true },
     { "history-max-age", "S", "60", OptionKind::Integer, 0, 86400LL * 365,
@@ -176,6 +178,18 @@ Settings loadSettings(const SettingLookup& lookup)
     integer("node-id", s.nodeId);
     integer("loops", s.loops);
     integer("stats-ms", s.statsMs);
+    if (auto v = get("viewer-rate-cap")) {
+        char* end = nullptr;
+        errno = 0;
+        const long long n = std::strtoll(v->c_str(), &end, 10);
+        if (*v == "off")
+            s.viewerRateCap = 0;
+        else if (!v->empty() && *end == '\0' && errno == 0 && n >= 1 && n <= 1000000)
+            s.viewerRateCap = static_cast<double>(n);
+        else
+            throw std::invalid_argument(
+                "--viewer-rate-cap: expected an integer in 1..1000000 or off, got '" + *v + "'");
+    }
     integer("threads", s.threads);
     integer("history-max-age", s.historyMaxAgeSeconds);
     if (auto v = get("store-synchronous")) {

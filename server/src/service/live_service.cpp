@@ -50,6 +50,18 @@ std::string toHex(const unsigned char* bytes, std::size_t size)
     return out;
 }
 
+/// The author's user id of a comment JSON object (commentJson(): `"user":{"id":"<digits>"`).
+std::string authorOf(const std::string& json)
+{
+    static const std::string kKey = "\"user\":{\"id\":\"";
+    const auto at = json.find(kKey);
+    if (at == std::string::npos)
+        return {};
+    const auto from = at + kKey.size();
+    const auto end = json.find('"', from);
+    return end == std::string::npos ? std::string() : json.substr(from, end - from);
+}
+
 /// Random nonce hex digits and MAC hex digits of a subscription id ("s-" + both).
 constexpr std::size_t kNonceHex = 16;
 constexpr std::size_t kMacHex = 16;
@@ -69,6 +81,7 @@ LiveService::LiveService(Settings settings)
     options.queueCapBytes = m_settings.queueCapBytes;
     options.heartbeatMs = m_settings.heartbeatMs;
     options.statsMs = m_settings.statsMs;
+    options.viewerRateCap = m_settings.viewerRateCap;
     m_engine = std::make_unique<fanout::Engine>(options);
 
     store::StoreOptions storeOptions;
@@ -184,6 +197,7 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
             "too many comments; retry in " + std::to_string(wait) + " s")
             .withRetryAfter(wait);
     }
+    noteAuthor(author); // before the commit: the fan-out of this comment asks for the role
     auto result = m_store->addComment(videoId, author, text, idempotencyKey);
     if (!result.replayed)
         m_metrics.commentAccepted();
@@ -333,8 +347,10 @@ bool LiveService::issuedSubscriptionId(
 StreamOpening LiveService::prepareStream(std::uint32_t videoId,
     const std::optional<Principal>& user, std::optional<std::uint64_t> lastEventId)
 {
-    if (!videoExists(videoId))
+    const auto video = m_store->video(videoId);
+    if (!video)
         throw notFound("video");
+    noteStreamer(*video);
     StreamOpening opening;
     opening.videoId = videoId;
     opening.subscriptionId = newSubscriptionId(videoId);
@@ -439,7 +455,13 @@ void LiveService::onBusEvent(const bus::BusEvent& e)
     case bus::BusEvent::Type::Comment: {
         auto frame = makeFrame(e.commentId, commentFrame(e.commentId, e.json));
         m_cache.append(e.videoId, cache::CachedComment { e.commentId, e.json, frame });
-        m_engine->publish(e.videoId, std::move(frame));
+        if (m_settings.viewerRateCap > 0) {
+            const std::string author = authorOf(e.json);
+            m_engine->publishComment(
+                e.videoId, std::move(frame), author, privilegedAuthor(e.videoId, author));
+        } else {
+            m_engine->publish(e.videoId, std::move(frame));
+        }
         break;
     }
     case bus::BusEvent::Type::Deleted:
@@ -462,8 +484,46 @@ void LiveService::onStatsTick()
     }
     for (const auto videoId : videos) {
         const auto viewers = m_engine->viewers(videoId);
-        m_engine->publish(videoId, makeFrame(0, eventFrame("stats", statsJson(viewers))));
+        // The engine sends it to each stream at that stream's own time in the interval.
+        m_engine->setStats(videoId, statsJson(viewers));
     }
+}
+
+void LiveService::noteAuthor(const Principal& author)
+{
+    if (m_settings.viewerRateCap <= 0)
+        return;
+    std::lock_guard lock(m_authorsMutex);
+    if (author.role == Role::Viewer) {
+        m_privilegedAuthors.erase(author.userId);
+        return;
+    }
+    // Streamers and moderators are few; the bound only guards against a pathological token mix.
+    if (m_privilegedAuthors.size() >= 100000)
+        m_privilegedAuthors.clear();
+    m_privilegedAuthors.insert(author.userId);
+}
+
+void LiveService::noteStreamer(const Video& video)
+{
+    if (m_settings.viewerRateCap <= 0)
+        return;
+    std::lock_guard lock(m_authorsMutex);
+    if (m_streamers.size() >= 100000)
+        m_streamers.clear();
+    m_streamers[video.id] = video.streamerId;
+}
+
+bool LiveService::privilegedAuthor(std::uint32_t videoId, const std::string& userId)
+{
+    if (userId.empty())
+        return false;
+    // The streamer is known from any stream's opening (so on every node with viewers); a
+    // moderator's role is known on the node that took the post (docs/fanout.md).
+    std::lock_guard lock(m_authorsMutex);
+    const auto streamer = m_streamers.find(videoId);
+    return (streamer != m_streamers.end() && streamer->second == userId)
+        || m_privilegedAuthors.count(userId) != 0;
 }
 
 std::string LiveService::renderMetrics()

@@ -19,6 +19,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace livecomments::server {
@@ -134,6 +136,10 @@ private:
     void onCommitted(const std::vector<store::CommitEvent>& events);
     void onBusEvent(const bus::BusEvent& event);
     void onStatsTick();
+    // Hot-stream shaping (docs/fanout.md "Hot-stream shaping").
+    void noteAuthor(const Principal& author);
+    void noteStreamer(const Video& video);
+    bool privilegedAuthor(std::uint32_t videoId, const std::string& userId);
 
     Settings m_settings;
     auth::JwtAuth m_auth;
@@ -149,6 +155,9 @@ private:
     std::atomic<bool> m_stopped { false };
     std::mutex m_activeMutex;
     std::set<std::uint32_t> m_activeVideos;
+    std::mutex m_authorsMutex; ///< guards the two members below
+    std::unordered_map<std::uint32_t, std::string> m_streamers; ///< video → streamer user id
+    std::unordered_set<std::string> m_privilegedAuthors; ///< posted here as streamer/moderator
 };
 
 } // namespace livecomments::server

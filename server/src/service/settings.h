@@ -32,6 +32,7 @@ struct Settings {
     std::uint32_t nodeId = 1;
     unsigned loops = 0; ///< 0 = cores
     int statsMs = 5000;
+    double viewerRateCap = 30; ///< comments/s one viewer is sent per video; 0 = off (no shaping)
     int threads = 16;
     int historyMaxAgeSeconds = 60; ///< Cache-Control max-age of immutable history pages
     bool synchronousFull = true; ///< store: PRAGMA synchronous=FULL (false: NORMAL)
