@@ -4,8 +4,9 @@
 #   ./dev.sh run     install what is missing, build, start the server (SQLite under ./var) with a
 #                    demo video, print a dev token and curl commands, open the player if a display
 #                    exists
-#   ./dev.sh test    install what is missing, build everything, run the whole CTest suite, then the
-#                    suite again under ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
+#   ./dev.sh test    install what is missing, build everything, check the style
+#                    (tools/check_style.sh), run the whole CTest suite, then the suite again under
+#                    ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
 # Others: ./dev.sh deps | build [preset] | test-sanitizers | bench | package
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -103,6 +104,10 @@ test_suite() {
   deps
   raise_fd_limit
   build ci
+  # Style gate (docs/testing.md "Style"): formatting of every tracked C++ file, naming in server/
+  # and sdk/. A finding fails `./dev.sh test` here, before the long suite runs.
+  log "checking style (clang-format, clang-tidy naming)"
+  tools/check_style.sh build/ci
   log "running the test suite"
   ctest --preset ci --parallel 2 "$@"
   if [ "${LC_SKIP_SANITIZERS:-0}" != 1 ]; then

@@ -432,6 +432,7 @@ int cmdTail(const Args& a, Output& out)
     cbs.onReset = [&](const std::string& reason) {
         out.err("stream reset (" + reason + "): some comments may be missing");
     };
+    cbs.onEnded = [&](VideoId) { out.err("video ended"); };
     auto sub = client->subscribe(c->video, std::move(cbs));
     if (!sub) {
         out.err(errorText(sub.error()));

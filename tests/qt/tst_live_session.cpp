@@ -21,6 +21,8 @@ private slots:
     void historyLiveAndOwnPosts();
     void rateLimitShowsCountdown_data() { kinds(); }
     void rateLimitShowsCountdown();
+    void endedVideoShowsEndedAndStaysClosed_data() { kinds(); }
+    void endedVideoShowsEndedAndStaysClosed();
     void resetMarksGapAndRefills_data() { kinds(); }
     void resetMarksGapAndRefills();
     void unknownVideoReportsNotFound_data() { kinds(); }
@@ -36,9 +38,7 @@ private:
 void TstLiveSession::kinds()
 {
     QTest::addColumn<LiveSession::TransportKind>("kind");
-#ifdef LC_QT_HAS_CURL_TRANSPORT
     QTest::newRow("curl") << LiveSession::TransportKind::Curl;
-#endif
     QTest::newRow("qtnetwork") << LiveSession::TransportKind::QtNetwork;
 }
 
@@ -108,6 +108,41 @@ void TstLiveSession::historyLiveAndOwnPosts()
     QCOMPARE(s.comments()->index(0).data(int(CommentModel::Role::Own)).toBool(), true);
     QCOMPARE(s.post(QString(501, QLatin1Char('x'))), QString()); // over the limit: refused at once
     QCOMPARE(s.status(), LiveSession::Status::Ok);
+}
+
+void TstLiveSession::endedVideoShowsEndedAndStaysClosed()
+{
+    const QString streamer
+        = m_server->token(QStringLiteral("1"), QStringLiteral("host"), QStringLiteral("streamer"));
+    const qint32 video = lctest::createVideo(m_server->baseUrl(), streamer, QStringLiteral("Ends"));
+    QVERIFY(video > 0);
+    lctest::FaultProxy proxy(m_server->port());
+    QVERIFY(proxy.start());
+    LiveSession s;
+    QSignalSpy endedSpy(&s, &LiveSession::videoEnded);
+    setUp(s, proxy.baseUrl(), video, m_server->token(QStringLiteral("5"), QStringLiteral("me")));
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(s.live(), 10000);
+    QVERIFY(!s.ended());
+
+    const auto end = lctest::http("POST",
+        lctest::endpoint(m_server->baseUrl(), QStringLiteral("/videos/%1/end").arg(video)), {},
+        lctest::bearer(streamer));
+    QCOMPARE(end.status, 200);
+    QTRY_COMPARE_WITH_TIMEOUT(endedSpy.count(), 1, 10000);
+    QVERIFY(s.ended());
+    QVERIFY(!s.live());
+    QCOMPARE(s.status(), LiveSession::Status::Ended);
+    QCOMPARE(s.state(), LiveSession::State::Live); // the server keeps the stream open
+
+    // The dropped stream of an ended video is not reopened.
+    const int accepted = proxy.acceptedConnections();
+    proxy.cutAll();
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Closed, 10000);
+    QCOMPARE(s.status(), LiveSession::Status::Ended);
+    QVERIFY(s.ended());
+    QCOMPARE(proxy.acceptedConnections(), accepted);
+    QCOMPARE(endedSpy.count(), 1);
 }
 
 void TstLiveSession::rateLimitShowsCountdown()

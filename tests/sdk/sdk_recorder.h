@@ -15,6 +15,8 @@ struct SubscriptionRecorder {
     QList<livecomments::StreamStatus> states;
     QList<livecomments::Hello> hellos;
     QStringList resets;
+    QList<quint64> deleted; ///< `deleted` ids
+    QList<livecomments::VideoId> ended; ///< onEnded calls
 
     livecomments::SubscriptionCallbacks callbacks()
     {
@@ -23,6 +25,8 @@ struct SubscriptionRecorder {
         cbs.onStatus = [this](const livecomments::StreamStatus& s) { states.append(s); };
         cbs.onHello = [this](const livecomments::Hello& h) { hellos.append(h); };
         cbs.onReset = [this](const std::string& r) { resets.append(QString::fromStdString(r)); };
+        cbs.onDeleted = [this](livecomments::CommentId id) { deleted.append(id); };
+        cbs.onEnded = [this](livecomments::VideoId v) { ended.append(v); };
         return cbs;
     }
     livecomments::StreamState state() const

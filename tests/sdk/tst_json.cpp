@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 // The SDK's internal strict JSON reader/writer (sdk/core/src/json).
+#include "client/wire.h"
 #include "json/json.h"
 
 #include <QtTest>
+
+#include <cmath>
 
 using livecomments::json::Value;
 namespace json = livecomments::json;
@@ -15,6 +18,11 @@ private slots:
     void rejectsInvalid_data();
     void rejectsInvalid();
     void keepsInt64Exact();
+    void hugeNumbers();
+    void rejectsDeepNestingWithoutRecursion_data();
+    void rejectsDeepNestingWithoutRecursion();
+    void acceptsNestingUpToTheLimit();
+    void duplicateKeysLastWins();
     void decodesEscapesAndSurrogates();
     void quotesEveryByte_data();
     void quotesEveryByte();
@@ -30,8 +38,10 @@ void TstJson::parsesValid_data()
                             << QByteArray(R"({"a":1,"b":[true,false,null]})");
     QTest::newRow("nested") << QByteArray(R"({"x":{"y":{"z":[[],{}]}}})")
                             << QByteArray(R"({"x":{"y":{"z":[[],{}]}}})");
-    QTest::newRow("numbers") << QByteArray("[0,-0,1.5,-2e10,3E+2,4e-1]")
-                             << QByteArray("[0,-0,1.5,-2e10,3E+2,4e-1]");
+    // Integers are kept as exact 64-bit values, so an integer "-0" reads as 0; fractions and
+    // exponents keep their source text.
+    QTest::newRow("numbers") << QByteArray("[0,-0,1.5,-2e10,3E+2,4e-1,-0.0]")
+                             << QByteArray("[0,0,1.5,-2e10,3E+2,4e-1,-0.0]");
     QTest::newRow("string") << QByteArray(R"("a\"b\\c\/d\n")") << QByteArray(R"("a\"b\\c/d\n")");
     QTest::newRow("utf8") << QByteArray("\"h\xc3\xa9llo \xf0\x9f\x98\x80\"")
                           << QByteArray("\"h\xc3\xa9llo \xf0\x9f\x98\x80\"");
@@ -68,6 +78,20 @@ void TstJson::rejectsInvalid_data()
     QTest::newRow("overlong utf8") << QByteArray("\"\xc0\xaf\"");
     QTest::newRow("utf8 surrogate") << QByteArray("\"\xed\xa0\x80\"");
     QTest::newRow("truncated utf8") << QByteArray("\"\xe2\x82\"");
+    QTest::newRow("utf8: lone continuation") << QByteArray("\"a\x80z\"");
+    QTest::newRow("utf8: truncated 2-byte before quote") << QByteArray("\"\xc3\"");
+    QTest::newRow("utf8: truncated 4-byte") << QByteArray("\"\xf0\x9f\x98\"");
+    QTest::newRow("utf8: overlong 3-byte") << QByteArray("\"\xe0\x80\xaf\"");
+    QTest::newRow("utf8: overlong 4-byte") << QByteArray("\"\xf0\x80\x80\xaf\"");
+    QTest::newRow("utf8: above U+10FFFF") << QByteArray("\"\xf4\x90\x80\x80\"");
+    QTest::newRow("utf8: 0xf5 lead") << QByteArray("\"\xf5\x80\x80\x80\"");
+    QTest::newRow("utf8: 0xfe") << QByteArray("\"\xfe\"");
+    QTest::newRow("utf8: invalid in a key") << QByteArray("{\"k\xff\":1}");
+    QTest::newRow("utf8: invalid deep inside")
+        << QByteArray("{\"a\":[1,{\"b\":\"ok \xc3\xa9 \xed\xbf\xbf\"}]}");
+    QTest::newRow("utf8: raw bytes outside a string") << QByteArray("\xc3\xa9");
+    QTest::newRow("surrogate pair reversed") << QByteArray(R"("\ude00\ud83d")");
+    QTest::newRow("high surrogate + non-surrogate") << QByteArray(R"("\ud83d\u0041")");
     QTest::newRow("two values") << QByteArray("1 2");
     QTest::newRow("garbage after") << QByteArray("{}x");
     QTest::newRow("unterminated") << QByteArray(R"({"a":)");
@@ -98,6 +122,84 @@ void TstJson::keepsInt64Exact()
     QVERIFY(!v->find("f")->asInt64().has_value());
     QCOMPARE(v->find("f")->asDouble(), 1.5);
     QVERIFY(v->find("missing") == nullptr);
+}
+
+void TstJson::hugeNumbers()
+{
+    // A number beyond double range has no value at all: the document is rejected. Integers
+    // beyond int64 (and fractions) are numbers, never ids: they keep their text, asInt64()
+    // refuses them, and an id made of one is rejected by the wire decoder.
+    for (const char* text : { "1e400", "-1e400", R"({"viewers":1e400})", "[1,2e999]" }) {
+        std::string err;
+        QVERIFY2(!json::parse(text, &err), text);
+        QVERIFY2(err.find("overflow") != std::string::npos, err.c_str());
+    }
+    auto v = json::parse(R"({"tiny":1e-400,"u64max":18446744073709551615,)"
+                         R"("over":18446744073709551617,"under":-9223372036854775809})");
+    QVERIFY(v);
+    QCOMPARE(v->find("tiny")->asDouble(), 0.0);
+    QVERIFY(!v->find("tiny")->asInt64().has_value());
+    QCOMPARE(v->find("u64max")->text(), std::string("18446744073709551615"));
+    QVERIFY(!v->find("u64max")->asInt64().has_value());
+    QCOMPARE(v->find("over")->text(), std::string("18446744073709551617"));
+    QVERIFY(!v->find("over")->asInt64().has_value());
+    QCOMPARE(v->find("under")->text(), std::string("-9223372036854775809"));
+    QVERIFY(!v->find("under")->asInt64().has_value());
+
+    const std::string tail = R"(,"video_id":1,"user":{"id":"7","name":"a"},"text":"t",)"
+                             R"("created_at":"2026-01-01T00:00:00.000Z"})";
+    QVERIFY(livecomments::detail::parseComment(R"({"id":"5")" + tail));
+    QVERIFY(livecomments::detail::parseComment(R"({"id":5)" + tail));
+    for (const char* id : { R"("18446744073709551617")", "18446744073709551617",
+             "18446744073709551615", "1.5", "-3" }) {
+        const auto c = livecomments::detail::parseComment(std::string(R"({"id":)") + id + tail);
+        QVERIFY2(!c, id);
+        QCOMPARE(c.error().code, livecomments::ErrorCode::Protocol);
+    }
+}
+
+void TstJson::rejectsDeepNestingWithoutRecursion_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    constexpr int kDeep = 100000;
+    QTest::newRow("100000 [") << QByteArray(kDeep, '[');
+    QTest::newRow("100000 [ closed") << QByteArray(kDeep, '[') + QByteArray(kDeep, ']');
+    QByteArray objects;
+    for (int i = 0; i < kDeep; ++i)
+        objects += R"({"a":)";
+    QTest::newRow("100000 objects") << objects;
+    QTest::newRow("129 levels") << QByteArray(129, '[') + QByteArray(129, ']');
+}
+
+void TstJson::rejectsDeepNestingWithoutRecursion()
+{
+    // nlohmann's parser keeps its own stack and the builder stops at 128 levels, so neither the
+    // parse nor the destruction of what was built recurses deeper than that.
+    QFETCH(QByteArray, text);
+    std::string err;
+    auto v
+        = json::parse(std::string_view(text.constData(), static_cast<size_t>(text.size())), &err);
+    QVERIFY(!v.has_value());
+    QVERIFY2(err.find("nesting") != std::string::npos, err.c_str());
+}
+
+void TstJson::acceptsNestingUpToTheLimit()
+{
+    const QByteArray text = QByteArray(128, '[') + QByteArray(128, ']');
+    auto v = json::parse(text.toStdString());
+    QVERIFY(v);
+    QCOMPARE(QByteArray::fromStdString(json::serialize(*v)), text);
+}
+
+void TstJson::duplicateKeysLastWins()
+{
+    // Decided in docs/sdk.md "JSON": the last duplicate wins, at every level, and the object
+    // keeps one member per name.
+    auto v = json::parse(R"({"id":"1","x":{"k":1,"k":[2]},"id":"2"})");
+    QVERIFY(v);
+    QCOMPARE(v->find("id")->text(), std::string("2"));
+    QCOMPARE(v->members().size(), std::size_t(2));
+    QCOMPARE(json::serialize(*v->find("x")), std::string(R"({"k":[2]})"));
 }
 
 void TstJson::decodesEscapesAndSurrogates()

@@ -10,12 +10,15 @@
 
 #include <QtTest>
 
+#include <optional>
+
 using namespace livecomments;
 
 namespace {
 struct OutboxRecorder {
     QList<OutboxEntry> updates;
     QMap<QString, OutboxEntry> last; ///< by key
+    std::optional<std::size_t> restored; ///< set by ClientConfig::onOutboxLoaded
     void add(const OutboxEntry& e)
     {
         updates.append(e);
@@ -76,6 +79,7 @@ ClientConfig TstOutbox::config(OutboxRecorder& rec, const QString& token)
     auto cfg = sdktest::testConfig(m_proxy->baseUrl(), token.isEmpty() ? m_token : token);
     cfg.cache.path = m_dir->filePath("cache.db").toStdString();
     cfg.onOutbox = [&rec](const OutboxEntry& e) { rec.add(e); };
+    cfg.onOutboxLoaded = [&rec](std::size_t n) { rec.restored = n; };
     return cfg;
 }
 
@@ -147,7 +151,10 @@ void TstOutbox::survivesClientRestart()
     auto client = Client::create(config(rec));
     QVERIFY(client);
     // Restored from the cache, with the same keys, reported at start.
-    QTRY_COMPARE((*client)->pendingPosts().size(), std::size_t(5));
+    QTRY_VERIFY(rec.restored.has_value());
+    QCOMPARE(*rec.restored, std::size_t(5));
+    QCOMPARE(rec.last.size(), 5); // each reported before the load was announced
+    QCOMPARE((*client)->pendingPosts().size(), std::size_t(5));
     QSet<QString> restored;
     for (const auto& e : (*client)->pendingPosts())
         restored.insert(QString::fromStdString(e.key));
@@ -164,7 +171,8 @@ void TstOutbox::survivesClientRestart()
     OutboxRecorder rec3;
     auto client3 = Client::create(config(rec3));
     QVERIFY(client3);
-    QTest::qWait(200);
+    QTRY_VERIFY(rec3.restored.has_value()); // the outbox is loaded: nothing came back
+    QCOMPARE(*rec3.restored, std::size_t(0));
     QVERIFY((*client3)->pendingPosts().empty());
     QVERIFY(rec3.updates.isEmpty());
     QCOMPARE(historyTexts(m_video), texts);

@@ -28,6 +28,7 @@ private slots:
     void refusedConnectionsBackOffThenReset();
     void httpErrorAnswers();
     void outageBeforeFirstCommentLosesNothing();
+    void endedVideoStopsReconnecting();
     void randomFaultsWhilePosting500();
 
 private:
@@ -89,6 +90,46 @@ QList<quint64> TstSdkFaults::postMany(qint32 video, int count, const QString& pr
     // Posts go straight to the server: only the subscriber's path has faults.
     return lctest::sorted(lctest::acknowledgedIds(
         lctest::postComments(m_server->baseUrl(), m_token, video, texts, 4)));
+}
+
+void TstSdkFaults::endedVideoStopsReconnecting()
+{
+    auto live = std::make_unique<Live>();
+    openLive(*live);
+    if (QTest::currentTestFailed())
+        return;
+    auto& rec = live->rec;
+    const QList<quint64> ids = postMany(m_video, 2, "before end ");
+    QTRY_COMPARE(rec.ids.size(), 2);
+    QVERIFY(!live->sub->ended());
+
+    // The streamer ends the video on the real server.
+    const auto end = lctest::http("POST",
+        lctest::endpoint(m_server->baseUrl(), QStringLiteral("/videos/%1/end").arg(m_video)), {},
+        lctest::bearer(m_token));
+    QCOMPARE(end.status, 200);
+    QTRY_COMPARE(rec.ended, QList<VideoId> { m_video });
+    QVERIFY(live->sub->ended());
+    QCOMPARE(live->sub->status().state, StreamState::Live); // the server keeps the stream open
+
+    // Deletions still arrive on it.
+    const auto del = lctest::http("DELETE",
+        lctest::endpoint(m_server->baseUrl(),
+            QStringLiteral("/videos/%1/comments/%2").arg(m_video).arg(ids.first())),
+        {}, lctest::bearer(m_token));
+    QCOMPARE(del.status, 204);
+    QTRY_COMPARE(rec.deleted, QList<quint64> { ids.first() });
+
+    // When it drops, nothing is resumed: Closed without error, no reconnect attempt.
+    const int attempts = live->sub->connectionAttempts();
+    const int from = rec.states.size();
+    m_proxy->cutAll();
+    QTRY_COMPARE(rec.state(), StreamState::Closed);
+    QVERIFY(!rec.states.last().error.has_value());
+    QCOMPARE(rec.countState(StreamState::Reconnecting, {}, from), 0);
+    QCOMPARE(live->sub->connectionAttempts(), attempts);
+    QCOMPARE(live->sub->status().state, StreamState::Closed);
+    QCOMPARE(rec.ended.size(), 1);
 }
 
 void TstSdkFaults::cutMidEvent()

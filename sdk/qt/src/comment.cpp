@@ -13,7 +13,8 @@ quint64 Comment::parseId(const QString& id)
 std::optional<Comment> Comment::fromJson(const QJsonObject& object)
 {
     Comment c;
-    // Ids are decimal strings on the wire (DESIGN.md §1); accept a number too, as servers may.
+    // Ids are decimal strings on the wire (docs/protocol.md "Identifiers"); accept a number too, as
+    // servers may.
     const QJsonValue id = object.value(QStringLiteral("id"));
     c.id = id.isString() ? parseId(id.toString()) : static_cast<quint64>(id.toDouble());
     if (c.id == 0)

@@ -86,6 +86,7 @@ void CurlTransport::subscribe(qint32 videoId, const QString& lastEventId)
     unsubscribe();
     m_videoId = videoId;
     m_lastEventId = lastEventId;
+    setEnded(false);
     setState(State::Connecting);
     openSubscription(Comment::parseId(lastEventId));
 }
@@ -124,6 +125,8 @@ void CurlTransport::openSubscription(CommentId resumeAfter)
             if (s.error) {
                 emit streamError(s.error->httpStatus, qs(s.error->message), true);
                 setState(State::Closed);
+            } else if (ended()) {
+                setState(State::Closed); // the stream of an ended video dropped: not reopened
             }
             break;
         }
@@ -152,6 +155,10 @@ void CurlTransport::openSubscription(CommentId resumeAfter)
     cb.onViewers = [this, current](std::int64_t viewers) {
         if (current())
             emit statsReceived(static_cast<int>(viewers));
+    };
+    cb.onEnded = [this, current](VideoId) {
+        if (current())
+            setEnded(true);
     };
     SubscriptionOptions options;
     options.resumeAfter = resumeAfter;

@@ -177,6 +177,16 @@ void LiveSession::rebuildTransport()
         m_video.viewers = viewers;
         emit viewersChanged();
     });
+    connect(t, &Transport::videoEnded, this, [this] {
+        // The header shows "ended" at once; status says why the stream will not come back.
+        m_video.live = false;
+        m_videoKnown = true;
+        emit videoChanged();
+        m_status = Status::Ended;
+        m_errorString = tr("The video has ended");
+        emit statusChanged();
+        emit videoEnded();
+    });
     connect(t, &Transport::streamError, this,
         [this](int httpStatus, const QString& message, bool fatal) {
             Failure f;
@@ -261,6 +271,9 @@ void LiveSession::fetchVideo()
             }
             const bool viewersDiffer = v.viewers != m_video.viewers;
             m_video = v;
+            // A reply sent before the `ended` event must not bring the video back to life.
+            if (m_transport && m_transport->ended())
+                m_video.live = false;
             m_videoKnown = true;
             emit videoChanged();
             if (viewersDiffer)

@@ -29,7 +29,7 @@ QtNetworkTransport::QtNetworkTransport(QObject* parent)
     connect(&m_reconnectTimer, &QTimer::timeout, this, &QtNetworkTransport::openStream);
     connect(&m_watchdog, &QTimer::timeout, this, [this] {
         // Nothing, not even `: hb`, for 2.5 heartbeats: the connection is dead even if TCP has
-        // not noticed (DESIGN.md §1). Drop it and reconnect.
+        // not noticed (docs/protocol.md "The event stream"). Drop it and reconnect.
         if (!m_stream)
             return;
         emit streamError(0, QStringLiteral("heartbeat timeout"), false);
@@ -64,6 +64,7 @@ void QtNetworkTransport::subscribe(qint32 videoId, const QString& lastEventId)
     m_heartbeatMs = kDefaultHeartbeatMs;
     m_backoff.reset();
     resetDedupe();
+    setEnded(false);
     SseParser::Callbacks callbacks;
     callbacks.onEvent = [this](const SseEvent& event) { dispatchEvent(event); };
     callbacks.onRetry = [this](std::chrono::milliseconds ms) { m_backoff.setBase(ms); };
@@ -230,6 +231,10 @@ void QtNetworkTransport::onStreamFinished()
     reply->deleteLater();
     m_watchdog.stop();
     m_parser->endOfStream();
+    if (ended()) {
+        scheduleReconnect(); // closes: not an error, the video ended
+        return;
+    }
     emit streamError(0, why, false);
     scheduleReconnect();
 }
@@ -238,6 +243,12 @@ void QtNetworkTransport::scheduleReconnect(int minimumMs)
 {
     if (!m_subscribed)
         return;
+    if (ended()) {
+        // Whatever dropped the stream of an ended video, there is nothing to resume.
+        m_subscribed = false;
+        setState(State::Closed);
+        return;
+    }
     m_backoff.onDisconnected(std::chrono::steady_clock::now());
     const int delay = std::max(minimumMs, static_cast<int>(m_backoff.nextDelay().count()));
     setState(State::Reconnecting, m_backoff.attempt(), delay);

@@ -20,7 +20,7 @@ namespace livecomments::qt {
 /// Transport over QNetworkAccessManager. The bytes of the stream go into core's SseParser and
 /// reconnect delays come from core's Backoff: the protocol rules are the core's, not rewritten.
 ///
-/// Qt 6 traps handled (PRIOR_ART.md): HTTP/2 off for the stream, no transfer timeout on it,
+/// Qt 6 traps handled (docs/qt-binding.md): HTTP/2 off for the stream, no transfer timeout on it,
 /// everything read on each readyRead, redirects explicit (POST never silently becomes GET),
 /// compression off on the stream and a decompression limit on requests, an intentional abort
 /// never schedules a reconnect, Last-Event-ID on reconnect, heartbeat watchdog.

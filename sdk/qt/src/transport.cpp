@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "livecomments/qt/transport.h"
 
-#ifdef LC_QT_HAS_CURL_TRANSPORT
 #include "curl_transport.h"
-#endif
 #include "qt_network_transport.h"
 
 #include <livecomments/sse_parser.h>
@@ -14,13 +12,8 @@ namespace livecomments::qt {
 
 std::unique_ptr<Transport> Transport::create(Kind kind, QObject* parent)
 {
-    if (kind == Kind::Curl) {
-#ifdef LC_QT_HAS_CURL_TRANSPORT
+    if (kind == Kind::Curl)
         return std::make_unique<CurlTransport>(parent);
-#else
-        return nullptr; // this build has no core Client to wrap
-#endif
-    }
     return std::make_unique<QtNetworkTransport>(parent);
 }
 
@@ -59,8 +52,8 @@ QUrl Transport::streamUrl(qint32 videoId) const
 
 bool Transport::isFatalStatus(int status)
 {
-    // DESIGN.md §3: no reconnect on 401/403/404/204 (204 = "stop", as in WHATWG EventSource);
-    // 5xx and 429 are load shedding and are retried with backoff.
+    // The reconnect table of docs/sdk.md "Streams": no reconnect on 401/403/404/204 (204 = "stop",
+    // as in WHATWG EventSource); 5xx and 429 are load shedding and are retried with backoff.
     return status == 204 || status == 401 || status == 403 || status == 404 || status == 400
         || status == 405;
 }
@@ -69,6 +62,15 @@ void Transport::resetDedupe()
 {
     m_seen.clear();
     m_seenOrder.clear();
+}
+
+void Transport::setEnded(bool ended)
+{
+    if (ended == m_ended)
+        return;
+    m_ended = ended;
+    if (ended)
+        emit videoEnded();
 }
 
 void Transport::dispatchEvent(const SseEvent& event)
@@ -99,6 +101,11 @@ void Transport::dispatchEvent(const SseEvent& event)
         emit hello(object.value(QStringLiteral("resumed")).toBool(), heartbeat);
     } else if (event.type == "reset") {
         emit resetReceived(object.value(QStringLiteral("reason")).toString());
+    } else if (event.type == "ended") {
+        // The QtNetwork transport's decoding of `ended` (the Curl transport gets core's
+        // Subscription onEnded, decoded in one place there).
+        if (object.value(QStringLiteral("video_id")).toInt() > 0)
+            setEnded(true);
     } else if (event.type == "stats") {
         emit statsReceived(object.value(QStringLiteral("viewers")).toInt());
     }

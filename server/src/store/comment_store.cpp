@@ -2,6 +2,7 @@
 #include "store/comment_store.h"
 
 #include "ids/snowflake.h"
+#include "model/clock.h"
 #include "model/errors.h"
 #include "model/json_text.h"
 
@@ -27,12 +28,6 @@ namespace {
 using CommentRow
     = Poco::Tuple<Poco::Int64, Poco::Int64, std::string, std::string, std::string, Poco::Int64>;
 constexpr const char* kCommentColumns = "id, video_id, user_id, user_name, text, created_at";
-
-std::int64_t nowMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 /// Runs SQL without parameters or results on the raw handle (BEGIN/COMMIT/SAVEPOINT/PRAGMA).
 void exec(Session& session, const std::string& sql)
@@ -105,7 +100,7 @@ void saveIdempotent(Session& session, const std::string& user, const std::string
     const std::string& key, const std::string& body)
 {
     std::string u = user, s = scope, k = key, b = body;
-    Poco::Int64 at = nowMs();
+    Poco::Int64 at = wallClockMs();
     session << "INSERT INTO idempotency (user_id, scope, key, body, created_at) "
                "VALUES (?, ?, ?, ?, ?)",
         use(u), use(s), use(k), use(b), use(at), now;
@@ -260,7 +255,7 @@ void CommentStore::migrate(Session& session)
         exec(session, "BEGIN IMMEDIATE");
         try {
             exec(session, m.sql);
-            Poco::Int64 at = nowMs();
+            Poco::Int64 at = wallClockMs();
             int version = m.version;
             std::string name = m.name;
             session << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?,?,?)",
@@ -376,7 +371,7 @@ IdempotentResult CommentStore::createVideo(
             }
         }
         std::string t = title, sid = streamer.userId, sname = streamer.name;
-        Poco::Int64 created = nowMs();
+        Poco::Int64 created = wallClockMs();
         session << "INSERT INTO videos (title, streamer_id, streamer_name, created_at) "
                    "VALUES (?, ?, ?, ?)",
             use(t), use(sid), use(sname), use(created), now;
@@ -409,7 +404,7 @@ Video CommentStore::endVideo(std::uint32_t videoId, const Principal& caller)
         if (v->streamerId != caller.userId && caller.role != Role::Moderator)
             throw forbidden("only the streamer or a moderator may end this video");
         if (v->status == VideoStatus::Live) {
-            Poco::Int64 id = videoId, at = nowMs();
+            Poco::Int64 id = videoId, at = wallClockMs();
             session << "UPDATE videos SET status = 'ended', ended_at = ? WHERE id = ?", use(at),
                 use(id), now;
             v->status = VideoStatus::Ended;
@@ -599,7 +594,8 @@ void CommentStore::runPurge()
 
 void CommentStore::purgeOnce()
 {
-    const std::int64_t cutoffMs = nowMs() - std::int64_t(m_options.retentionDays) * 86400000LL;
+    const std::int64_t cutoffMs
+        = wallClockMs() - std::int64_t(m_options.retentionDays) * 86400000LL;
     Poco::Int64 floor = static_cast<Poco::Int64>(ids::snowflakeFloorForUnixMs(cutoffMs));
     bool more = m_options.retentionDays > 0;
     while (more) {
@@ -617,7 +613,7 @@ void CommentStore::purgeOnce()
         });
     }
     execute([&](Session& session, std::vector<CommitEvent>&) {
-        Poco::Int64 before = nowMs() - kIdempotencyTtlMs;
+        Poco::Int64 before = wallClockMs() - kIdempotencyTtlMs;
         session << "DELETE FROM idempotency WHERE created_at < ?", use(before), now;
     });
 }

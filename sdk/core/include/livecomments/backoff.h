@@ -23,7 +23,7 @@ public:
     };
     using Random = std::function<double()>; ///< uniform in [0,1); default: a seeded std::mt19937_64
     /// Creates a policy with default Options and a seeded std::mt19937_64.
-    /// (SSE_API.md writes `Options options = {}`; GCC and Clang reject a `{}` default argument of a
+    /// (Not `Options options = {}`: GCC and Clang reject a `{}` default argument of a
     /// nested type with member initializers inside its enclosing class, so this overload gives the
     /// same call syntax.)
     Backoff();

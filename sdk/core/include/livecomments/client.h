@@ -49,6 +49,10 @@ struct ClientConfig {
     Backoff::Options backoff; ///< reconnect/retry policy for streams and the outbox
     /// Receives every outbox state change, also for entries restored from the cache at start.
     std::function<void(const OutboxEntry&)> onOutbox;
+    /// Runs once, after the outbox was restored from the cache (or found empty, or there is no
+    /// cache) and every restored entry was reported to onOutbox: from then on pendingPosts()
+    /// includes them. @p restored = number of entries restored.
+    std::function<void(std::size_t restored)> onOutboxLoaded;
     /// Asynchronous errors that belong to no single call (e.g. the cache had to be recreated).
     std::function<void(const Error&)> onError;
 };

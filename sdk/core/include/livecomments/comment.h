@@ -25,7 +25,7 @@ struct User {
     bool operator==(const User& o) const { return id == o.id && name == o.name; }
 };
 
-/// One comment (DESIGN.md §1 "Comment object").
+/// One comment (docs/protocol.md "Objects").
 ///
 /// Threading: a plain value type.
 struct Comment {
@@ -41,7 +41,7 @@ struct Comment {
     }
 };
 
-/// A video (DESIGN.md §1 "Video object").
+/// A video (docs/protocol.md "Objects").
 struct Video {
     VideoId id = 0;
     std::string title;

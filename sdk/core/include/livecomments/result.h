@@ -24,6 +24,9 @@ public:
         : m_state(std::in_place_index<1>, std::move(error))
     { }
 
+    // std::optional/std::expected spelling on purpose, so Result reads like them and can give
+    // way to std::expected (C++23) without touching callers.
+    // NOLINTNEXTLINE(readability-identifier-naming)
     bool has_value() const noexcept { return m_state.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
 
@@ -48,6 +51,7 @@ public:
         return std::get<1>(m_state);
     }
     /// The value, or @p fallback when this holds an error.
+    // NOLINTNEXTLINE(readability-identifier-naming): std::expected spelling
     template <typename U> T value_or(U&& fallback) const&
     {
         return has_value() ? std::get<0>(m_state) : static_cast<T>(std::forward<U>(fallback));
@@ -74,6 +78,7 @@ public:
         : m_ok(false)
         , m_error(std::move(error))
     { }
+    // NOLINTNEXTLINE(readability-identifier-naming): std::expected spelling
     bool has_value() const noexcept { return m_ok; }
     explicit operator bool() const noexcept { return m_ok; }
     void value() const

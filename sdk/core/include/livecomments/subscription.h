@@ -47,6 +47,10 @@ struct SubscriptionCallbacks {
     /// refetch history with `after=` (a Timeline does this itself).
     std::function<void(const std::string& reason)> onReset;
     std::function<void(std::int64_t viewers)> onViewers; ///< `stats` event
+    /// The streamer ended the video (`ended` event), at most once. The stream stays open for
+    /// deletions, but when it drops the subscription closes (Closed, no error) instead of
+    /// reconnecting.
+    std::function<void(VideoId)> onEnded;
 };
 
 /// A live subscription to one video's comment stream (PUT /videos/{id}/subscriptions).
@@ -68,6 +72,7 @@ public:
     CommentId lastCommentId() const;
     int connectionAttempts() const; ///< HTTP requests made so far
     std::int64_t viewers() const; ///< last `stats` value, -1 = none yet
+    bool ended() const; ///< an `ended` event arrived (see SubscriptionCallbacks::onEnded)
 
 private:
     friend class Client;

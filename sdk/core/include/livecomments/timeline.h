@@ -56,6 +56,8 @@ struct TimelineCallbacks {
     std::function<void(const TimelineStatus&)> onStatus;
     std::function<void(const StreamStatus&)> onStreamStatus; ///< live stream state (if live)
     std::function<void(std::int64_t viewers)> onViewers;
+    /// The streamer ended the video (see SubscriptionCallbacks::onEnded).
+    std::function<void(VideoId)> onEnded;
 };
 
 /// History + live merged into ONE id-ordered sequence without duplicates or holes. Opening shows

@@ -113,6 +113,7 @@ Result<std::unique_ptr<Subscription>> Client::subscribe(
     sink.onDeleted = gated(m_core, gate, std::move(callbacks.onDeleted));
     sink.onReset = gated(m_core, gate, std::move(callbacks.onReset));
     sink.onViewers = gated(m_core, gate, std::move(callbacks.onViewers));
+    sink.onEnded = gated(m_core, gate, std::move(callbacks.onEnded));
     auto impl
         = std::make_shared<detail::SubscriptionImpl>(m_core, videoId, options, std::move(sink));
     impl->init();
@@ -288,6 +289,10 @@ int Subscription::connectionAttempts() const
 std::int64_t Subscription::viewers() const
 {
     return m_impl->viewers();
+}
+bool Subscription::ended() const
+{
+    return m_impl->ended();
 }
 
 // ---- EventSource -----------------------------------------------------------------------------

@@ -121,6 +121,12 @@ void ClientCore::startOnLoop()
     }
     for (const auto& item : m_outbox)
         outboxReport(item);
+    if (m_config.onOutboxLoaded) {
+        // Queued behind the reports above, so a receiver sees them first.
+        auto cb = m_config.onOutboxLoaded;
+        const std::size_t restored = m_outbox.size();
+        deliver(nullptr, [cb, restored] { cb(restored); });
+    }
     outboxPump();
 }
 

@@ -253,6 +253,10 @@ void EventSourceImpl::onConnectionEnded(Error why)
         closeOnLoop(std::move(why));
         return;
     }
+    if (m_lastConnection) {
+        closeOnLoop();
+        return;
+    }
     auto delay = m_backoff.nextDelay();
     if (why.retryAfterMs > delay.count())
         delay = std::chrono::milliseconds(why.retryAfterMs);

@@ -31,6 +31,9 @@ public:
     void setLastEventIdOnLoop(const std::string& id);
     /// Drop the current connection and reconnect (after backoff) as if it had failed.
     void failAndReconnectOnLoop(Error why);
+    /// The current connection is the last one: when it ends, close (no error) instead of
+    /// reconnecting.
+    void stopReconnectingOnLoop() { m_lastConnection = true; }
 
     StreamStatus status() const;
     std::string lastEventId() const;
@@ -59,6 +62,7 @@ private:
     std::optional<Error> m_failure; ///< decided from the response head / parser
     bool m_closed = false;
     bool m_live = false;
+    bool m_lastConnection = false;
 
     mutable std::mutex m_mutex;
     StreamStatus m_status;

@@ -165,6 +165,18 @@ void SubscriptionImpl::onEvent(const SseEvent& e)
         }
         if (m_sink.onReset)
             m_sink.onReset(reason);
+    } else if (e.type == "ended") {
+        // The one place the SDK decodes `ended`: Timeline and the Qt binding's Curl transport
+        // get it through onEnded.
+        auto video = parseEnded(e.data);
+        if (!video || *video != m_video || m_ended)
+            return; // malformed, another video's, or a repeat: nothing new
+        m_ended = true;
+        // The server keeps the stream open (deletions still come); once it drops there is
+        // nothing left to resume, so it must not be reopened.
+        m_source->stopReconnectingOnLoop();
+        if (m_sink.onEnded)
+            m_sink.onEnded(*video);
     } else if (e.type == "stats") {
         if (auto v = json::parse(e.data)) {
             if (const auto* n = v->find("viewers")) {

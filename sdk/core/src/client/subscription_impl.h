@@ -28,6 +28,7 @@ public:
     CommentId lastCommentId() const { return m_lastComment.load(); }
     int connectionAttempts() const;
     std::int64_t viewers() const { return m_viewers.load(); }
+    bool ended() const { return m_ended.load(); }
     const std::shared_ptr<ClientCore>& core() const { return m_core; }
     /// The public handle's callback switch.
     const std::shared_ptr<HandleGate>& gate() const { return m_gate; }
@@ -52,6 +53,7 @@ private:
     int m_hellos = 0;
     std::atomic<CommentId> m_lastComment { 0 };
     std::atomic<std::int64_t> m_viewers { -1 };
+    std::atomic<bool> m_ended { false };
 };
 
 } // namespace livecomments::detail

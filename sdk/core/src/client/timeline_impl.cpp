@@ -174,6 +174,13 @@ void TimelineImpl::startLive(CommentId resumeAfter)
             self->m_core->deliver(self->m_gate, [cb, n] { cb(n); });
         }
     };
+    sink.onEnded = [weak](VideoId video) {
+        auto self = weak.lock();
+        if (self && self->m_callbacks.onEnded) {
+            auto cb = self->m_callbacks.onEnded;
+            self->m_core->deliver(self->m_gate, [cb, video] { cb(video); });
+        }
+    };
     SubscriptionOptions opts;
     opts.resumeAfter = resumeAfter;
     m_sub = std::make_shared<SubscriptionImpl>(m_core, m_video, opts, std::move(sink));

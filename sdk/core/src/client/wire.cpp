@@ -2,6 +2,7 @@
 #include "client/wire.h"
 
 #include <cstdlib>
+#include <limits>
 
 namespace livecomments::detail {
 
@@ -152,6 +153,18 @@ Result<CommentId> parseDeleted(std::string_view body)
     if (!id)
         return protocolError("deleted: bad id");
     return *id;
+}
+
+Result<VideoId> parseEnded(std::string_view body)
+{
+    auto v = parseObject(body, "ended");
+    if (!v)
+        return v.error();
+    const auto* n = v->find("video_id");
+    const auto id = n ? n->asInt64() : std::nullopt;
+    if (!id || *id <= 0 || *id > std::numeric_limits<VideoId>::max())
+        return protocolError("ended: bad video_id");
+    return static_cast<VideoId>(*id);
 }
 
 } // namespace livecomments::detail

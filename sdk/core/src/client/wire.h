@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Wire contract (DESIGN.md §1) <-> public value types.
+// Wire contract (docs/protocol.md) <-> public value types.
 
 #include "livecomments/comment.h"
 #include "livecomments/result.h"
@@ -20,5 +20,7 @@ Result<HistoryPage> parseHistoryPage(std::string_view body);
 Result<Hello> parseHello(std::string_view body);
 /// `deleted` event: {"id":"…"}.
 Result<CommentId> parseDeleted(std::string_view body);
+/// `ended` event: {"video_id":42}.
+Result<VideoId> parseEnded(std::string_view body);
 
 } // namespace livecomments::detail

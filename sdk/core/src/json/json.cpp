@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "json/json.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cerrno>
 #include <cstdlib>
-#include <limits>
+#include <exception>
 
 namespace livecomments::json {
 
@@ -175,317 +177,99 @@ std::size_t invalidSubpartLength(std::string_view s, std::size_t i)
     return k;
 }
 
-void appendUtf8(std::string& out, std::uint32_t cp)
-{
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
-class Parser {
+// Builds a Value from nlohmann's SAX events. nlohmann's parser is iterative (an explicit stack),
+// so only what we build could recurse: the depth limit bounds both the build and the recursive
+// destruction and serialization of the result. Returning false stops the parser at once.
+// The member names are nlohmann's SAX interface, hence snake_case.
+// NOLINTBEGIN(readability-identifier-naming)
+class Builder {
 public:
-    explicit Parser(std::string_view text)
-        : m_s(text)
-    { }
+    using Json = nlohmann::json;
 
-    std::optional<Value> run(std::string* error)
+    bool null() { return add(Value::null()); }
+    bool boolean(bool b) { return add(Value::boolean(b)); }
+    // Integers arrive as exact 64-bit values (text lost, so "-0" reads as 0); anything beyond
+    // uint64 arrives as a float with its source text, which Value keeps.
+    bool number_integer(Json::number_integer_t n) { return add(Value::number(std::to_string(n))); }
+    bool number_unsigned(Json::number_unsigned_t n)
     {
-        skipWs();
-        Value v;
-        if (!parseValue(v, 0)) {
+        return add(Value::number(std::to_string(n)));
+    }
+    bool number_float(Json::number_float_t, const Json::string_t& text)
+    {
+        return add(Value::number(text));
+    }
+    bool string(Json::string_t& s) { return add(Value::string(std::move(s))); }
+    bool binary(Json::binary_t&) { return fail("binary values are not JSON"); }
+    bool start_object(std::size_t) { return open(Value::object()); }
+    bool key(Json::string_t& k)
+    {
+        m_keys.push_back(std::move(k));
+        return true;
+    }
+    bool end_object() { return close(); }
+    bool start_array(std::size_t) { return open(Value::array()); }
+    bool end_array() { return close(); }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e)
+    {
+        return fail(e.what());
+    }
+
+    std::optional<Value> take(std::string* error)
+    {
+        if (!m_error.empty() || !m_root) {
             if (error)
-                *error = m_error + " at offset " + std::to_string(m_pos);
+                *error = m_error.empty() ? std::string("no value") : m_error;
             return std::nullopt;
         }
-        skipWs();
-        if (m_pos != m_s.size()) {
-            if (error)
-                *error = "trailing characters at offset " + std::to_string(m_pos);
-            return std::nullopt;
-        }
-        return v;
+        return std::move(m_root);
+    }
+    bool fail(std::string what)
+    {
+        if (m_error.empty())
+            m_error = std::move(what);
+        return false;
     }
 
 private:
-    static constexpr int kMaxDepth = 128;
+    static constexpr std::size_t kMaxDepth = 128;
 
-    bool fail(const char* what)
+    bool open(Value container)
     {
-        if (m_error.empty())
-            m_error = what;
-        return false;
-    }
-    bool atEnd() const { return m_pos >= m_s.size(); }
-    char peek() const { return m_s[m_pos]; }
-    void skipWs()
-    {
-        while (!atEnd()) {
-            const char c = peek();
-            if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-                break;
-            ++m_pos;
-        }
-    }
-    bool literal(std::string_view word)
-    {
-        if (m_s.substr(m_pos, word.size()) != word)
-            return fail("invalid literal");
-        m_pos += word.size();
+        if (m_open.size() >= kMaxDepth)
+            return fail("nesting deeper than " + std::to_string(kMaxDepth));
+        m_open.push_back(std::move(container));
         return true;
     }
-
-    bool parseValue(Value& out, int depth)
+    bool close()
     {
-        if (depth > kMaxDepth)
-            return fail("nesting too deep");
-        if (atEnd())
-            return fail("unexpected end");
-        switch (peek()) {
-        case '{':
-            return parseObject(out, depth);
-        case '[':
-            return parseArray(out, depth);
-        case '"': {
-            std::string s;
-            if (!parseString(s))
-                return false;
-            out = Value::string(std::move(s));
+        Value done = std::move(m_open.back());
+        m_open.pop_back();
+        return add(std::move(done));
+    }
+    bool add(Value v)
+    {
+        if (m_open.empty()) {
+            m_root = std::move(v);
             return true;
         }
-        case 't':
-            out = Value::boolean(true);
-            return literal("true");
-        case 'f':
-            out = Value::boolean(false);
-            return literal("false");
-        case 'n':
-            out = Value::null();
-            return literal("null");
-        default:
-            return parseNumber(out);
-        }
-    }
-
-    bool parseObject(Value& out, int depth)
-    {
-        ++m_pos; // '{'
-        out = Value::object();
-        skipWs();
-        if (!atEnd() && peek() == '}') {
-            ++m_pos;
-            return true;
-        }
-        for (;;) {
-            skipWs();
-            if (atEnd() || peek() != '"')
-                return fail("expected member name");
-            std::string key;
-            if (!parseString(key))
-                return false;
-            skipWs();
-            if (atEnd() || peek() != ':')
-                return fail("expected ':'");
-            ++m_pos;
-            skipWs();
-            Value v;
-            if (!parseValue(v, depth + 1))
-                return false;
-            out.set(std::move(key), std::move(v));
-            skipWs();
-            if (atEnd())
-                return fail("unterminated object");
-            if (peek() == ',') {
-                ++m_pos;
-                continue;
-            }
-            if (peek() == '}') {
-                ++m_pos;
-                return true;
-            }
-            return fail("expected ',' or '}'");
-        }
-    }
-
-    bool parseArray(Value& out, int depth)
-    {
-        ++m_pos; // '['
-        out = Value::array();
-        skipWs();
-        if (!atEnd() && peek() == ']') {
-            ++m_pos;
-            return true;
-        }
-        for (;;) {
-            skipWs();
-            Value v;
-            if (!parseValue(v, depth + 1))
-                return false;
-            out.append(std::move(v));
-            skipWs();
-            if (atEnd())
-                return fail("unterminated array");
-            if (peek() == ',') {
-                ++m_pos;
-                continue;
-            }
-            if (peek() == ']') {
-                ++m_pos;
-                return true;
-            }
-            return fail("expected ',' or ']'");
-        }
-    }
-
-    bool hex4(std::uint32_t& cp)
-    {
-        if (m_pos + 4 > m_s.size())
-            return fail("short \\u escape");
-        cp = 0;
-        for (int k = 0; k < 4; ++k) {
-            const char c = m_s[m_pos++];
-            cp <<= 4;
-            if (c >= '0' && c <= '9')
-                cp |= static_cast<std::uint32_t>(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                cp |= static_cast<std::uint32_t>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                cp |= static_cast<std::uint32_t>(c - 'A' + 10);
-            else
-                return fail("bad hex digit in \\u escape");
-        }
-        return true;
-    }
-
-    bool parseString(std::string& out)
-    {
-        ++m_pos; // opening quote
-        for (;;) {
-            if (atEnd())
-                return fail("unterminated string");
-            const auto c = static_cast<unsigned char>(peek());
-            if (c == '"') {
-                ++m_pos;
-                return true;
-            }
-            if (c < 0x20)
-                return fail("control character in string");
-            if (c == '\\') {
-                ++m_pos;
-                if (atEnd())
-                    return fail("unterminated escape");
-                const char e = m_s[m_pos++];
-                switch (e) {
-                case '"':
-                    out += '"';
-                    break;
-                case '\\':
-                    out += '\\';
-                    break;
-                case '/':
-                    out += '/';
-                    break;
-                case 'b':
-                    out += '\b';
-                    break;
-                case 'f':
-                    out += '\f';
-                    break;
-                case 'n':
-                    out += '\n';
-                    break;
-                case 'r':
-                    out += '\r';
-                    break;
-                case 't':
-                    out += '\t';
-                    break;
-                case 'u': {
-                    std::uint32_t cp = 0;
-                    if (!hex4(cp))
-                        return false;
-                    if (cp >= 0xDC00 && cp <= 0xDFFF)
-                        return fail("lone low surrogate");
-                    if (cp >= 0xD800 && cp <= 0xDBFF) {
-                        if (m_s.substr(m_pos, 2) != "\\u")
-                            return fail("lone high surrogate");
-                        m_pos += 2;
-                        std::uint32_t low = 0;
-                        if (!hex4(low))
-                            return false;
-                        if (low < 0xDC00 || low > 0xDFFF)
-                            return fail("bad surrogate pair");
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                    }
-                    appendUtf8(out, cp);
-                    break;
-                }
-                default:
-                    return fail("bad escape");
-                }
-                continue;
-            }
-            const std::size_t n = utf8SequenceLength(m_s, m_pos);
-            if (n == 0)
-                return fail("invalid UTF-8 in string");
-            out.append(m_s.data() + m_pos, n);
-            m_pos += n;
-        }
-    }
-
-    bool digits()
-    {
-        const std::size_t start = m_pos;
-        while (!atEnd() && peek() >= '0' && peek() <= '9')
-            ++m_pos;
-        return m_pos > start;
-    }
-
-    bool parseNumber(Value& out)
-    {
-        const std::size_t start = m_pos;
-        if (!atEnd() && peek() == '-')
-            ++m_pos;
-        if (atEnd())
-            return fail("bad number");
-        if (peek() == '0') {
-            ++m_pos;
-        } else if (peek() >= '1' && peek() <= '9') {
-            digits();
+        Value& parent = m_open.back();
+        if (parent.isArray()) {
+            parent.append(std::move(v));
         } else {
-            return fail("unexpected character");
+            // Duplicate names: the last one wins (docs/sdk.md "JSON").
+            parent.set(std::move(m_keys.back()), std::move(v));
+            m_keys.pop_back();
         }
-        if (!atEnd() && peek() == '.') {
-            ++m_pos;
-            if (!digits())
-                return fail("bad fraction");
-        }
-        if (!atEnd() && (peek() == 'e' || peek() == 'E')) {
-            ++m_pos;
-            if (!atEnd() && (peek() == '+' || peek() == '-'))
-                ++m_pos;
-            if (!digits())
-                return fail("bad exponent");
-        }
-        out = Value::number(std::string(m_s.substr(start, m_pos - start)));
         return true;
     }
 
-    std::string_view m_s;
-    std::size_t m_pos = 0;
+    std::vector<Value> m_open; ///< containers being filled, outermost first
+    std::vector<std::string> m_keys; ///< pending member names of the open objects
+    std::optional<Value> m_root;
     std::string m_error;
 };
+// NOLINTEND(readability-identifier-naming)
 
 void serializeTo(std::string& out, const Value& v)
 {
@@ -535,7 +319,17 @@ void serializeTo(std::string& out, const Value& v)
 
 std::optional<Value> parse(std::string_view text, std::string* error)
 {
-    return Parser(text).run(error);
+    Builder builder;
+    try {
+        // Strict RFC 8259: one value, no comments; strings must be valid UTF-8 (nlohmann rejects
+        // overlongs, surrogates and truncated sequences, and lone \u surrogates).
+        nlohmann::json::sax_parse(
+            text.begin(), text.end(), &builder, nlohmann::json::input_format_t::json, true, false);
+    } catch (const std::exception& e) {
+        // Only allocation failures can get here; nothing throws across this API.
+        builder.fail(e.what());
+    }
+    return builder.take(error);
 }
 
 void appendQuoted(std::string& out, std::string_view s)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Minimal strict JSON (RFC 8259) reader/writer: exactly what the wire contract needs. Chosen over
-// a packaged library to keep the SDK's dependencies at libcurl + SQLite.
+// The SDK's one JSON codec: a no-throw wrapper around nlohmann-json (parsing, through its SAX
+// interface) plus the writer of the wire's strings. Internal: nlohmann stays out of the public
+// headers and of the SDK's link interface.
 
 #include <cstdint>
 #include <optional>
@@ -61,7 +62,8 @@ private:
 
 /// Parses one JSON text (whitespace around allowed, nothing else). Strict: rejects trailing
 /// commas, leading zeros, control characters in strings, invalid UTF-8, lone surrogates and
-/// nesting deeper than 128. On failure returns std::nullopt and sets @p error if given.
+/// more than 128 nested arrays/objects. Duplicate member names: the last one wins. Never throws:
+/// on failure returns std::nullopt and sets @p error if given.
 std::optional<Value> parse(std::string_view text, std::string* error = nullptr);
 
 /// Appends @p s as a JSON string literal (with quotes). Control characters are escaped; any byte

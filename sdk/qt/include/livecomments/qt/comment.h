@@ -9,7 +9,7 @@
 
 namespace livecomments::qt {
 
-/// One comment as the Qt binding holds it (DESIGN.md §1 "Comment object").
+/// One comment as the Qt binding holds it (docs/protocol.md "Objects").
 ///
 /// Threading: a plain value type; copy it freely between threads.
 struct Comment {

@@ -14,7 +14,7 @@ namespace livecomments::qt {
 
 /// The comments of one video, kept sorted by id, for a QML ListView.
 ///
-/// Change granularity is chosen for views (PRIOR_ART.md "Qt Quick performance"):
+/// Change granularity is chosen for views (docs/qt-binding.md):
 /// - live arrivals (addLive) are queued and flushed once per event-loop turn as ONE
 ///   beginInsertRows at the newest end (a late id that sorts inside the list is inserted where
 ///   it belongs, separately; that only happens on multi-node overlap);

@@ -145,6 +145,9 @@ signals:
     void statusChanged();
     void videoChanged();
     void viewersChanged();
+    /// The streamer ended the video while this session watched it (`ended` event): ended
+    /// becomes true, status Ended, and the stream is not reopened once it drops.
+    void videoEnded();
     void historyChanged();
     void outboxChanged();
     /// A comment arrived live (not history, never twice): for the danmaku overlay.

@@ -85,8 +85,7 @@ public:
     };
     Q_ENUM(State)
 
-    /// Creates the implementation of @p kind; nullptr for Kind::Curl in a build without core's
-    /// Client (LC_QT_HAS_CURL_TRANSPORT undefined).
+    /// Creates the implementation of @p kind (never nullptr).
     static std::unique_ptr<Transport> create(Kind kind, QObject* parent = nullptr);
     ~Transport() override;
 
@@ -128,6 +127,9 @@ public:
     QString lastEventId() const { return m_lastEventId; } ///< id of the last event received
     int connectionCount() const { return m_connections; } ///< streams opened so far
     int lastStreamStatus() const { return m_lastStatus; } ///< HTTP status of the last stream
+    /// The streamer ended the subscribed video (`ended` event). The stream stays open for
+    /// deletions; when it drops, the state becomes Closed instead of Reconnecting.
+    bool ended() const { return m_ended; }
 
 signals:
     void stateChanged();
@@ -138,6 +140,8 @@ signals:
     /// `reset`: too many comments were missed; refetch history (there may be a gap).
     void resetReceived(const QString& reason);
     void statsReceived(int viewers);
+    /// `ended`: the streamer ended the video (once per subscription); see ended().
+    void videoEnded();
     /// The stream failed. @p fatal: no reconnect will follow (204/401/403/404 or bad response).
     void streamError(int httpStatus, const QString& message, bool fatal);
 
@@ -146,6 +150,8 @@ protected:
     void setState(State state, int attempt = 0, int delayMs = 0);
     /// Forgets the ids seen so far (a new subscription).
     void resetDedupe();
+    /// Sets ended(); emits videoEnded() when it becomes true. false on a new subscription.
+    void setEnded(bool ended);
     /// Decodes one SSE event into the signals above (shared by both implementations); a
     /// comment id seen within the last kDedupeWindow ids (the server's resume overlap) is dropped.
     void dispatchEvent(const livecomments::SseEvent& event);
@@ -153,7 +159,8 @@ protected:
     QUrl streamUrl(qint32 videoId) const;
     /// The full URL of @p pathAndQuery on server().
     QUrl urlFor(const QString& pathAndQuery) const;
-    /// Whether a stream answered with this status must not be retried (WHATWG + DESIGN.md §3).
+    /// Whether a stream answered with this status must not be retried (WHATWG + the reconnect table
+    /// of docs/sdk.md "Streams").
     static bool isFatalStatus(int status);
 
     QUrl m_server;
@@ -169,6 +176,7 @@ private:
     State m_state = State::Idle;
     int m_attempt = 0;
     int m_delayMs = 0;
+    bool m_ended = false;
 };
 
 } // namespace livecomments::qt
