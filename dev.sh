@@ -21,7 +21,7 @@ DEPS=(
   qml6-module-qtquick-window qml6-module-qtqml-workerscript qml6-module-qtquick-templates
   qml6-module-qttest qml6-module-qtmultimedia
   chromium xvfb xauth nginx libnginx-mod-nchan gnuplot-nox redis-server postgresql
-  nlohmann-json3-dev libzstd-dev clang clang-format clang-tidy libclang-rt-14-dev
+  nlohmann-json3-dev libzstd-dev libpq-dev clang clang-format clang-tidy libclang-rt-14-dev
   lintian fakeroot dpkg-dev systemd
 )
 
@@ -136,6 +136,11 @@ case "$cmd" in
   test) test_suite "$@" ;;
   test-sanitizers) test_sanitizers "$@" ;;
   bench) deps; build dev --target livecomments-bench livecomments-server; raise_fd_limit; exec bench/compare.sh "$@" ;;
-  package) deps; build dev; (cd build/dev && cpack) ;;
+  package)
+    # Prefix /usr: the SDK, its .pc file and the QML module land in Debian's multiarch paths.
+    deps
+    cmake --preset dev -B build/package -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+    cmake --build build/package
+    (cd build/package && cpack -G DEB && cpack -G TGZ) ;;
   *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
