@@ -33,7 +33,7 @@ const std::vector<OptionSpec> kOptions = {
       "start-up: attempts to reach PostgreSQL / Redis before exiting", true },
     { "connect-timeout-ms", "N", "10000", OptionKind::Integer, 100, 3600000,
       "start-up: give up reaching PostgreSQL / Redis after this long", true },
-    { "order-hold-ms", "N", "50", OptionKind::Integer, 0, 10000,
+    { "order-hold-ms", "N", "100", OptionKind::Integer, 0, 10000,
       "with a bus: hold live comments this long after their id's time to send them in id order",
       true },
     { "jwt-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,

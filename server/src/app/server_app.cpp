@@ -154,7 +154,8 @@ void ServerApplication::setUpLogging(const std::string& level)
     Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
 }
 
-void ServerApplication::logSummary(const Settings& s, std::uint16_t port, unsigned loops)
+void ServerApplication::logSummary(
+    const Settings& s, const std::string& store, std::uint16_t port, unsigned loops)
 {
     std::string rate = "off";
     if (s.rateLimit.enabled)
@@ -162,11 +163,11 @@ void ServerApplication::logSummary(const Settings& s, std::uint16_t port, unsign
             + std::to_string(static_cast<long long>(s.rateLimit.seconds)) + "s";
     Poco::Logger::get("livecomments")
         .information(
-            "livecomments-server %s listening on %s:%hu; store %s:%s (synchronous %s); %u fan-out "
+            "livecomments-server %s listening on %s:%hu; store %s (synchronous %s); %u fan-out "
             "loops, %d HTTP threads; limits: rate %s, max body %zB, queue cap %zB, replay %z; "
             "reads "
             "%s%s",
-            std::string(serverVersion()), s.listenHost, port, s.storeKind, s.storePath,
+            std::string(serverVersion()), s.listenHost, port, store,
             std::string(s.synchronousFull ? "full" : "normal"), loops, s.threads, rate,
             s.maxBodyBytes, s.queueCapBytes, s.replayLimit,
             std::string(s.readsNeedToken ? "token" : "public"),
@@ -288,7 +289,7 @@ int ServerApplication::main(const std::vector<std::string>& args)
 
     const unsigned loops
         = settings.loops ? settings.loops : std::max(1u, std::thread::hardware_concurrency());
-    logSummary(settings, socket->address().port(), loops);
+    logSummary(settings, service->storeDescription(), socket->address().port(), loops);
     if (!settings.busUrl.empty())
         log.information("cluster: node id %u (%s), bus %s, order hold %d ms", settings.nodeId,
             std::string(settings.explicitNodeId ? "explicit" : "leased"),

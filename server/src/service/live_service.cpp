@@ -5,10 +5,7 @@
 #include "model/errors.h"
 #include "model/json_text.h"
 #include "model/text_rules.h"
-#if __has_include("store/store_factory.h") // TEMP until pg-store lands
 #include "store/store_factory.h"
-#define LC_HAVE_FACTORY 1
-#endif
 
 #include <Poco/HMACEngine.h>
 #include <Poco/Logger.h>
@@ -85,13 +82,9 @@ LiveService::LiveService(Settings settings, ClusterParts cluster)
     storeOptions.path = m_settings.storePath;
     storeOptions.retentionDays = m_settings.retentionDays;
     storeOptions.synchronousFull = m_settings.synchronousFull;
-#ifdef LC_HAVE_FACTORY
     storeOptions.connectAttempts = m_settings.connectAttempts;
     storeOptions.connectDeadlineMs = m_settings.connectTimeoutMs;
     m_store = store::makeCommentStore(m_settings.storeUrl, storeOptions, m_ids);
-#else
-    m_store = std::make_unique<store::CommentStore>(storeOptions, m_ids);
-#endif
 }
 
 LiveService::~LiveService()
@@ -541,9 +534,10 @@ void LiveService::onStatsTick()
 
 void LiveService::fillGaps(const std::vector<std::uint32_t>& videos)
 {
-    // Runs on the bus' subscriber thread after a reconnect: everything other nodes committed
-    // while this node was cut off is in the store. Start an overlap window below the newest id
-    // delivered, as ids of different nodes are only roughly ordered; dedupe drops the rest.
+    // Runs on the bus' subscriber thread after a reconnect (and every second from the cluster
+    // thread): everything other nodes committed while this node was cut off is in the store. Start
+    // an overlap window below the newest id delivered, as ids of different nodes are only roughly
+    // ordered; dedupe drops the rest.
     const std::uint64_t overlap
         = ids::snowflakeFloorForUnixMs(ids::kEpochUnixMs + m_settings.overlapMs);
     for (const auto videoId : videos) {
@@ -600,6 +594,9 @@ void LiveService::clusterLoop()
         }
         const bool countsDue = std::chrono::steady_clock::now() >= nextRefresh;
         if (countsDue) {
+            // The sweep: an event the bus never carried (its publisher died between commit and
+            // SPUBLISH, or Redis dropped it) is in the store; find it within a second.
+            fillGaps(videos);
             for (const auto videoId : videos)
                 m_cluster.counts->setLocalCount(videoId, m_engine->viewers(videoId));
             auto totals = m_cluster.counts->clusterCounts(videos);

@@ -148,6 +148,8 @@ public:
     /// bus state, "degraded" while Redis is unreachable (docs/operations.md "Health").
     std::string healthJson() const;
     bool clustered() const { return m_redisBus != nullptr; }
+    /// Engine and location of the store, e.g. `sqlite:livecomments.db` (never a password).
+    std::string storeDescription() const { return m_store->describe(); }
 
 private:
     ResumePlan planResume(std::uint32_t videoId, std::optional<std::uint64_t> lastEventId);

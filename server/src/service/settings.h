@@ -23,7 +23,7 @@ struct Settings {
     std::string busUrl; ///< --bus (empty: a single node with the in-process bus)
     int connectAttempts = 10; ///< start-up attempts to reach PostgreSQL / Redis
     int connectTimeoutMs = 10000; ///< … within this long
-    int orderHoldMs = 50; ///< with a bus: reorder window after an id's timestamp (0 = off)
+    int orderHoldMs = 100; ///< with a bus: reorder window after an id's timestamp (0 = off)
     std::optional<std::uint32_t> explicitNodeId; ///< --node-id as given
     std::string jwtSecret; ///< empty → --dev secret or refuse to start
     bool dev = false;
