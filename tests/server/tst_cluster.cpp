@@ -51,6 +51,19 @@ void connectViewer(Viewer& v, const QUrl& base, qint32 videoId)
     ++v.connections;
 }
 
+/// Connects every viewer to `base` and waits for all their `hello` events.
+bool connectAll(std::vector<Viewer>& viewers, const QUrl& base, qint32 videoId, int timeoutMs)
+{
+    for (auto& v : viewers)
+        connectViewer(v, base, videoId);
+    return QTest::qWaitFor(
+        [&] {
+            return std::all_of(viewers.begin(), viewers.end(),
+                [](const Viewer& v) { return !v.reader->hello().isEmpty(); });
+        },
+        timeoutMs);
+}
+
 QList<quint64> allReceived(const Viewer& v)
 {
     return v.received + v.reader->comments();
@@ -207,11 +220,7 @@ void TstCluster::threeNodesBehindNginx()
 
     constexpr int kViewers = 300;
     std::vector<Viewer> viewers(kViewers);
-    for (auto& v : viewers)
-        connectViewer(v, nginx.baseUrl(), video);
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(viewers.begin(), viewers.end(),
-                                 [](const Viewer& v) { return !v.reader->hello().isEmpty(); }),
-        30000);
+    QVERIFY(connectAll(viewers, nginx.baseUrl(), video, 30000));
     // least_conn spreads the streams: every node serves a fair share.
     for (const auto& node : nodes) {
         const double open = metric(node->baseUrl(), QStringLiteral("livecomments_open_streams"));
@@ -248,11 +257,7 @@ void TstCluster::killedNodeLosesNothing()
     const qint32 video = createVideo(nginx.baseUrl(), m_token, QStringLiteral("A3"));
     QVERIFY(video > 0);
     std::vector<Viewer> viewers(60);
-    for (auto& v : viewers)
-        connectViewer(v, nginx.baseUrl(), video);
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(viewers.begin(), viewers.end(),
-                                 [](const Viewer& v) { return !v.reader->hello().isEmpty(); }),
-        20000);
+    QVERIFY(connectAll(viewers, nginx.baseUrl(), video, 20000));
     QVERIFY(waitForShardSubscribers(video, 3));
 
     QList<quint64> acked = postRoundRobin(nodes, video, QStringLiteral("before"), 30);
