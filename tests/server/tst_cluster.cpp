@@ -488,6 +488,12 @@ void TstCluster::duplicateNodeIdExits()
     QVERIFY(twin.waitForExit(15000));
     QCOMPARE(twin.exitCode(), 78);
     QVERIFY2(twin.log().contains("node id 77 is already in use"), twin.log().constData());
+    // A graceful stop releases the lease at once (no ttl to wait out): the id is free again.
+    QVERIFY(nodes[0]->terminate());
+    QCOMPARE(nodes[0]->exitCode(), 0);
+    QVERIFY(!m_redis.command({ QStringLiteral("EXISTS"), QStringLiteral("lc:node:77") }).toBool());
+    QVERIFY(twin.start());
+    QCOMPARE(healthOf(twin.baseUrl()).value(QStringLiteral("node_id")).toInt(), 77);
 }
 
 QTEST_GUILESS_MAIN(TstCluster)
