@@ -637,7 +637,9 @@ std::map<std::uint32_t, std::uint64_t> LiveService::viewerCounts(
                 missing.push_back(videoId);
         }
     }
-    if (missing.empty())
+    // While Redis is away a request must not wait for its I/O timeout: local counts (or the
+    // last cluster totals above) instead.
+    if (missing.empty() || !m_redisBus->healthy())
         return out;
     if (auto totals = m_cluster.counts->clusterCounts(missing)) {
         std::lock_guard lock(m_clusterMutex);
