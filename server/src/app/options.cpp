@@ -25,8 +25,17 @@ const std::vector<OptionSpec> kOptions = {
       ".properties file with the same keys as these options", false },
     { "listen", "HOST:PORT", "127.0.0.1:8080", OptionKind::Text, kNoLimit, kNoLimit,
       "address to listen on (port 0 = any free port)", true },
-    { "store", "sqlite:PATH", "sqlite:livecomments.db", OptionKind::Text, kNoLimit, kNoLimit,
-      "comment store", true },
+    { "store", "URL", "sqlite:livecomments.db", OptionKind::Text, kNoLimit, kNoLimit,
+      "comment store: sqlite:PATH or postgresql://user[:pw]@host[:port]/db", true },
+    { "bus", "redis://HOST:PORT", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "cluster bus (Redis 7); without it the node runs alone", true },
+    { "connect-attempts", "N", "10", OptionKind::Integer, 1, 1000,
+      "start-up: attempts to reach PostgreSQL / Redis before exiting", true },
+    { "connect-timeout-ms", "N", "10000", OptionKind::Integer, 100, 3600000,
+      "start-up: give up reaching PostgreSQL / Redis after this long", true },
+    { "order-hold-ms", "N", "100", OptionKind::Integer, 0, 10000,
+      "with a bus: hold live comments this long after their id's time to send them in id order",
+      true },
     { "jwt-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
       "HS256 secret (or env LIVECOMMENTS_JWT_SECRET)", true },
     { "dev", nullptr, "false", OptionKind::Flag, kNoLimit, kNoLimit,
@@ -49,8 +58,9 @@ const std::vector<OptionSpec> kOptions = {
       "whether reads need a token", true },
     { "retention-days", "N", "0", OptionKind::Integer, 0, 100000,
       "delete comments older than N days (0 = keep)", true },
-    { "node-id", "N", "1", OptionKind::Integer, 0, 1023,
-      "snowflake node id, unique per node", true },
+    { "node-id", "N", nullptr, OptionKind::Integer, 0, 1023,
+      "snowflake node id, unique per node (with --bus: leased from Redis if omitted; else 0)",
+      true },
     { "loops", "N", "0", OptionKind::Integer, 0, 256,
       "fan-out epoll loops (0 = cores)", true },
     { "stats-ms", "N", "5000", OptionKind::Integer, 0, 3600000,
@@ -146,12 +156,26 @@ Settings loadSettings(const SettingLookup& lookup)
     if (auto v = get("store")) {
         const auto colon = v->find(':');
         const std::string kind = colon == std::string::npos ? "" : v->substr(0, colon);
-        if (kind != "sqlite" || colon + 1 >= v->size())
-            throw std::invalid_argument(
-                "--store: expected sqlite:PATH (other stores are not built in), got '" + *v + "'");
-        s.storeKind = kind;
-        s.storePath = v->substr(colon + 1);
+        if (kind == "sqlite" && colon + 1 < v->size()) {
+            s.storeKind = kind;
+            s.storePath = v->substr(colon + 1);
+        } else if (kind == "postgresql" || kind == "postgres") {
+            s.storeKind = "postgresql"; // the URL itself is checked when the store is made
+        } else {
+            throw std::invalid_argument("--store: expected sqlite:PATH or "
+                                        "postgresql://user[:password]@host[:port]/db, got '"
+                + *v + "'");
+        }
+        s.storeUrl = *v;
     }
+    if (auto v = get("bus")) {
+        if (v->rfind("redis://", 0) != 0)
+            throw std::invalid_argument("--bus: expected redis://HOST[:PORT], got '" + *v + "'");
+        s.busUrl = *v; // parsed (and checked further) by bus::parseRedisUrl at start
+    }
+    integer("connect-attempts", s.connectAttempts);
+    integer("connect-timeout-ms", s.connectTimeoutMs);
+    integer("order-hold-ms", s.orderHoldMs);
     if (auto v = get("jwt-secret"))
         s.jwtSecret = *v;
     flag("dev", s.dev);
@@ -175,7 +199,14 @@ Settings loadSettings(const SettingLookup& lookup)
             throw std::invalid_argument("--reads: expected public or token, got '" + *v + "'");
     }
     integer("retention-days", s.retentionDays);
-    integer("node-id", s.nodeId);
+    {
+        std::uint32_t nodeId = 0;
+        if (get("node-id")) {
+            integer("node-id", nodeId);
+            s.explicitNodeId = nodeId;
+            s.nodeId = nodeId;
+        }
+    }
     integer("loops", s.loops);
     integer("stats-ms", s.statsMs);
     if (auto v = get("viewer-rate-cap")) {

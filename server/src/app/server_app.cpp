@@ -24,7 +24,9 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
+#include <csignal>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <thread>
@@ -48,6 +50,43 @@ void raiseFileLimit()
         limit.rlim_cur = target;
         setrlimit(RLIMIT_NOFILE, &limit);
     }
+}
+
+/**
+ * Connects the cluster parts in the order docs/operations.md gives: the node-id lease first (it
+ * decides settings.nodeId, which the snowflake ids need), then the bus and the viewer counts.
+ * Throws std::invalid_argument (malformed URL) or std::runtime_error (unreachable, id taken).
+ */
+ClusterParts connectCluster(Settings& settings)
+{
+    const bus::RedisEndpoint endpoint = bus::parseRedisUrl(settings.busUrl);
+    bus::RedisStartupRetry retry;
+    retry.attempts = settings.connectAttempts;
+    retry.deadline = std::chrono::milliseconds(settings.connectTimeoutMs);
+    ClusterParts parts;
+    bus::NodeIdLeaseOptions lease;
+    lease.endpoint = endpoint;
+    lease.explicitId = settings.explicitNodeId;
+    lease.startup = retry;
+    parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+    settings.nodeId = parts.lease->nodeId();
+    parts.lease->setLostHandler([](std::uint32_t nodeId) {
+        // Another live node may now mint ids with our node field: stop taking writes.
+        Poco::Logger::get("livecomments")
+            .fatal("node id %u lease lost to another node: shutting down", nodeId);
+        ::kill(::getpid(), SIGTERM);
+    });
+    bus::RedisBusOptions busOptions;
+    busOptions.endpoint = endpoint;
+    busOptions.nodeId = settings.nodeId;
+    busOptions.startup = retry;
+    parts.bus = std::make_unique<bus::RedisBus>(busOptions);
+    bus::ViewerCountsOptions counts;
+    counts.endpoint = endpoint;
+    counts.nodeId = settings.nodeId;
+    counts.startup = retry;
+    parts.counts = std::make_unique<bus::ViewerCounts>(counts);
+    return parts;
 }
 
 } // namespace
@@ -115,7 +154,8 @@ void ServerApplication::setUpLogging(const std::string& level)
     Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
 }
 
-void ServerApplication::logSummary(const Settings& s, std::uint16_t port, unsigned loops)
+void ServerApplication::logSummary(
+    const Settings& s, const std::string& store, std::uint16_t port, unsigned loops)
 {
     std::string rate = "off";
     if (s.rateLimit.enabled)
@@ -123,11 +163,11 @@ void ServerApplication::logSummary(const Settings& s, std::uint16_t port, unsign
             + std::to_string(static_cast<long long>(s.rateLimit.seconds)) + "s";
     Poco::Logger::get("livecomments")
         .information(
-            "livecomments-server %s listening on %s:%hu; store %s:%s (synchronous %s); %u fan-out "
+            "livecomments-server %s listening on %s:%hu; store %s (synchronous %s); %u fan-out "
             "loops, %d HTTP threads; limits: rate %s, max body %zB, queue cap %zB, replay %z; "
             "reads "
             "%s%s",
-            std::string(serverVersion()), s.listenHost, port, s.storeKind, s.storePath,
+            std::string(serverVersion()), s.listenHost, port, store,
             std::string(s.synchronousFull ? "full" : "normal"), loops, s.threads, rate,
             s.maxBodyBytes, s.queueCapBytes, s.replayLimit,
             std::string(s.readsNeedToken ? "token" : "public"),
@@ -202,25 +242,35 @@ int ServerApplication::main(const std::vector<std::string>& args)
             + "': never expose this server");
 
     raiseFileLimit();
-    LiveService service(settings);
+    std::unique_ptr<LiveService> service;
     std::unique_ptr<Poco::Net::ServerSocket> socket;
+    // Every part is connected before the port is bound: a bad URL, an unreachable PostgreSQL or
+    // Redis or a node id in use ends the process here, never as a half-started node.
+    auto fail = [&](const std::string& why, int code) {
+        log.fatal("cannot start: " + why);
+        if (service)
+            service->shutdown();
+        m_logChannel->close();
+        return code;
+    };
     try {
-        service.start();
+        ClusterParts cluster;
+        if (!settings.busUrl.empty())
+            cluster = connectCluster(settings);
+        service = std::make_unique<LiveService>(settings, std::move(cluster));
+        service->start();
         socket = std::make_unique<Poco::Net::ServerSocket>();
         socket->bind(Poco::Net::SocketAddress(settings.listenHost, settings.listenPort), true);
         socket->listen(4096);
     } catch (const Poco::Exception& e) {
-        log.fatal("cannot start: " + e.displayText());
-        service.shutdown();
-        m_logChannel->close();
-        return EXIT_CONFIG;
+        return fail(e.displayText(), EXIT_CONFIG);
+    } catch (const std::invalid_argument& e) { // malformed --store / --bus URL
+        return fail(e.what(), EXIT_CONFIG);
+    } catch (const std::runtime_error& e) { // Redis unreachable, node id taken
+        return fail(e.what(), EXIT_CONFIG);
     } catch (const std::exception& e) {
-        log.fatal(std::string("cannot start: ") + e.what());
-        service.shutdown();
-        m_logChannel->close();
-        return EXIT_SOFTWARE;
+        return fail(e.what(), EXIT_SOFTWARE);
     }
-
     // Short requests only: streams leave the pool at once (detached to the fan-out engine).
     Poco::ThreadPool pool(2, settings.threads, 60);
     Poco::AutoPtr<Poco::Net::HTTPServerParams> params = new Poco::Net::HTTPServerParams;
@@ -234,12 +284,16 @@ int ServerApplication::main(const std::vector<std::string>& args)
     params->setMaxKeepAliveRequests(0);
     params->setServerName("livecomments-server");
     params->setSoftwareVersion(std::string("livecomments-server/") + serverVersion());
-    Poco::Net::HTTPServer server(new http::Router(service), pool, *socket, params);
+    Poco::Net::HTTPServer server(new http::Router(*service), pool, *socket, params);
     server.start();
 
     const unsigned loops
         = settings.loops ? settings.loops : std::max(1u, std::thread::hardware_concurrency());
-    logSummary(settings, socket->address().port(), loops);
+    logSummary(settings, service->storeDescription(), socket->address().port(), loops);
+    if (!settings.busUrl.empty())
+        log.information("cluster: node id %u (%s), bus %s, order hold %d ms", settings.nodeId,
+            std::string(settings.explicitNodeId ? "explicit" : "leased"),
+            bus::parseRedisUrl(settings.busUrl).display(), settings.orderHoldMs);
     // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text.
     std::cout << "listening on " << settings.listenHost << ":" << socket->address().port()
               << std::endl;
@@ -248,9 +302,9 @@ int ServerApplication::main(const std::vector<std::string>& args)
 
     // Graceful stop: 503 from now on, stop accepting, close streams with a spread retry,
     // commit what is queued (so nothing acknowledged is lost), then end idle connections.
-    service.beginShutdown();
+    service->beginShutdown();
     server.stop();
-    service.shutdown();
+    service->shutdown();
     server.stopAll(true);
     pool.joinAll();
     log.information("stopped");

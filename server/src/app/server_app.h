@@ -35,7 +35,8 @@ private:
     /// Root logger → (async) pattern formatter → stderr, at `level`.
     void setUpLogging(const std::string& level);
     /// The one-line start-up summary (information level).
-    static void logSummary(const Settings& settings, std::uint16_t port, unsigned loops);
+    static void logSummary(
+        const Settings& settings, const std::string& store, std::uint16_t port, unsigned loops);
 
     bool m_help = false;
     bool m_version = false;

@@ -4,6 +4,7 @@
 #include "service/rate_limiter.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace livecomments::server {
@@ -18,6 +19,12 @@ struct Settings {
     std::string listenHost = "127.0.0.1";
     std::uint16_t listenPort = 8080;
     std::string storePath = "livecomments.db"; ///< from --store=sqlite:PATH
+    std::string storeUrl = "sqlite:livecomments.db"; ///< --store as given
+    std::string busUrl; ///< --bus (empty: a single node with the in-process bus)
+    int connectAttempts = 10; ///< start-up attempts to reach PostgreSQL / Redis
+    int connectTimeoutMs = 10000; ///< … within this long
+    int orderHoldMs = 100; ///< with a bus: reorder window after an id's timestamp (0 = off)
+    std::optional<std::uint32_t> explicitNodeId; ///< --node-id as given
     std::string jwtSecret; ///< empty → --dev secret or refuse to start
     bool dev = false;
     int heartbeatMs = 15000;
@@ -29,7 +36,7 @@ struct Settings {
     std::size_t maxBodyBytes = 65536;
     bool readsNeedToken = false; ///< --reads=token
     int retentionDays = 0;
-    std::uint32_t nodeId = 1;
+    std::uint32_t nodeId = 0; ///< the node id in use (explicit, leased, or 0)
     unsigned loops = 0; ///< 0 = cores
     int statsMs = 5000;
     double viewerRateCap = 30; ///< comments/s one viewer is sent per video; 0 = off (no shaping)
