@@ -19,6 +19,9 @@ struct Settings {
     std::uint16_t listenPort = 8080;
     std::string storePath = "livecomments.db"; ///< from --store=sqlite:PATH
     std::string jwtSecret; ///< empty → --dev secret or refuse to start
+    std::string jwtPreviousSecret; ///< key rotation: accepted until jwtPreviousUntil
+    std::int64_t jwtPreviousUntil = 0; ///< Unix seconds
+    int jwtClockSkewSeconds = 30; ///< tolerance on exp / nbf
     bool dev = false;
     int heartbeatMs = 15000;
     std::size_t replayLimit = 500;
