@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <regex>
 #include <stdexcept>
 
 #ifndef LC_VERSION
@@ -107,10 +108,14 @@ std::int64_t toUnixSeconds(const std::string& name, const std::string& value)
     if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos
         && value.size() <= 12)
         return std::stoll(value);
+    // Poco's parser skips what it does not understand ("yesterday" parses), so the shape is
+    // checked first: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM).
+    static const std::regex kIso(
+        R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))");
     Poco::DateTime parsed;
     int zone = 0;
-    if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::ISO8601_FORMAT, value, parsed, zone)
-        && !Poco::DateTimeParser::tryParse(
+    if (!std::regex_match(value, kIso)
+        || !Poco::DateTimeParser::tryParse(
             Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, value, parsed, zone))
         throw std::invalid_argument("--" + name
             + ": expected Unix seconds or ISO 8601 (2026-12-01T00:00:00Z), got '" + value + "'");
