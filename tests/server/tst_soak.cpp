@@ -53,6 +53,16 @@ int openFds(qint64 pid)
 
 class TstSoak : public QObject {
     Q_OBJECT
+public:
+    TstSoak()
+    {
+        // Qt Test aborts a test function after 300 s unless told otherwise (read once, at the
+        // first test function): allow the whole soak plus the final checks.
+        if (!qEnvironmentVariableIsSet("QTEST_FUNCTION_TIMEOUT"))
+            qputenv("QTEST_FUNCTION_TIMEOUT",
+                QByteArray::number((envInt("LC_SOAK_SECONDS", 600) + 300) * 1000));
+    }
+
 private slots:
     void soak();
 };
