@@ -147,7 +147,8 @@ void TstSoak::soak()
         }
         if (clock.elapsed() >= nextTrickle) { // slowloris: one more header line now and then
             for (int i = idle; i < idle + slow && i < int(sockets.size()); ++i)
-                sockets[std::size_t(i)]->write("X-Soak: 1\r\n");
+                if (sockets[std::size_t(i)]->state() == QAbstractSocket::ConnectedState)
+                    sockets[std::size_t(i)]->write("X-Soak: 1\r\n"); // closed by the server: fine
             nextTrickle = clock.elapsed() + 5000;
         }
         if (clock.elapsed() >= nextSample) {
