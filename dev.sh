@@ -151,6 +151,11 @@ test_suite() {
   tools/check_style.sh build/ci
   log "running the test suite"
   ctest --preset ci --parallel 2 "$@"
+  # A few seconds of each libFuzzer target (docs/security.md has the long runs).
+  log "building and running the fuzz targets briefly"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz
+  ctest --preset fuzz -L fuzz
   if [ "${LC_SKIP_SANITIZERS:-0}" != 1 ]; then
     test_sanitizers "$@"
   fi
@@ -165,7 +170,7 @@ test_sanitizers() {
   for p in asan tsan; do
     build "$p"
     log "running the test suite under $p"
-    ctest --preset "$p" --parallel 2 -LE heavy "$@"
+    ctest --preset "$p" --parallel 2 -LE 'heavy|soak' "$@"
   done
 }
 

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "app/options.h"
 
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeParser.h>
+
 #include <cerrno>
 #include <cstdlib>
+#include <regex>
 #include <stdexcept>
 
 #ifndef LC_VERSION
@@ -38,6 +43,12 @@ const std::vector<OptionSpec> kOptions = {
       true },
     { "jwt-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
       "HS256 secret (or env LIVECOMMENTS_JWT_SECRET)", true },
+    { "jwt-previous-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "key rotation: the old secret, still accepted until --jwt-previous-until", true },
+    { "jwt-previous-until", "TIME", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "end of the previous secret's window: Unix seconds or ISO 8601 UTC", true },
+    { "jwt-clock-skew", "S", "30", OptionKind::Integer, 0, 600,
+      "tolerance in seconds on token exp and nbf", true },
     { "dev", nullptr, "false", OptionKind::Flag, kNoLimit, kNoLimit,
       "dev mode: secret 'livecomments-dev-secret' if none given, POST /auth/dev-token", true },
     { "heartbeat-ms", "N", "15000", OptionKind::Integer, 100, 3600000,
@@ -101,6 +112,27 @@ bool toBool(const std::string& name, const std::string& value)
     if (value == "false" || value == "0" || value == "no" || value == "off")
         return false;
     throw std::invalid_argument("--" + name + ": expected true or false, got '" + value + "'");
+}
+
+/// Unix seconds, or an ISO 8601 date-time (with a zone; `Z` for UTC) such as 2026-12-01T00:00:00Z.
+std::int64_t toUnixSeconds(const std::string& name, const std::string& value)
+{
+    if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos
+        && value.size() <= 12)
+        return std::stoll(value);
+    // Poco's parser skips what it does not understand ("yesterday" parses), so the shape is
+    // checked first: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM).
+    static const std::regex kIso(
+        R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))");
+    Poco::DateTime parsed;
+    int zone = 0;
+    if (!std::regex_match(value, kIso)
+        || !Poco::DateTimeParser::tryParse(
+            Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, value, parsed, zone))
+        throw std::invalid_argument("--" + name
+            + ": expected Unix seconds or ISO 8601 (2026-12-01T00:00:00Z), got '" + value + "'");
+    parsed.makeUTC(zone);
+    return parsed.timestamp().epochTime();
 }
 
 } // namespace
@@ -178,6 +210,14 @@ Settings loadSettings(const SettingLookup& lookup)
     integer("order-hold-ms", s.orderHoldMs);
     if (auto v = get("jwt-secret"))
         s.jwtSecret = *v;
+    if (auto v = get("jwt-previous-secret"))
+        s.jwtPreviousSecret = *v;
+    if (auto v = get("jwt-previous-until"))
+        s.jwtPreviousUntil = toUnixSeconds("jwt-previous-until", *v);
+    if (!s.jwtPreviousSecret.empty() && s.jwtPreviousUntil == 0)
+        throw std::invalid_argument(
+            "--jwt-previous-secret needs --jwt-previous-until (end of the rollover window)");
+    integer("jwt-clock-skew", s.jwtClockSkewSeconds);
     flag("dev", s.dev);
     integer("heartbeat-ms", s.heartbeatMs);
     integer("replay-limit", s.replayLimit);

@@ -10,6 +10,7 @@
 #include <Poco/HMACEngine.h>
 #include <Poco/Logger.h>
 #include <Poco/SHA1Engine.h>
+#include <nlohmann/json.hpp>
 
 #include <sys/random.h>
 
@@ -28,9 +29,32 @@ std::string secretFor(const Settings& s)
     return s.jwtSecret.empty() && s.dev ? std::string(auth::kDevSecret) : s.jwtSecret;
 }
 
+auth::JwtKeys jwtKeysFor(const Settings& s)
+{
+    return auth::JwtKeys { secretFor(s), s.jwtPreviousSecret, s.jwtPreviousUntil,
+        s.jwtClockSkewSeconds };
+}
+
 FramePtr frameOf(const cache::CachedComment& c)
 {
     return c.frame ? c.frame : makeFrame(c.id, commentFrame(c.id, c.json));
+}
+
+/// An Idempotency-Key replays only the request it was first used with. The stored first result
+/// carries the normalised content (`text` of a comment, `title` of a video), so comparing that
+/// member is comparing the request's content; a retry that re-serialises the same JSON
+/// differently (key order, escapes, CRLF vs LF) still replays.
+store::IdempotentResult sameRequestOrThrow(
+    store::IdempotentResult result, const char* member, const std::string& content)
+{
+    if (!result.replayed)
+        return result;
+    const auto stored = nlohmann::json::parse(result.body, nullptr, false);
+    const auto it = stored.is_object() ? stored.find(member) : stored.end();
+    if (it == stored.end() || !it->is_string() || it->get<std::string>() != content)
+        throw ApiError(ErrorKind::UnprocessableContent, "idempotency_key_mismatch",
+            "Idempotency-Key was already used with a different body");
+    return result;
 }
 
 Poco::Logger& streamLog()
@@ -71,7 +95,7 @@ constexpr std::size_t kMacHex = 16;
 
 LiveService::LiveService(Settings settings, ClusterParts cluster)
     : m_settings(std::move(settings))
-    , m_auth(secretFor(m_settings))
+    , m_auth(jwtKeysFor(m_settings))
     , m_ids(m_settings.nodeId)
     , m_limiter(m_settings.rateLimit, m_settings.elevatedRateLimit())
     , m_cache(m_settings.replayLimit + 201)
@@ -193,7 +217,8 @@ store::IdempotentResult LiveService::createVideo(
     const Principal& streamer, const std::string& title, const std::string& idempotencyKey)
 {
     const std::string clean = normaliseText(title, "title", kMaxTitleCodePoints, false);
-    return m_store->createVideo(streamer, clean, idempotencyKey);
+    return sameRequestOrThrow(
+        m_store->createVideo(streamer, clean, idempotencyKey), "title", clean);
 }
 
 std::string LiveService::videoJson(std::uint32_t videoId)
@@ -242,7 +267,7 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
     // A retry of a post that already succeeded is answered without taking a rate-limit token.
     if (!idempotencyKey.empty()) {
         if (auto body = m_store->findCommentResult(videoId, author.userId, idempotencyKey))
-            return store::IdempotentResult { true, *body };
+            return sameRequestOrThrow(store::IdempotentResult { true, *body }, "text", text);
     }
     const bool elevated = author.role != Role::Viewer;
     if (const int wait = m_limiter.acquire(author.userId, elevated)) {
@@ -251,7 +276,8 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
             .withRetryAfter(wait);
     }
     noteAuthor(author); // before the commit: the fan-out of this comment asks for the role
-    auto result = m_store->addComment(videoId, author, text, idempotencyKey);
+    auto result = sameRequestOrThrow(
+        m_store->addComment(videoId, author, text, idempotencyKey), "text", text);
     if (!result.replayed)
         m_metrics.commentAccepted();
     return result;

@@ -26,6 +26,9 @@ struct Settings {
     int orderHoldMs = 100; ///< with a bus: reorder window after an id's timestamp (0 = off)
     std::optional<std::uint32_t> explicitNodeId; ///< --node-id as given
     std::string jwtSecret; ///< empty → --dev secret or refuse to start
+    std::string jwtPreviousSecret; ///< key rotation: accepted until jwtPreviousUntil
+    std::int64_t jwtPreviousUntil = 0; ///< Unix seconds
+    int jwtClockSkewSeconds = 30; ///< tolerance on exp / nbf
     bool dev = false;
     int heartbeatMs = 15000;
     std::size_t replayLimit = 500;
