@@ -747,7 +747,16 @@ void FrontEnd::Impl::sweep()
             }
             closeConn(id);
             break;
-        default: // idle keep-alive, a response nobody reads, the end of lingering
+        case Deadline::Send: {
+            // Abortive close (RST): a plain close would leave the unsent bytes to the kernel,
+            // which keeps probing a zero window for minutes (like nginx's
+            // reset_timedout_connection).
+            const linger abort { 1, 0 };
+            ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+            closeConn(id);
+            break;
+        }
+        default: // idle keep-alive, the end of lingering
             closeConn(id);
             break;
         }

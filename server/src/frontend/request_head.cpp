@@ -206,7 +206,13 @@ bool interpretFields(const HeadLimits& limits, RequestHead& head, HeadError& err
             return false;
         }
         if (codings.size() != 1 || !equalsIgnoreCase(codings.front(), "chunked")) {
-            error = fail(501, "not_implemented", "only the chunked transfer coding is accepted");
+            bool chunked = false;
+            for (const auto coding : codings)
+                chunked = chunked || equalsIgnoreCase(coding, "chunked");
+            // chunked twice or not last is malformed (§6.1); another coding is one we lack.
+            error = chunked
+                ? fail(400, "bad_request", "malformed Transfer-Encoding")
+                : fail(501, "not_implemented", "only the chunked transfer coding is accepted");
             return false;
         }
         head.framing = BodyFraming::Chunked;
