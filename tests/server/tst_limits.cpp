@@ -8,6 +8,7 @@
 #include <QElapsedTimer>
 #include <QTest>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -30,6 +31,36 @@ int healthFrom(quint16 port, const QString& source = QStringLiteral("127.0.0.1")
         return 0;
     c.send(kHealth);
     return c.read(5000).status;
+}
+
+/// Four connections (source address from `source(i)`) that each got a 200 and stay open; fewer
+/// when one was not served.
+std::vector<std::unique_ptr<RawClient>> holdConnections(
+    quint16 port, const std::function<QString(int)>& source)
+{
+    std::vector<std::unique_ptr<RawClient>> held;
+    for (int i = 0; i < 4; ++i) {
+        auto c = std::make_unique<RawClient>();
+        if (!c->connect(port, source(i)))
+            break;
+        c->send(kHealth);
+        if (c->read(5000).status != 200)
+            break;
+        held.push_back(std::move(c));
+    }
+    return held;
+}
+
+/// The response a fresh connection from `source` gets to GET /healthz; the connection must
+/// then be closed (status 0 when it is not).
+RawResponse answerTo(quint16 port, const QString& source)
+{
+    RawClient c;
+    if (!c.connect(port, source))
+        return {};
+    c.send(kHealth);
+    RawResponse r = c.read(5000);
+    return c.waitClosed() ? r : RawResponse {};
 }
 
 /// Sends `request` on a fresh connection: it must get `status` with error `code` and be closed,
@@ -145,26 +176,19 @@ void TstLimits::perIpConnections429()
 {
     ServerProcess server({ QStringLiteral("--max-connections-per-ip=4") });
     QVERIFY(server.start());
-    std::vector<std::unique_ptr<RawClient>> held;
-    for (int i = 0; i < 4; ++i) {
-        held.push_back(std::make_unique<RawClient>());
-        QVERIFY(held.back()->connect(server.port(), QStringLiteral("127.0.0.2")));
-        held.back()->send(kHealth);
-        QCOMPARE(held.back()->read(5000).status, 200);
-    }
-    RawClient fifth;
-    QVERIFY(fifth.connect(server.port(), QStringLiteral("127.0.0.2")));
-    fifth.send(kHealth);
-    const RawResponse r = fifth.read(5000);
+    auto held = holdConnections(server.port(), [](int) { return QStringLiteral("127.0.0.2"); });
+    QCOMPARE(held.size(), size_t(4));
+    const RawResponse r = answerTo(server.port(), QStringLiteral("127.0.0.2"));
     QCOMPARE(r.status, 429);
     QCOMPARE(r.errorCode(), QStringLiteral("too_many_connections"));
     QVERIFY(r.header("retry-after").toInt() > 0);
-    QVERIFY(fifth.waitClosed());
     // Everyone else: other addresses, and the held connections themselves.
     QCOMPARE(healthFrom(server.port(), QStringLiteral("127.0.0.3")), 200);
     QCOMPARE(healthFrom(server.port()), 200);
-    held.front()->send(kHealth);
-    QCOMPARE(held.front()->read(5000).status, 200);
+    for (auto& c : held) {
+        c->send(kHealth);
+        QCOMPARE(c->read(5000).status, 200);
+    }
     // A freed slot is usable again.
     held.pop_back();
     QTRY_COMPARE_WITH_TIMEOUT(healthFrom(server.port(), QStringLiteral("127.0.0.2")), 200, 5000);
@@ -174,17 +198,10 @@ void TstLimits::nodeFull503()
 {
     ServerProcess server({ QStringLiteral("--max-connections=4") });
     QVERIFY(server.start());
-    std::vector<std::unique_ptr<RawClient>> held;
-    for (int i = 0; i < 4; ++i) {
-        held.push_back(std::make_unique<RawClient>());
-        QVERIFY(held.back()->connect(server.port(), QStringLiteral("127.0.0.%1").arg(10 + i)));
-        held.back()->send(kHealth);
-        QCOMPARE(held.back()->read(5000).status, 200);
-    }
-    RawClient extra;
-    QVERIFY(extra.connect(server.port(), QStringLiteral("127.0.0.20")));
-    extra.send(kHealth);
-    const RawResponse r = extra.read(5000);
+    auto held = holdConnections(
+        server.port(), [](int i) { return QStringLiteral("127.0.0.%1").arg(10 + i); });
+    QCOMPARE(held.size(), size_t(4));
+    const RawResponse r = answerTo(server.port(), QStringLiteral("127.0.0.20"));
     QCOMPARE(r.status, 503);
     QCOMPARE(r.errorCode(), QStringLiteral("server_busy"));
     QVERIFY(r.header("retry-after").toInt() > 0);
