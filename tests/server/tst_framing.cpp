@@ -124,6 +124,9 @@ void TstFraming::framing_data()
     row("chunk size overflow") << post(
         "Transfer-Encoding: chunked\r\n", "fffffffffffffffff\r\nab\r\n0\r\n\r\n")
                                << false << 400 << true << QByteArray();
+    row("1-byte chunks: small body, oversized encoding")
+        << post("Transfer-Encoding: chunked\r\n", QByteArray("1\r\na\r\n").repeated(30000)) << false
+        << 413 << true << QByteArray();
     row("chunk size not hex") << post("Transfer-Encoding: chunked\r\n", "zz\r\nab\r\n0\r\n\r\n")
                               << false << 400 << true << QByteArray();
 

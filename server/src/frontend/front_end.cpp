@@ -146,6 +146,11 @@ private:
     void sweep();
     void drainCompletions();
     bool allowUnauthenticated(const std::string& ip, int& retryAfter);
+    /// Most input buffered per connection: a whole request plus some pipelined bytes.
+    std::size_t inputCap() const
+    {
+        return m_options.limits.maxHeadBytes + m_options.limits.maxBodyBytes + 65536;
+    }
 
     // Workers.
     void workerRun();
@@ -409,7 +414,7 @@ void FrontEnd::Impl::acceptAll()
 
 void FrontEnd::Impl::readInput(Conn& c)
 {
-    const std::size_t cap = m_options.limits.maxHeadBytes + m_options.limits.maxBodyBytes + 65536;
+    const std::size_t cap = inputCap();
     char buffer[kReadChunk];
     for (;;) {
         if (c.state == State::Reading && c.in.size() >= cap)
@@ -490,6 +495,10 @@ void FrontEnd::Impl::process(Conn& c)
     if (bodyState == ParseResult::Incomplete) {
         if (c.peerEof) { // RFC 9112 §8: an incomplete message is never processed
             fail(c, 400, "bad_request", "connection closed before the end of the body");
+            return;
+        }
+        if (c.in.size() >= inputCap()) { // e.g. 1-byte chunks: small body, huge encoding
+            fail(c, 413, "payload_too_large", "request body too large");
             return;
         }
         if (head.expectContinue && !c.continueSent && head.minorVersion == 1) {
