@@ -548,6 +548,10 @@ bool FrontEnd::Impl::allowUnauthenticated(const std::string& ip, int& retryAfter
 
 void FrontEnd::Impl::dispatch(Conn& c, RequestHead head, std::string body)
 {
+    if (m_stopping) { // the workers may be gone already: answer here, like the handlers do
+        fail(c, 503, "shutting_down", "the server is shutting down", 2);
+        return;
+    }
     bool authenticated = false;
     for (const auto& [name, value] : head.fields)
         authenticated = authenticated || equalsIgnoreCase(name, "authorization");
