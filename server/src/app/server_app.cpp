@@ -243,7 +243,17 @@ int ServerApplication::main(const std::vector<std::string>& args)
     // Connections live on the front end's epoll loop; only complete requests reach a worker
     // thread, and streams leave at once (detached to the fan-out engine).
     http::Router router(service);
-    frontend::FrontEnd frontEnd(frontEndOptions(settings), router);
+    frontend::FrontEndOptions frontOptions = frontEndOptions(settings);
+    // Past the descriptor limit accept() fails and nobody gets the 503: keep the node limit
+    // below it (256 descriptors stay for the store, the log and the engine's own).
+    rlimit files {};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+        && files.rlim_cur > 512 && frontOptions.maxConnections > files.rlim_cur - 256) {
+        frontOptions.maxConnections = files.rlim_cur - 256;
+        log.warning("--max-connections lowered to %z: the open-file limit is %z",
+            frontOptions.maxConnections, static_cast<std::size_t>(files.rlim_cur));
+    }
+    frontend::FrontEnd frontEnd(frontOptions, router);
     frontEnd.start(socket->impl()->sockfd());
 
     const unsigned loops

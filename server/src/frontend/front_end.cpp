@@ -163,7 +163,9 @@ private:
     int m_epoll = -1;
     int m_wake = -1;
     int m_listen = -1;
-    std::atomic<bool> m_acceptStopped { false };
+    int m_listenForShutdown = -1; ///< m_listen as set by start(); read by stopAccepting()
+    std::atomic<bool> m_acceptStopRequested { false };
+    std::atomic<bool> m_acceptStopped { false }; ///< set after the shutdown(): the loop may close
     std::atomic<bool> m_loopStop { false };
     std::atomic<bool> m_stopping { false }; ///< stop() began: no keep-alive any more
     bool m_started = false;
@@ -224,6 +226,7 @@ FrontEndStats FrontEnd::stats() const
 void FrontEnd::Impl::start(int listenFd)
 {
     m_listen = ::dup(listenFd);
+    m_listenForShutdown = m_listen;
     m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
     m_wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (m_listen < 0 || m_epoll < 0 || m_wake < 0)
@@ -243,10 +246,12 @@ void FrontEnd::Impl::start(int listenFd)
 
 void FrontEnd::Impl::stopAccepting()
 {
-    if (!m_started || m_acceptStopped.exchange(true))
+    if (!m_started || m_acceptStopRequested.exchange(true))
         return;
-    // Refuses new connections at once (the kernel answers SYN with RST); the loop closes it.
-    ::shutdown(m_listen, SHUT_RDWR);
+    // Refuses new connections at once (the kernel answers SYN with RST). The loop closes the
+    // descriptor only after m_acceptStopped is set, i.e. after this shutdown.
+    ::shutdown(m_listenForShutdown, SHUT_RDWR);
+    m_acceptStopped = true;
     const std::uint64_t one = 1;
     (void)!::write(m_wake, &one, sizeof one);
 }
@@ -274,6 +279,8 @@ void FrontEnd::Impl::stop()
     for (auto& [id, c] : m_conns)
         ::close(c->fd);
     m_conns.clear();
+    if (m_listen >= 0)
+        ::close(m_listen);
     ::close(m_epoll);
     ::close(m_wake);
 }
