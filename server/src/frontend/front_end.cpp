@@ -601,6 +601,9 @@ void FrontEnd::Impl::fail(
         std::lock_guard lock(m_statsMutex);
         ++m_stats.badRequests;
     }
+    // The address and the fixed code only: never the request's bytes (tokens, invalid UTF-8).
+    if (log().debug())
+        log().debug("refused %s: %d %s", c.ip, status, std::string(code));
     const std::string body = errorJson(code, message);
     std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonOf(status) + "\r\n";
     out += "Date: "
