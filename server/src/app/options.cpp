@@ -88,6 +88,24 @@ const std::vector<OptionSpec> kOptions = {
       "fatal, critical, error, warning, notice, information, debug or trace", true },
     { "test-hooks", nullptr, "false", OptionKind::Flag, kNoLimit, kNoLimit,
       "tests only: enables GET /test/fail (always 500)", true },
+    { "header-timeout-ms", "N", "10000", OptionKind::Integer, 100, 3600000,
+      "a request head must arrive within N ms (else 408)", true },
+    { "body-timeout-ms", "N", "30000", OptionKind::Integer, 100, 3600000,
+      "a request body must arrive within N ms after its head (else 408)", true },
+    { "keepalive-timeout-ms", "N", "30000", OptionKind::Integer, 100, 3600000,
+      "idle keep-alive connections are closed after N ms", true },
+    { "send-timeout-ms", "N", "30000", OptionKind::Integer, 100, 3600000,
+      "a client not reading its response for N ms is disconnected", true },
+    { "max-header-bytes", "BYTES", "16384", OptionKind::Integer, 1024, 1048576,
+      "largest request head (else 431)", true },
+    { "max-uri-bytes", "BYTES", "8192", OptionKind::Integer, 256, 1048576,
+      "longest request URI (else 414)", true },
+    { "max-connections", "N", "16384", OptionKind::Integer, 1, 10000000,
+      "open HTTP connections per node (else 503)", true },
+    { "max-connections-per-ip", "N", "512", OptionKind::Integer, 1, 10000000,
+      "open HTTP connections per client address (else 429)", true },
+    { "ip-rate-limit", "N/Ss|off", "3000/10s", OptionKind::Text, kNoLimit, kNoLimit,
+      "requests without a token per client address (burst N)", true },
 };
 // clang-format on
 
@@ -224,11 +242,16 @@ Settings loadSettings(const SettingLookup& lookup)
     integer("overlap-ms", s.overlapMs);
     integer("retry-ms", s.retryMs);
     integer("queue-cap", s.queueCapBytes);
-    if (auto v = get("rate-limit")) {
-        if (!parseRateLimit(*v, s.rateLimit))
-            throw std::invalid_argument(
-                "--rate-limit: expected N/Ss (e.g. 20/30s) or off, got '" + *v + "'");
-    }
+    auto rate = [&](const char* name, RateLimit& field) {
+        if (auto v = get(name)) {
+            if (!parseRateLimit(*v, field))
+                throw std::invalid_argument(std::string("--") + name
+                    + ": expected N/Ss (e.g. 20/30s) or off, got '" + *v + "'");
+            return true;
+        }
+        return false;
+    };
+    rate("rate-limit", s.rateLimit);
     integer("max-body", s.maxBodyBytes);
     if (auto v = get("reads")) {
         if (*v == "public")
@@ -283,6 +306,16 @@ Settings loadSettings(const SettingLookup& lookup)
         s.logLevel = *v;
     }
     flag("test-hooks", s.testHooks);
+    integer("header-timeout-ms", s.headerTimeoutMs);
+    integer("body-timeout-ms", s.bodyTimeoutMs);
+    integer("keepalive-timeout-ms", s.keepAliveTimeoutMs);
+    integer("send-timeout-ms", s.sendTimeoutMs);
+    integer("max-header-bytes", s.maxHeaderBytes);
+    integer("max-uri-bytes", s.maxUriBytes);
+    integer("max-connections", s.maxConnections);
+    integer("max-connections-per-ip", s.maxConnectionsPerIp);
+    if (rate("ip-rate-limit", s.ipRateLimit))
+        s.ipRateLimit.burst = s.ipRateLimit.count; // a bucket of N, not the posting burst of 5
     return s;
 }
 

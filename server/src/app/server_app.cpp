@@ -3,19 +3,18 @@
 
 #include "app/options.h"
 #include "auth/jwt_auth.h"
+#include "frontend/front_end.h"
 #include "http/router.h"
 #include "service/live_service.h"
+#include "service/settings.h"
 
 #include <Poco/AsyncChannel.h>
 #include <Poco/ConsoleChannel.h>
 #include <Poco/Environment.h>
 #include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/PatternFormatter.h>
-#include <Poco/ThreadPool.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionCallback.h>
@@ -87,6 +86,26 @@ ClusterParts connectCluster(Settings& settings)
     counts.startup = retry;
     parts.counts = std::make_unique<bus::ViewerCounts>(counts);
     return parts;
+}
+
+/// The front end's limits from the settings (one place maps option names to fields).
+frontend::FrontEndOptions frontEndOptions(const Settings& s)
+{
+    frontend::FrontEndOptions o;
+    o.limits.maxHeadBytes = s.maxHeaderBytes;
+    o.limits.maxUriBytes = s.maxUriBytes;
+    o.limits.maxBodyBytes = s.maxBodyBytes;
+    o.headTimeoutMs = s.headerTimeoutMs;
+    o.bodyTimeoutMs = s.bodyTimeoutMs;
+    o.idleTimeoutMs = s.keepAliveTimeoutMs;
+    o.sendTimeoutMs = s.sendTimeoutMs;
+    o.maxConnections = s.maxConnections;
+    o.maxConnectionsPerIp = s.maxConnectionsPerIp;
+    o.ipRateCount = s.ipRateLimit.enabled ? s.ipRateLimit.count : 0;
+    o.ipRateSeconds = s.ipRateLimit.seconds;
+    o.workers = s.threads;
+    o.serverHeader = std::string("livecomments-server/") + serverVersion();
+    return o;
 }
 
 } // namespace
@@ -271,21 +290,22 @@ int ServerApplication::main(const std::vector<std::string>& args)
     } catch (const std::exception& e) {
         return fail(e.what(), EXIT_SOFTWARE);
     }
-    // Short requests only: streams leave the pool at once (detached to the fan-out engine).
-    Poco::ThreadPool pool(2, settings.threads, 60);
-    Poco::AutoPtr<Poco::Net::HTTPServerParams> params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(settings.threads);
-    params->setMaxQueued(4096);
-    params->setKeepAlive(true);
-    // Poco holds a worker thread per open connection, idle keep-alive included: keep idle
-    // connections short so a burst of clients is not queued behind idle ones.
-    params->setKeepAliveTimeout(Poco::Timespan(5, 0));
-    params->setTimeout(Poco::Timespan(15, 0));
-    params->setMaxKeepAliveRequests(0);
-    params->setServerName("livecomments-server");
-    params->setSoftwareVersion(std::string("livecomments-server/") + serverVersion());
-    Poco::Net::HTTPServer server(new http::Router(*service), pool, *socket, params);
-    server.start();
+
+    // Connections live on the front end's epoll loop; only complete requests reach a worker
+    // thread, and streams leave at once (detached to the fan-out engine).
+    http::Router router(*service);
+    frontend::FrontEndOptions frontOptions = frontEndOptions(settings);
+    // Past the descriptor limit accept() fails and nobody gets the 503: keep the node limit
+    // below it (256 descriptors stay for the store, the log and the engine's own).
+    rlimit files {};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+        && files.rlim_cur > 512 && frontOptions.maxConnections > files.rlim_cur - 256) {
+        frontOptions.maxConnections = files.rlim_cur - 256;
+        log.warning("--max-connections lowered to %z: the open-file limit is %z",
+            frontOptions.maxConnections, static_cast<std::size_t>(files.rlim_cur));
+    }
+    frontend::FrontEnd frontEnd(frontOptions, router);
+    frontEnd.start(socket->impl()->sockfd());
 
     const unsigned loops
         = settings.loops ? settings.loops : std::max(1u, std::thread::hardware_concurrency());
@@ -303,10 +323,10 @@ int ServerApplication::main(const std::vector<std::string>& args)
     // Graceful stop: 503 from now on, stop accepting, close streams with a spread retry,
     // commit what is queued (so nothing acknowledged is lost), then end idle connections.
     service->beginShutdown();
-    server.stop();
+    frontEnd.stopAccepting();
+    socket->close();
     service->shutdown();
-    server.stopAll(true);
-    pool.joinAll();
+    frontEnd.stop();
     log.information("stopped");
     m_logChannel->close(); // drains the asynchronous log queue
     return EXIT_OK;

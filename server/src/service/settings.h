@@ -49,6 +49,16 @@ struct Settings {
     std::string storeKind = "sqlite";
     std::string logLevel = "information"; ///< Poco level name, fatal..trace
     bool testHooks = false; ///< --test-hooks: enables GET /test/fail (tests only)
+    // The HTTP front end (docs/server.md "Front end").
+    int headerTimeoutMs = 10000; ///< a request head must arrive within this (else 408)
+    int bodyTimeoutMs = 30000; ///< a request body must arrive within this after its head
+    int keepAliveTimeoutMs = 30000; ///< idle keep-alive connections are closed after this
+    int sendTimeoutMs = 30000; ///< a response making no progress this long: connection closed
+    std::size_t maxHeaderBytes = 16384; ///< request head size (else 431)
+    std::size_t maxUriBytes = 8192; ///< request-target size (else 414)
+    std::size_t maxConnections = 16384; ///< open HTTP connections per node (else 503)
+    std::size_t maxConnectionsPerIp = 512; ///< per client address (else 429)
+    RateLimit ipRateLimit { true, 3000, 10, 3000 }; ///< requests without a token per address
 
     /// The limit for streamers and moderators derived from rateLimit.
     RateLimit elevatedRateLimit() const
