@@ -7,6 +7,10 @@
 #   ./dev.sh test    install what is missing, build everything, check the style
 #                    (tools/check_style.sh), run the whole CTest suite, then the suite again under
 #                    ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
+#   ./dev.sh cluster [N]  Redis + PostgreSQL (data in ./var/cluster) + N nodes (default 3) + nginx
+#                    with packaging/nginx/livecomments-cluster.conf, all on loopback; Ctrl-C stops all
+#                    (ports: LC_PORT 8080 + nodes above it, LC_PG_PORT 55432, LC_REDIS_PORT 56379;
+#                    LC_NODE_ARGS: more options for every node)
 # Others: ./dev.sh deps | build [preset] | test-sanitizers | bench | package
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -100,6 +104,43 @@ TXT
   wait $pid
 }
 
+# A local cluster (docs/operations.md "Cluster"): every process on loopback, data under ./var/cluster.
+cluster() {
+  local n=${1:-3} dir=$ROOT/var/cluster pgbin run=() pids=() ports=() i
+  local port=${LC_PORT:-8080} pgport=${LC_PG_PORT:-55432} redisport=${LC_REDIS_PORT:-56379}
+  deps
+  build dev --target livecomments-server
+  raise_fd_limit
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  mkdir -p "$dir/nginx"
+  # PostgreSQL refuses to run as root: initdb and the server run as the postgres user then.
+  [ "$(id -u)" -eq 0 ] && { chown postgres "$dir"; run=(runuser -u postgres --); }
+  [ -d "$dir/pg" ] || "${run[@]}" "$pgbin/initdb" -D "$dir/pg" -U postgres -A trust >/dev/null
+  # No errexit in the trap: a node that died already must not keep PostgreSQL running.
+  trap 'set +eu; trap - EXIT; kill "${pids[@]}" 2>/dev/null; "${run[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null; wait; exit 0' EXIT INT TERM
+  "${run[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w \
+      -o "-p $pgport -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+  "${run[@]}" "$pgbin/psql" -h 127.0.0.1 -p "$pgport" -U postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname='livecomments'" | grep -q 1 ||
+    "${run[@]}" "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U postgres livecomments
+  redis-server --port "$redisport" --bind 127.0.0.1 --save '' --appendonly no >"$dir/redis.log" & pids+=($!)
+  for i in $(seq "$n"); do
+    ports+=($((port + i)))
+    build/dev/server/livecomments-server --dev --listen="127.0.0.1:$((port + i))" \
+        --store="postgresql://postgres@127.0.0.1:$pgport/livecomments" \
+        --bus="redis://127.0.0.1:$redisport" ${LC_NODE_ARGS:-} >"$dir/node$i.log" 2>&1 & pids+=($!)
+  done
+  # The operator's site file, with this cluster's node ports and listen port.
+  sed -E "/^\s*server 127\.0\.0\.1:[0-9]+/d; s/listen 127\.0\.0\.1:[0-9]+;/listen 127.0.0.1:$port;/; s/^(\s*least_conn;)/\1\n$(printf '    server 127.0.0.1:%s max_fails=1 fail_timeout=2s;\\n' "${ports[@]}")/" \
+      packaging/nginx/livecomments-cluster.conf >"$dir/nginx/site.conf"
+  printf 'daemon off;\nworker_rlimit_nofile 65536;\npid %s/nginx.pid;\nerror_log %s/error.log;\nevents { worker_connections 16384; }\nhttp { access_log off; include %s/site.conf; }\n' \
+      "$dir/nginx" "$dir/nginx" "$dir/nginx" >"$dir/nginx/nginx.conf"
+  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" & pids+=($!)
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+  log "cluster of $n nodes (ports ${ports[*]}) behind nginx: http://127.0.0.1:$port  (logs in var/cluster; Ctrl-C stops all)"
+  wait -n "${pids[@]}" || true
+}
+
 test_suite() {
   deps
   raise_fd_limit
@@ -110,6 +151,11 @@ test_suite() {
   tools/check_style.sh build/ci
   log "running the test suite"
   ctest --preset ci --parallel 2 "$@"
+  # A few seconds of each libFuzzer target (docs/security.md has the long runs).
+  log "building and running the fuzz targets briefly"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz
+  ctest --preset fuzz -L fuzz
   if [ "${LC_SKIP_SANITIZERS:-0}" != 1 ]; then
     test_sanitizers "$@"
   fi
@@ -124,7 +170,7 @@ test_sanitizers() {
   for p in asan tsan; do
     build "$p"
     log "running the test suite under $p"
-    ctest --preset "$p" --parallel 2 -LE heavy "$@"
+    ctest --preset "$p" --parallel 2 -LE 'heavy|soak' "$@"
   done
 }
 
@@ -133,9 +179,15 @@ case "$cmd" in
   deps) deps ;;
   build) deps; build "${1:-dev}" ;;
   run) run "$@" ;;
+  cluster) cluster "$@" ;;
   test) test_suite "$@" ;;
   test-sanitizers) test_sanitizers "$@" ;;
   bench) deps; build dev --target livecomments-bench livecomments-server; raise_fd_limit; exec bench/compare.sh "$@" ;;
-  package) deps; build dev; (cd build/dev && cpack) ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  package)
+    # Prefix /usr: the SDK, its .pc file and the QML module land in Debian's multiarch paths.
+    deps
+    cmake --preset dev -B build/package -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+    cmake --build build/package
+    (cd build/package && cpack -G DEB && cpack -G TGZ) ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

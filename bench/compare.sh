@@ -3,8 +3,10 @@
 # Runs the same SSE fan-out scenarios against livecomments-server and nginx + nchan, one target
 # after the other, and writes markdown tables + a PNG plot for docs/performance.md.
 #
-# usage: bench/compare.sh [--quick] [--only=livecomments|nchan] [--report=RESULTS_DIR]
-#        (--report only rebuilds the tables and the plot from an earlier run's JSON files)
+# usage: bench/compare.sh [--quick|--acceptance] [--only=livecomments|nchan] [--report=RESULTS_DIR]
+#        (--report only rebuilds the tables and the plot from an earlier run's JSON files;
+#        --acceptance runs only the two runs the latency targets name, 10 videos x 1,000 viewers
+#        at 30 comments/s ("moderate") and at 1,000 comments/s ("saturation"), per target)
 # env:   LC_SERVER_BIN  (default build/dev/server/livecomments-server)
 #        LC_BENCH_BIN   (default build/dev/bench/livecomments-bench)
 #        OUT            (default bench/results/<UTC date-time>)
@@ -12,6 +14,8 @@
 #                       /dev/shm takes the disk's fsync latency out of the comparison)
 #        RATES_MULTI    comments/s over 10 videos x 1,000 viewers (default "10 20 50 100 200 300")
 #        RATES_HOT      comments/s into 1 video x 10,000 viewers (default "5 10 20 30")
+#        LC_SERVER_ARGS extra livecomments-server options (e.g. "--viewer-rate-cap=off"); the
+#                       default is the server's defaults plus --rate-limit=off
 #        DURATION WARMUP  seconds per measured run (default 4 and 1)
 #        PUBLISHERS_LC PUBLISHERS_NCHAN  publisher connections (default 8 and 32: livecomments-server
 #                       serves a keep-alive connection on one of its 16 HTTP threads, and nchan
@@ -30,6 +34,7 @@ warmup=${WARMUP:-1}
 idle_streams=${IDLE_STREAMS:-15000}
 only=""
 report_only=""
+acceptance=""
 for arg in "$@"; do
     case $arg in
     --quick)
@@ -38,10 +43,15 @@ for arg in "$@"; do
         duration=2
         idle_streams=3000
         ;;
+    --acceptance)
+        acceptance=1
+        rates_multi="30 1000"
+        rates_hot=""
+        ;;
     --only=*) only=${arg#--only=} ;;
     --report=*) report_only=${arg#--report=} ;;
     *)
-        echo "usage: $0 [--quick] [--only=livecomments|nchan]" >&2
+        echo "usage: $0 [--quick|--acceptance] [--only=livecomments|nchan] [--report=DIR]" >&2
         exit 2
         ;;
     esac
@@ -93,7 +103,7 @@ start_server() {
         local secret=bench-secret-$RANDOM$RANDOM
         rm -f "$store_dir"/lc.db*
         "$server_bin" --listen=127.0.0.1:0 --store=sqlite:"$store_dir/lc.db" --jwt-secret="$secret" \
-            --rate-limit=off >"$work/server.out" 2>"$work/server.err" &
+            --rate-limit=off ${LC_SERVER_ARGS:-} >"$work/server.out" 2>"$work/server.err" &
         server_pid=$!
         local line=""
         for _ in $(seq 1 200); do
@@ -105,6 +115,9 @@ start_server() {
         [[ -n $line ]] || { echo "server did not start:" >&2; cat "$work/server.err" >&2; return 1; }
         url="http://${line#listening on }"
         token=$("$server_bin" token --user=1 --name=bench --role=streamer --ttl=86400 --jwt-secret="$secret")
+        # Comments are posted by a viewer: a streamer's comments are never shaped
+        # (--viewer-rate-cap), and an audience's are what makes a video hot.
+        post_token=$("$server_bin" token --user=2 --name=audience --role=viewer --ttl=86400 --jwt-secret="$secret")
         bench_pids=$server_pid
     else
         local port prefix attempt wrapper
@@ -136,6 +149,7 @@ start_server() {
         done
         url="http://127.0.0.1:$port"
         token=""
+        post_token=""
         # The bench includes the master's workers through --pid (children are followed).
         bench_pids=$(sed -n 's/^pid //p' "$nginx_out")
         nginx_masters+=("$bench_pids")
@@ -155,6 +169,7 @@ run() {
         --rate="$rate" --duration="$duration" --warmup="$warmup" --pid="$bench_pids"
         --sources=32 --loops=1 --label="$scenario" --json="$json" "$@")
     [[ -n $token ]] && args+=(--token="$token")
+    [[ -n $post_token ]] && args+=(--post-token="$post_token")
     echo "== $target $scenario rate=$rate videos=$videos subscribers=$subs" | tee -a "$out/log.txt"
     timeout 180 "$bench_bin" "${args[@]}" 2>&1 | tee -a "$out/log.txt" || true
 }
@@ -177,14 +192,14 @@ fresh_run() {
 }
 for target in "${targets[@]}"; do
     [[ -n $report_only ]] && break
-    fresh_run "$target" idle 0 10 "$idle_streams" --duration=2 --warmup=0 --settle=2 --connect-timeout=90
+    [[ -n $acceptance ]] || fresh_run "$target" idle 0 10 "$idle_streams" --duration=2 --warmup=0 --settle=2 --connect-timeout=90
     for rate in $rates_multi; do
         fresh_run "$target" multi "$rate" 10 10000
     done
     for rate in $rates_hot; do
         fresh_run "$target" hot "$rate" 1 10000
     done
-    fresh_run "$target" ack 1000 10 100
+    [[ -n $acceptance ]] || fresh_run "$target" ack 1000 10 100
 done
 
 # ---- tables ------------------------------------------------------------------------------
@@ -217,11 +232,11 @@ f() { jq -r "$1" "$2" 2>/dev/null || echo "-"; }
         ack) echo "### Publish-ack latency at 1,000 comments/s (10 videos x 10 viewers)" ;;
         esac
         echo
-        echo "| target | streams | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % | CPU µs/delivery | server run-queue s |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        echo "| target | streams | comments/s target | achieved | offered deliveries/s | sustained deliveries/s | lost | shed | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | ack p50 ms | ack p99 ms | server CPU % | CPU µs/delivery | server run-queue s |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for target in "${targets[@]}"; do
             for j in $(by_rate "$target" "$scenario"); do
-                jq -r --arg t "$target" '"| \($t) | \(.subscribers.connected) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) | \(.server.cpu_us_per_delivery) | \(.server.run_queue_s // "-") |"' "$j"
+                jq -r --arg t "$target" '"| \($t) | \(.subscribers.connected) | \(.rate_target|round) | \(.publish_rate*10|round/10) | \(.offered_per_s|round) | \(.deliveries_per_s|round) | \(.lost) | \(.shed // 0) | \(.latency_ms.p50) | \(.latency_ms.p90) | \(.latency_ms.p99) | \(.latency_ms.p999) | \(.latency_ms.max) | \(.ack_latency_ms.p50) | \(.ack_latency_ms.p99) | \(.server.cpu_pct) | \(.server.cpu_us_per_delivery) | \(.server.run_queue_s // "-") |"' "$j"
             done
         done
     done

@@ -1,9 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Checks the include layering of server/src (docs/architecture.md):
-#   app/ (composition root) -> http/ -> service/ -> store, cache, fanout, bus, ... -> model/
+#   app/ (composition root) -> frontend/ -> http/ -> service/ -> store, cache, fanout, ... -> model/
 # Fails when
 #   - anything but app/ and main.cpp includes app/,
+#   - anything but app/ includes frontend/, or frontend/ includes fanout/ (streams reach the
+#     engine through the handlers and the service layer),
 #   - http/ includes app/ (or fanout/: handlers go through the service layer),
 #   - service/ includes http/ or app/,
 #   - fanout/ includes http/, service/ or app/.
@@ -18,8 +20,8 @@ if [ "${1:-}" = "--self-test" ]; then
     # tree FILE INCLUDE: a minimal layered tree plus one extra include in FILE.
     tree() {
         rm -rf "$tmp/src"
-        mkdir -p "$tmp/src/app" "$tmp/src/http" "$tmp/src/service" "$tmp/src/fanout" \
-            "$tmp/src/model"
+        mkdir -p "$tmp/src/app" "$tmp/src/frontend" "$tmp/src/http" "$tmp/src/service" \
+            "$tmp/src/fanout" "$tmp/src/model"
         echo "#include \"app/server_app.h\"" >"$tmp/src/main.cpp"
         echo "#include \"service/live_service.h\"" >"$tmp/src/app/server_app.cpp"
         echo "#include $2" >>"$tmp/src/$1"
@@ -39,6 +41,10 @@ if [ "${1:-}" = "--self-test" ]; then
     plant service/live_service.cpp '"app/options.h"'
     plant fanout/fanout_engine.cpp '"service/live_service.h"'
     plant fanout/fanout_engine.cpp '"http/handlers.h"'
+    plant http/router.cpp '"frontend/front_end.h"'
+    plant service/live_service.cpp '"frontend/request_head.h"'
+    plant frontend/front_end.cpp '"fanout/fanout_engine.h"'
+    plant frontend/front_end.cpp '"app/options.h"'
     # And an allowed include passes.
     tree http/router.cpp '"service/live_service.h"'
     if ! sh "$0" "$tmp/src" >/dev/null 2>&1; then
@@ -75,6 +81,11 @@ violation() {
 others=$(find "$src" -mindepth 1 -maxdepth 1 -type d ! -name app)
 # shellcheck disable=SC2086 # word splitting of the directory list is intended
 violation "only app/ and main.cpp may include app/" 'app/' $others
+others=$(find "$src" -mindepth 1 -maxdepth 1 -type d ! -name app ! -name frontend)
+# shellcheck disable=SC2086 # word splitting of the directory list is intended
+violation "only app/ may include frontend/" 'frontend/' $others
+violation "frontend/ must not include fanout/ (streams go through the service layer)" \
+    'fanout/|fanout_engine' "$src/frontend"
 violation "http/ must not include app/" 'app/' "$src/http"
 violation "http/ must not include fanout/ (call the service layer)" 'fanout/|fanout_engine' "$src/http"
 violation "service/ must not include http/ or app/" 'http/|app/' "$src/service"

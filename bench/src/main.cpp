@@ -42,6 +42,7 @@ struct Options {
     std::vector<pid_t> pids;
     unsigned sources = 16;
     std::string token;
+    std::string postToken; ///< empty = token
     unsigned publishers = 2;
     unsigned loops = 1;
     std::size_t maxPending = 256;
@@ -69,6 +70,8 @@ const char* kUsage = R"(usage: livecomments-bench [--option=value ...]
   --pid=P[,P...]               server processes to sample (their children are included)
   --sources=N                  bind subscribers to 127.0.0.1..127.0.0.N (16)
   --token=JWT                  bearer token for POSTs (livecomments target)
+  --post-token=JWT             token for posting comments instead of --token (e.g. a viewer's,
+                               whose comments hot-stream shaping may skip; --token's is kept)
   --publishers=N               publisher threads, one keep-alive connection each (2)
   --loops=N                    subscriber epoll threads (1)
   --max-pending=N              concurrent unanswered connects per loop (256)
@@ -148,6 +151,8 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error)
                 o.sources = static_cast<unsigned>(std::stoul(value));
             else if (name == "token")
                 o.token = value;
+            else if (name == "post-token")
+                o.postToken = value;
             else if (name == "publishers")
                 o.publishers = static_cast<unsigned>(std::stoul(value));
             else if (name == "loops")
@@ -439,8 +444,9 @@ int main(int argc, char** argv)
         pc.endpoint = endpoint;
         for (const auto& id : ids)
             pc.paths.push_back("/videos/" + id + "/comments");
-        if (!o.token.empty())
-            pc.extraHeaders = "Authorization: Bearer " + o.token + "\r\n";
+        const std::string& postToken = o.postToken.empty() ? o.token : o.postToken;
+        if (!postToken.empty())
+            pc.extraHeaders = "Authorization: Bearer " + postToken + "\r\n";
         pc.ratePerSecond = o.rate / o.publishers;
         pc.startNs = t0;
         pc.windowStartNs = windowStart;
@@ -480,6 +486,7 @@ int main(int argc, char** argv)
         report.delivered += r.delivered;
         report.arrivedInWindow += r.arrivedInWindow;
         report.resets += r.resets;
+        report.shed += r.shed;
         report.latency.merge(r.latency);
         for (const auto& [reason, count] : r.errors)
             report.subscriberErrors[reason] += count;

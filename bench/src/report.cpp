@@ -151,6 +151,8 @@ void printTable(const Report& r, std::ostream& out)
         num(r.benchCpuSeconds, 2) + " s, run-queue wait " + num(r.benchRunQueueSeconds, 2) + " s");
     if (r.resets)
         row("reset events", std::to_string(r.resets));
+    if (r.shed)
+        row("shed by shaping (stats)", std::to_string(r.shed));
     for (const auto& [reason, count] : r.subscriberErrors)
         row("subscriber error", reason + " x" + std::to_string(count));
     for (const auto& [reason, count] : r.publishErrors)
@@ -194,6 +196,7 @@ void writeJson(const Report& r, std::ostream& out)
     out << "  \"delivered\": " << r.delivered << ",\n";
     out << "  \"lost\": " << r.lost() << ",\n";
     out << "  \"resets\": " << r.resets << ",\n";
+    out << "  \"shed\": " << r.shed << ",\n";
     out << "  \"drain_s\": " << num(r.drainSeconds) << ",\n";
     out << "  \"deliveries_per_s\": " << num(r.deliveriesPerSecond(), 1) << ",\n";
     out << "  \"offered_per_s\": " << num(r.offeredPerSecond(), 1) << ",\n";

@@ -36,6 +36,10 @@ struct Report {
     std::uint64_t delivered = 0;
     std::uint64_t arrivedInWindow = 0; ///< deliveries read during the measured window
     std::uint64_t resets = 0;
+    /// Comments the server reported as skipped by hot-stream shaping (Σ of each stream's last
+    /// `stats` "skipped", since the stream opened: warm-up included). Such comments also count
+    /// in lost().
+    std::uint64_t shed = 0;
     double drainSeconds = 0;
     Histogram latency;
     Histogram ackLatency;

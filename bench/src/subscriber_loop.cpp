@@ -35,6 +35,7 @@ struct SubscriberLoop::Subscriber {
     ChunkedDecoder decoder;
     std::string head; ///< response head while it is incomplete
     std::string line; ///< partial body line carried over between reads
+    std::uint64_t skipped = 0; ///< the last `"skipped":K` of a `stats` event (hot-stream shaping)
 };
 
 SubscriberLoop::SubscriberLoop(Config config,
@@ -66,6 +67,9 @@ void SubscriberLoop::join()
 {
     if (m_thread.joinable())
         m_thread.join();
+    m_result.shed = 0;
+    for (const auto& s : m_subs)
+        m_result.shed += s.skipped;
 }
 
 void SubscriberLoop::run()
@@ -227,10 +231,10 @@ void SubscriberLoop::consumeBody(Subscriber& s, std::string_view data)
             }
             const auto len = static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data());
             if (s.line.empty()) {
-                onLine(chunk.substr(0, len));
+                onLine(s, chunk.substr(0, len));
             } else {
                 s.line.append(chunk.substr(0, len));
-                onLine(s.line);
+                onLine(s, s.line);
                 s.line.clear();
             }
             chunk.remove_prefix(len + 1);
@@ -244,7 +248,7 @@ void SubscriberLoop::consumeBody(Subscriber& s, std::string_view data)
         closeSubscriber(s);
 }
 
-void SubscriberLoop::onLine(std::string_view line)
+void SubscriberLoop::onLine(Subscriber& s, std::string_view line)
 {
     if (!line.empty() && line.back() == '\r')
         line.remove_suffix(1);
@@ -257,8 +261,19 @@ void SubscriberLoop::onLine(std::string_view line)
     }
     // The comment text is "bench:<send ns>:<seq>", whatever envelope carries it.
     const auto tag = line.find("bench:");
-    if (tag == std::string_view::npos)
+    if (tag == std::string_view::npos) {
+        // livecomments-server's `stats` with shaping on: comments it did not send this stream.
+        static constexpr std::string_view kSkipped = "\"skipped\":";
+        const auto at = line.find(kSkipped);
+        if (at != std::string_view::npos) {
+            std::uint64_t k = 0;
+            for (std::size_t i = at + kSkipped.size();
+                 i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i)
+                k = k * 10 + static_cast<std::uint64_t>(line[i] - '0');
+            s.skipped = k;
+        }
         return;
+    }
     std::int64_t sentNs = 0;
     std::size_t i = tag + 6;
     while (i < line.size() && line[i] >= '0' && line[i] <= '9')

@@ -41,6 +41,7 @@ struct LoopResult {
     std::uint64_t outsideWindow = 0; ///< deliveries of warm-up comments (not measured)
     std::uint64_t arrivedInWindow = 0; ///< deliveries (of any comment) read inside the window
     std::uint64_t resets = 0; ///< `event: reset` seen
+    std::uint64_t shed = 0; ///< Σ over streams of the last `stats` "skipped" (valid after join())
     std::uint64_t bytes = 0; ///< body bytes read
     std::map<std::string, std::uint64_t> errors; ///< failure reason → count
 };
@@ -78,7 +79,7 @@ private:
     void onReadable(Subscriber& s);
     bool consume(Subscriber& s, std::string_view data);
     void consumeBody(Subscriber& s, std::string_view data);
-    void onLine(std::string_view line);
+    void onLine(Subscriber& s, std::string_view line);
     void fail(Subscriber& s, const std::string& reason);
     void closeSubscriber(Subscriber& s);
 

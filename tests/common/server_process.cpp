@@ -111,6 +111,9 @@ QStringList ServerProcess::arguments() const
         args << QStringLiteral("--jwt-secret=") + QString::fromUtf8(m_secret);
     if (!hasOption(args, QStringLiteral("--rate-limit")))
         args << QStringLiteral("--rate-limit=off");
+    // Tests post bursts and expect every stream to get every comment; shaping has its own test.
+    if (!hasOption(args, QStringLiteral("--viewer-rate-cap")))
+        args << QStringLiteral("--viewer-rate-cap=off");
     return args;
 }
 

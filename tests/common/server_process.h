@@ -19,7 +19,8 @@ inline constexpr char kTestJwtSecret[] = "lc-test-secret-do-not-use-in-productio
 /**
  * Runs the REAL `livecomments-server` binary (path from env LC_SERVER_BIN) as a child process on
  * `--listen=127.0.0.1:0` with a temporary SQLite store, `--jwt-secret=<kTestJwtSecret>` and
- * `--rate-limit=off` (each default is dropped when extraArgs already carries that option).
+ * `--rate-limit=off` and `--viewer-rate-cap=off` (each default is dropped when extraArgs already
+ * carries that option).
  *
  * The temporary directory lives as long as the fixture, so restart() reuses the same store.
  * stdout/stderr are captured (the last 256 KiB, see log()); set LC_TEST_SERVER_LOG=1 to also echo

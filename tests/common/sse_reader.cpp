@@ -184,6 +184,9 @@ void SseReader::feedBody(const QByteArray& bytes)
             m_chunkLeft = sizeLine.toLongLong(&ok, 16);
             if (!ok || m_chunkLeft == 0) {
                 m_chunkLeft = -2; // last chunk: ignore the rest
+                // The response is over even if a proxy keeps the connection alive (nginx does
+                // when its upstream node dies): for an EventSource that is a disconnect.
+                QMetaObject::invokeMethod(this, &SseReader::onClosed, Qt::QueuedConnection);
                 return;
             }
         }

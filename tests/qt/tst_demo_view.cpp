@@ -3,6 +3,7 @@
 // the real server: comments posted by another client reach the chat panel and the overlay;
 // scrolling to the top loads older comments without moving the view; the jump button appears
 // when scrolled up and new comments arrive.
+#include "demo_window.h"
 #include "http_client.h"
 #include "server_process.h"
 
@@ -63,13 +64,7 @@ void TstDemoView::initTestCase()
         QCOMPARE(r.status, 201);
 
     m_engine = std::make_unique<QQmlApplicationEngine>();
-    m_engine->setInitialProperties({ { QStringLiteral("serverUrl"), m_server->baseUrl() },
-        { QStringLiteral("videoId"), m_video }, { QStringLiteral("token"), m_token },
-        { QStringLiteral("width"), 1000 }, { QStringLiteral("height"), 600 } });
-    m_engine->load(
-        QUrl(QStringLiteral("qrc:/qt-project.org/imports/LiveCommentsDemo/qml/Main.qml")));
-    QCOMPARE(m_engine->rootObjects().size(), 1);
-    m_window = qobject_cast<QQuickWindow*>(m_engine->rootObjects().constFirst());
+    m_window = lctest::loadDemoWindow(*m_engine, m_server->baseUrl(), m_video, m_token);
     QVERIFY(m_window);
     QVERIFY(QTest::qWaitForWindowExposed(m_window));
     m_view = item("chatView");

@@ -7,6 +7,7 @@
 #include "test_support.h"
 
 #include <QDateTime>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QProcess>
 #include <QTest>
@@ -24,6 +25,24 @@ QJsonObject claims(const QString& sub, qint64 ttl)
 {
     const qint64 now = QDateTime::currentSecsSinceEpoch();
     return { { "sub", sub }, { "name", "mallory" }, { "iat", now }, { "exp", now + ttl } };
+}
+
+/// `token` with its last part replaced by `signature`.
+QByteArray withSignature(const QString& token, const QByteArray& signature)
+{
+    return token.left(token.lastIndexOf('.') + 1).toUtf8() + signature;
+}
+
+/// The signature part of `token` spelled non-canonically: the same bytes, but one of the two
+/// unused low bits of the last base64url character set (43 characters carry 258 bits for 256).
+QByteArray nonCanonicalSignature(const QString& token)
+{
+    static const QByteArray kAlphabet
+        = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    QByteArray signature = token.mid(token.lastIndexOf('.') + 1).toUtf8();
+    const int value = kAlphabet.indexOf(signature.back());
+    signature.back() = kAlphabet.at(value | 1);
+    return signature;
 }
 
 /// Runs `livecomments-server token ...` and returns its trimmed stdout (empty on failure).
@@ -46,6 +65,9 @@ private slots:
     void cleanupTestCase();
     void badTokensAreRejected_data();
     void badTokensAreRejected();
+    void toleratedTokens_data();
+    void toleratedTokens();
+    void keyRotation();
     void unauthorizedCarriesWwwAuthenticate();
     void commentOwnership();
     void subscriptionOwnership();
@@ -122,6 +144,143 @@ void TstAuth::badTokensAreRejected_data()
         { { "name", "x" }, { "exp", QDateTime::currentSecsSinceEpoch() + 3600 } }));
     QTest::newRow("no exp") << bearerOf(
         ServerProcess::mintToken(secret, hs256(), { { "sub", "7" }, { "name", "x" } }));
+
+    // Hardening rows (docs/security.md "Tokens").
+    const QString good = ServerProcess::mintToken(secret, hs256(), claims("7", 3600));
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    QTest::newRow("RS256 header, HMAC with the secret") << bearerOf(ServerProcess::mintToken(
+        secret, { { "alg", "RS256" }, { "typ", "JWT" } }, claims("7", 3600)));
+    QTest::newRow("alg hs256 lower case") << bearerOf(ServerProcess::mintToken(
+        secret, { { "alg", "hs256" }, { "typ", "JWT" } }, claims("7", 3600)));
+    QTest::newRow("four parts") << bearerOf(good + QStringLiteral(".e30"));
+    QTest::newRow("four parts, empty last") << bearerOf(good + '.');
+    QTest::newRow("padded signature") << bearerOf(good + '=');
+    QTest::newRow("padded header") << [&] {
+        QStringList parts = good.split('.');
+        const QByteArray padded = QJsonDocument(hs256())
+                                      .toJson(QJsonDocument::Compact)
+                                      .toBase64(QByteArray::Base64UrlEncoding);
+        if (!padded.endsWith('='))
+            return QByteArray("Bearer ") + padded + "==." + parts[1].toUtf8() + '.'
+                + parts[2].toUtf8();
+        return QByteArray("Bearer ") + padded + '.' + parts[1].toUtf8() + '.' + parts[2].toUtf8();
+    }();
+    QTest::newRow("standard base64 alphabet") << [&] {
+        QByteArray t = bearerOf(good);
+        return t.contains('-') || t.contains('_') ? t.replace('-', '+').replace('_', '/')
+                                                  : bearerOf(good + QStringLiteral("+"));
+    }();
+    QTest::newRow("non-canonical signature bits")
+        << QByteArray("Bearer ") + withSignature(good, nonCanonicalSignature(good));
+    QTest::newRow("empty signature") << QByteArray("Bearer ") + withSignature(good, {});
+    QTest::newRow("expired beyond skew")
+        << bearerOf(ServerProcess::mintToken(secret, hs256(), claims("7", -31)));
+    QTest::newRow("exp as string") << bearerOf(ServerProcess::mintToken(
+        secret, hs256(), { { "sub", "7" }, { "exp", QString::number(now + 3600) } }));
+    QTest::newRow("nbf ahead") << [&] {
+        QJsonObject c = claims("7", 7200);
+        c.insert("nbf", now + 3600);
+        return bearerOf(ServerProcess::mintToken(secret, hs256(), c));
+    }();
+    QTest::newRow("nbf just beyond skew") << [&] {
+        QJsonObject c = claims("7", 7200);
+        c.insert("nbf", now + 45);
+        return bearerOf(ServerProcess::mintToken(secret, hs256(), c));
+    }();
+    QTest::newRow("unknown crit") << [&] {
+        QJsonObject h = hs256();
+        h.insert("crit", QJsonArray { "x-tenant" });
+        QJsonObject c = claims("7", 3600);
+        c.insert("x-tenant", "acme");
+        return bearerOf(ServerProcess::mintToken(secret, h, c));
+    }();
+    QTest::newRow("typ not JWT") << bearerOf(ServerProcess::mintToken(
+        secret, { { "alg", "HS256" }, { "typ", "at+jwt+evil" } }, claims("7", 3600)));
+    QTest::newRow("non-numeric sub")
+        << bearerOf(ServerProcess::mintToken(secret, hs256(), claims("alice", 3600)));
+    QTest::newRow("sub with leading zero")
+        << bearerOf(ServerProcess::mintToken(secret, hs256(), claims("07", 3600)));
+    QTest::newRow("sub negative") << bearerOf(
+        ServerProcess::mintToken(secret, hs256(), claims("-7", 3600)));
+    QTest::newRow("sub above int64")
+        << bearerOf(ServerProcess::mintToken(secret, hs256(), claims("9223372036854775808", 3600)));
+    QTest::newRow("sub as number") << bearerOf(
+        ServerProcess::mintToken(secret, hs256(), { { "sub", 7 }, { "exp", now + 3600 } }));
+    auto named = [&](const QString& name) {
+        QJsonObject c = claims("7", 3600);
+        c.insert("name", name);
+        return bearerOf(ServerProcess::mintToken(secret, hs256(), c));
+    };
+    QTest::newRow("name empty") << named(QString());
+    QTest::newRow("name 65 characters") << named(QString(65, 'n'));
+    QTest::newRow("name with RLO") << named(QStringLiteral("admin") + QChar(0x202E) + "x");
+    QTest::newRow("name with LRI") << named(QStringLiteral("a") + QChar(0x2066) + "b");
+    QTest::newRow("name with newline") << named(QStringLiteral("a\nb"));
+    QTest::newRow("name with NUL") << named(QStringLiteral("a") + QChar(0) + "b");
+}
+
+void TstAuth::toleratedTokens_data()
+{
+    QTest::addColumn<QString>("token");
+    const QByteArray secret(kTestJwtSecret);
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    // Inside the default 30 s clock skew.
+    QTest::newRow("expired 5 s ago") << ServerProcess::mintToken(secret, hs256(), claims("7", -5));
+    QJsonObject early = claims("7", 3600);
+    early.insert("nbf", now + 5);
+    QTest::newRow("nbf 5 s ahead") << ServerProcess::mintToken(secret, hs256(), early);
+    QTest::newRow("no typ") << ServerProcess::mintToken(
+        secret, { { "alg", "HS256" } }, claims("7", 3600));
+    QTest::newRow("64-character name") << [&] {
+        QJsonObject c = claims("7", 3600);
+        c.insert("name", QString(64, QChar(0x00E9)));
+        return ServerProcess::mintToken(secret, hs256(), c);
+    }();
+}
+
+void TstAuth::toleratedTokens()
+{
+    QFETCH(QString, token);
+    const HttpReply c = postComment(m_server->baseUrl(), token, m_video, "tolerated");
+    QVERIFY2(c.status == 201, qPrintable(QString::number(c.status) + ' ' + c.body));
+}
+
+void TstAuth::keyRotation()
+{
+    const QByteArray oldSecret("rotation-old-secret");
+    const QByteArray newSecret("rotation-new-secret");
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    const QString oldToken = ServerProcess::mintToken(oldSecret, hs256(), claims("7", 3600));
+    const QString newToken = ServerProcess::mintToken(newSecret, hs256(), claims("7", 3600));
+
+    // Inside the window (Unix seconds): both secrets verify.
+    ServerProcess during({ "--jwt-secret=" + newSecret, "--jwt-previous-secret=" + oldSecret,
+        QStringLiteral("--jwt-previous-until=%1").arg(now + 3600), "--log-level=trace" });
+    QVERIFY(during.start());
+    const qint32 video = createVideo(during.baseUrl(), newToken, "rotation");
+    QVERIFY(video > 0);
+    QCOMPARE(postComment(during.baseUrl(), oldToken, video, "old key").status, 201);
+    QCOMPARE(postComment(during.baseUrl(), newToken, video, "new key").status, 201);
+    const QString foreign = ServerProcess::mintToken("third", hs256(), claims("7", 3600));
+    QCOMPARE(postComment(during.baseUrl(), foreign, video, "x").status, 401);
+    // Tokens never reach the log, not even at trace level.
+    const QByteArray log = during.log();
+    for (const QString& token : { oldToken, newToken, foreign })
+        QVERIFY2(!log.contains(token.section('.', 2).toUtf8()), "a token signature was logged");
+    QVERIFY(during.terminate());
+
+    // After the window (ISO 8601 form): only the new secret.
+    const QString ended = QDateTime::fromSecsSinceEpoch(now - 60, Qt::UTC).toString(Qt::ISODate);
+    ServerProcess after({ "--jwt-secret=" + newSecret, "--jwt-previous-secret=" + oldSecret,
+        "--jwt-previous-until=" + ended });
+    QVERIFY(after.start());
+    const qint32 video2 = createVideo(after.baseUrl(), newToken, "rotation after");
+    QVERIFY(video2 > 0);
+    const HttpReply stale = postComment(after.baseUrl(), oldToken, video2, "old key");
+    QVERIFY2(checkError(stale, 401).isEmpty(), qPrintable(checkError(stale, 401)));
+    QVERIFY2(stale.errorMessage().contains("previous secret"), qPrintable(stale.errorMessage()));
+    QCOMPARE(postComment(after.baseUrl(), newToken, video2, "new key").status, 201);
+    QVERIFY(after.terminate());
 }
 
 void TstAuth::badTokensAreRejected()

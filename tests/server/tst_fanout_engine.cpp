@@ -5,8 +5,10 @@
 
 #include <QtTest>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -166,6 +168,9 @@ private slots:
     void shutdownSpreadsFinalVariantsOverStreams();
     void videoActiveFiresOnFirstAndLast();
     void statsTickRuns();
+    void statsAreSpreadOverTheInterval();
+    void shapingSamplesButKeepsOwnAndPrivileged();
+    void shapingOffDeliversEverything();
     void findAndDuplicateIds();
 };
 
@@ -648,6 +653,172 @@ void TstFanoutEngine::statsTickRuns()
     // A tick racing with shutdown() may have its publish dropped, never counted twice.
     QVERIFY(engine.stats().framesPublished <= std::uint64_t(ticks.load()));
     QVERIFY(engine.stats().framesPublished >= 3);
+}
+
+/// Occurrences of `needle` in `hay`.
+std::size_t countOf(const std::string& hay, const std::string& needle)
+{
+    std::size_t n = 0;
+    for (auto pos = hay.find(needle); pos != std::string::npos;
+         pos = hay.find(needle, pos + needle.size()))
+        ++n;
+    return n;
+}
+
+void TstFanoutEngine::statsAreSpreadOverTheInterval()
+{
+    // One loop, 64 streams of one video, stats every 2 s: each stream's `stats` must come at its
+    // own offset in the interval, not all 64 at the same instant.
+    constexpr int kStreams = 64;
+    constexpr int kStatsMs = 2000;
+    Engine engine(engineOptions(1, kDefaultCap, 15000, kStatsMs));
+    engine.onStatsTick
+        = [&] { engine.setStats(1, "{\"viewers\":" + std::to_string(kStreams) + "}"); };
+    engine.start();
+    std::vector<Peer> peers;
+    for (int i = 0; i < kStreams; ++i) {
+        peers.push_back(openStream(engine, sid(i), 1, {}));
+        QVERIFY(peers.back().fd >= 0);
+    }
+    const std::string frame = "event: stats\ndata: {\"viewers\":64}\n\n";
+    // Poll every stream every few ms and note when its first `stats` arrived.
+    std::vector<std::int64_t> firstMs(kStreams, -1);
+    const auto start = std::chrono::steady_clock::now();
+    auto elapsedMs = [&] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - start)
+            .count();
+    };
+    while (elapsedMs() < 4 * kStatsMs && std::count(firstMs.begin(), firstMs.end(), -1) > 0) {
+        for (int i = 0; i < kStreams; ++i) {
+            Peer& p = peers[static_cast<std::size_t>(i)];
+            p.pump();
+            if (firstMs[static_cast<std::size_t>(i)] < 0 && p.got.find(frame) != std::string::npos)
+                firstMs[static_cast<std::size_t>(i)] = elapsedMs();
+        }
+        std::this_thread::sleep_for(2ms); // polling interval of the measurement itself
+    }
+    QVERIFY2(std::count(firstMs.begin(), firstMs.end(), -1) == 0, "a stream got no stats");
+    std::sort(firstMs.begin(), firstMs.end());
+    // Spread: the first stats of the 64 streams span most of one interval, and no tenth of the
+    // interval holds more than a quarter of them (a single burst would put all 64 in one).
+    QVERIFY2(firstMs.back() - firstMs.front() >= kStatsMs / 2,
+        qPrintable(QStringLiteral("span %1 ms").arg(firstMs.back() - firstMs.front())));
+    std::size_t densest = 0;
+    for (std::size_t i = 0; i < firstMs.size(); ++i) {
+        const auto end
+            = std::upper_bound(firstMs.begin(), firstMs.end(), firstMs[i] + kStatsMs / 10);
+        densest = std::max(densest, static_cast<std::size_t>(end - (firstMs.begin() + i)));
+    }
+    QVERIFY2(densest <= kStreams / 4, qPrintable(QStringLiteral("%1 in one window").arg(densest)));
+    // And every stream keeps getting it once per interval.
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(peers.begin(), peers.end(),
+                                 [&](Peer& p) { return p.pump() && countOf(p.got, frame) >= 2; }),
+        4 * kStatsMs);
+    engine.shutdown(std::string(), 0ms);
+}
+
+void TstFanoutEngine::shapingSamplesButKeepsOwnAndPrivileged()
+{
+    // Cap 10/s → burst 2. 300 comments published within a few ms: the bucket lets about the
+    // burst through; the author's own stream and privileged comments get through regardless.
+    EngineOptions options = engineOptions(2, kDefaultCap, 15000, 50);
+    options.viewerRateCap = 10;
+    Engine engine(options);
+    engine.onStatsTick = [&] { engine.setStats(4, "{\"viewers\":3}"); };
+    engine.start();
+    auto open = [&](const std::string& id, const std::string& user) {
+        auto [fd, peer] = makePair();
+        if (!engine.open(fd, { id, 4, user }, {}))
+            return Peer();
+        engine.resume(id, {});
+        return std::move(peer);
+    };
+    Peer anonymous = open("s-anon", {});
+    Peer alice = open("s-alice", "alice");
+    Peer bob = open("s-bob", "bob");
+    QVERIFY(anonymous.fd >= 0 && alice.fd >= 0 && bob.fd >= 0);
+    QTRY_COMPARE(engine.viewers(4), std::size_t(3));
+
+    constexpr int kTotal = 300;
+    std::set<std::uint64_t> aliceIds, privilegedIds;
+    const auto begin = std::chrono::steady_clock::now();
+    for (std::uint64_t id = 1; id <= kTotal; ++id) {
+        const bool mod = id % 30 == 0;
+        const std::string author = id % 20 == 0 ? "alice" : mod ? "mod" : "crowd";
+        if (author == "alice")
+            aliceIds.insert(id);
+        if (mod)
+            privilegedIds.insert(id);
+        engine.publishComment(4, makeFrame(id, commentFrame(id, author)), author, mod);
+    }
+    const double seconds
+        = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    auto ids = [](const std::string& got) {
+        std::set<std::uint64_t> out;
+        for (auto pos = got.find("id: "); pos != std::string::npos; pos = got.find("id: ", pos + 4))
+            out.insert(std::stoull(got.substr(pos + 4)));
+        return out;
+    };
+    auto lastSkipped = [](const std::string& got) -> long long {
+        const auto pos = got.rfind("\"skipped\":");
+        return pos == std::string::npos ? -1 : std::stoll(got.substr(pos + 10));
+    };
+    // Every stream reports delivered + skipped = published once its stats follow the burst.
+    for (Peer* p : { &anonymous, &alice, &bob }) {
+        QTRY_VERIFY_WITH_TIMEOUT(
+            (p->pump(),
+                lastSkipped(p->got) >= 0
+                    && ids(p->got).size() + static_cast<std::size_t>(lastSkipped(p->got))
+                        == kTotal),
+            5000);
+    }
+    const std::size_t sampled = static_cast<std::size_t>(2 + seconds * 10) + 1;
+    for (Peer* p : { &anonymous, &alice, &bob }) {
+        const auto got = ids(p->got);
+        for (const auto id : privilegedIds)
+            QVERIFY2(got.count(id), "a moderator's comment was shaped out");
+        std::size_t crowd = 0;
+        for (const auto id : got)
+            crowd += (!privilegedIds.count(id) && !aliceIds.count(id)) ? 1 : 0;
+        QVERIFY2(crowd <= sampled, qPrintable(QString::number(crowd)));
+    }
+    const auto aliceGot = ids(alice.got);
+    for (const auto id : aliceIds)
+        QVERIFY2(aliceGot.count(id), "alice's own comment was shaped out of her stream");
+    // The same sample for everyone: bob and the anonymous viewer got identical ids.
+    QCOMPARE(ids(bob.got), ids(anonymous.got));
+    QVERIFY(ids(bob.got).size() < aliceGot.size());
+    QVERIFY(ids(bob.got).size() < kTotal / 4);
+    engine.shutdown(std::string(), 0ms);
+}
+
+void TstFanoutEngine::shapingOffDeliversEverything()
+{
+    Engine engine(engineOptions(2, kDefaultCap, 15000, 50));
+    engine.onStatsTick = [&] { engine.setStats(4, "{\"viewers\":1}"); };
+    engine.start();
+    Peer peer = openStream(engine, "s-one", 4, {});
+    QVERIFY(peer.fd >= 0);
+    std::string expected;
+    for (std::uint64_t id = 1; id <= 300; ++id) {
+        auto frame = makeFrame(id, commentFrame(id));
+        expected += frame->bytes;
+        engine.publishComment(4, std::move(frame), "crowd", false);
+    }
+    const std::string stats = "event: stats\ndata: {\"viewers\":1}\n\n";
+    auto withoutStats = [&] {
+        std::string rest = peer.got;
+        for (auto pos = rest.find(stats); pos != std::string::npos; pos = rest.find(stats))
+            rest.erase(pos, stats.size());
+        return rest;
+    };
+    // Everything, in order, and `stats` (without "skipped") between comments.
+    QTRY_VERIFY_WITH_TIMEOUT((peer.pump(), countOf(peer.got, stats) >= 1), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT((peer.pump(), withoutStats().size() >= expected.size()), 5000);
+    const std::string comments = withoutStats();
+    QCOMPARE(comments, expected);
+    engine.shutdown(std::string(), 0ms);
 }
 
 void TstFanoutEngine::findAndDuplicateIds()

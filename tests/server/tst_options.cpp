@@ -7,6 +7,7 @@
 #include "server_process.h"
 #include "sse_reader.h"
 
+#include <QDateTime>
 #include <QFile>
 #include <QProcess>
 #include <QRegularExpression>
@@ -27,6 +28,8 @@ private slots:
     void propertiesFileListsEveryKey();
     void version();
     void outOfRangeValueRefused();
+    void jwtPreviousUntil_data();
+    void jwtPreviousUntil();
     void tokenUsageErrors();
     void configFileKeys();
 
@@ -147,6 +150,44 @@ void TstOptions::version()
     QCOMPARE(code, 0);
     // Exactly the CMake project version, which the build passes to the server as LC_VERSION.
     QCOMPARE(out, QByteArray("livecomments-server " LC_EXPECTED_VERSION "\n"));
+}
+
+void TstOptions::jwtPreviousUntil_data()
+{
+    QTest::addColumn<QString>("value");
+    QTest::addColumn<qint64>("expected"); // -1 = refused
+    const qint64 dec1 = QDateTime(QDate(2026, 12, 1), QTime(0, 0), Qt::UTC).toSecsSinceEpoch();
+    QTest::newRow("unix seconds") << QStringLiteral("1900000000") << qint64(1900000000);
+    QTest::newRow("ISO UTC") << QStringLiteral("2026-12-01T00:00:00Z") << dec1;
+    QTest::newRow("ISO offset") << QStringLiteral("2026-12-01T01:00:00+01:00") << dec1;
+    QTest::newRow("ISO fraction") << QStringLiteral("2026-12-01T00:00:00.500Z") << dec1;
+    QTest::newRow("word") << QStringLiteral("yesterday") << qint64(-1);
+    QTest::newRow("date only") << QStringLiteral("2026-12-01") << qint64(-1);
+    QTest::newRow("no zone") << QStringLiteral("2026-12-01T00:00:00") << qint64(-1);
+    QTest::newRow("empty") << QString() << qint64(-1);
+}
+
+void TstOptions::jwtPreviousUntil()
+{
+    QFETCH(QString, value);
+    QFETCH(qint64, expected);
+    const auto lookup = [&](const std::string& name) -> std::optional<std::string> {
+        if (name == "jwt-secret")
+            return std::string("new");
+        if (name == "jwt-previous-secret")
+            return std::string("old");
+        if (name == "jwt-previous-until")
+            return value.toStdString();
+        return std::nullopt;
+    };
+    try {
+        const auto settings = livecomments::server::loadSettings(lookup);
+        QCOMPARE(qint64(settings.jwtPreviousUntil), expected);
+        QCOMPARE(settings.jwtPreviousSecret, std::string("old"));
+    } catch (const std::invalid_argument& e) {
+        QVERIFY2(expected == -1, e.what());
+        QVERIFY2(QByteArray(e.what()).contains("jwt-previous-until"), e.what());
+    }
 }
 
 void TstOptions::outOfRangeValueRefused()

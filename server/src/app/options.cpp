@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "app/options.h"
 
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeParser.h>
+
 #include <cerrno>
 #include <cstdlib>
+#include <regex>
 #include <stdexcept>
 
 #ifndef LC_VERSION
@@ -25,10 +30,25 @@ const std::vector<OptionSpec> kOptions = {
       ".properties file with the same keys as these options", false },
     { "listen", "HOST:PORT", "127.0.0.1:8080", OptionKind::Text, kNoLimit, kNoLimit,
       "address to listen on (port 0 = any free port)", true },
-    { "store", "sqlite:PATH", "sqlite:livecomments.db", OptionKind::Text, kNoLimit, kNoLimit,
-      "comment store", true },
+    { "store", "URL", "sqlite:livecomments.db", OptionKind::Text, kNoLimit, kNoLimit,
+      "comment store: sqlite:PATH or postgresql://user[:pw]@host[:port]/db", true },
+    { "bus", "redis://HOST:PORT", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "cluster bus (Redis 7); without it the node runs alone", true },
+    { "connect-attempts", "N", "10", OptionKind::Integer, 1, 1000,
+      "start-up: attempts to reach PostgreSQL / Redis before exiting", true },
+    { "connect-timeout-ms", "N", "10000", OptionKind::Integer, 100, 3600000,
+      "start-up: give up reaching PostgreSQL / Redis after this long", true },
+    { "order-hold-ms", "N", "100", OptionKind::Integer, 0, 10000,
+      "with a bus: hold live comments this long after their id's time to send them in id order",
+      true },
     { "jwt-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
       "HS256 secret (or env LIVECOMMENTS_JWT_SECRET)", true },
+    { "jwt-previous-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "key rotation: the old secret, still accepted until --jwt-previous-until", true },
+    { "jwt-previous-until", "TIME", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "end of the previous secret's window: Unix seconds or ISO 8601 UTC", true },
+    { "jwt-clock-skew", "S", "30", OptionKind::Integer, 0, 600,
+      "tolerance in seconds on token exp and nbf", true },
     { "dev", nullptr, "false", OptionKind::Flag, kNoLimit, kNoLimit,
       "dev mode: secret 'livecomments-dev-secret' if none given, POST /auth/dev-token", true },
     { "heartbeat-ms", "N", "15000", OptionKind::Integer, 100, 3600000,
@@ -51,12 +71,15 @@ const std::vector<OptionSpec> kOptions = {
       "delete comments older than N days (0 = keep)", true },
     { "archive-after", "SECONDS|off", "600", OptionKind::Text, kNoLimit, kNoLimit,
       "pack an ended video's comments into zstd blocks after SECONDS", true },
-    { "node-id", "N", "1", OptionKind::Integer, 0, 1023,
-      "snowflake node id, unique per node", true },
+    { "node-id", "N", nullptr, OptionKind::Integer, 0, 1023,
+      "snowflake node id, unique per node (with --bus: leased from Redis if omitted; else 0)",
+      true },
     { "loops", "N", "0", OptionKind::Integer, 0, 256,
       "fan-out epoll loops (0 = cores)", true },
     { "stats-ms", "N", "5000", OptionKind::Integer, 0, 3600000,
       "interval of `stats` events (0 = off)", true },
+    { "viewer-rate-cap", "N|off", "30", OptionKind::Text, kNoLimit, kNoLimit,
+      "comments/s sent to one viewer of a hot video (a fair sample; off = all)", true },
     { "threads", "N", "16", OptionKind::Integer, 1, 1024,
       "HTTP worker threads", true },
     { "history-max-age", "S", "60", OptionKind::Integer, 0, 86400LL * 365,
@@ -67,6 +90,24 @@ const std::vector<OptionSpec> kOptions = {
       "fatal, critical, error, warning, notice, information, debug or trace", true },
     { "test-hooks", nullptr, "false", OptionKind::Flag, kNoLimit, kNoLimit,
       "tests only: enables GET /test/fail (always 500)", true },
+    { "header-timeout-ms", "N", "10000", OptionKind::Integer, 100, 3600000,
+      "a request head must arrive within N ms (else 408)", true },
+    { "body-timeout-ms", "N", "30000", OptionKind::Integer, 100, 3600000,
+      "a request body must arrive within N ms after its head (else 408)", true },
+    { "keepalive-timeout-ms", "N", "30000", OptionKind::Integer, 100, 3600000,
+      "idle keep-alive connections are closed after N ms", true },
+    { "send-timeout-ms", "N", "30000", OptionKind::Integer, 100, 3600000,
+      "a client not reading its response for N ms is disconnected", true },
+    { "max-header-bytes", "BYTES", "16384", OptionKind::Integer, 1024, 1048576,
+      "largest request head (else 431)", true },
+    { "max-uri-bytes", "BYTES", "8192", OptionKind::Integer, 256, 1048576,
+      "longest request URI (else 414)", true },
+    { "max-connections", "N", "16384", OptionKind::Integer, 1, 10000000,
+      "open HTTP connections per node (else 503)", true },
+    { "max-connections-per-ip", "N", "512", OptionKind::Integer, 1, 10000000,
+      "open HTTP connections per client address (else 429)", true },
+    { "ip-rate-limit", "N/Ss|off", "3000/10s", OptionKind::Text, kNoLimit, kNoLimit,
+      "requests without a token per client address (burst N)", true },
 };
 // clang-format on
 
@@ -91,6 +132,27 @@ bool toBool(const std::string& name, const std::string& value)
     if (value == "false" || value == "0" || value == "no" || value == "off")
         return false;
     throw std::invalid_argument("--" + name + ": expected true or false, got '" + value + "'");
+}
+
+/// Unix seconds, or an ISO 8601 date-time (with a zone; `Z` for UTC) such as 2026-12-01T00:00:00Z.
+std::int64_t toUnixSeconds(const std::string& name, const std::string& value)
+{
+    if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos
+        && value.size() <= 12)
+        return std::stoll(value);
+    // Poco's parser skips what it does not understand ("yesterday" parses), so the shape is
+    // checked first: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM).
+    static const std::regex kIso(
+        R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))");
+    Poco::DateTime parsed;
+    int zone = 0;
+    if (!std::regex_match(value, kIso)
+        || !Poco::DateTimeParser::tryParse(
+            Poco::DateTimeFormat::ISO8601_FRAC_FORMAT, value, parsed, zone))
+        throw std::invalid_argument("--" + name
+            + ": expected Unix seconds or ISO 8601 (2026-12-01T00:00:00Z), got '" + value + "'");
+    parsed.makeUTC(zone);
+    return parsed.timestamp().epochTime();
 }
 
 } // namespace
@@ -146,25 +208,52 @@ Settings loadSettings(const SettingLookup& lookup)
     if (auto v = get("store")) {
         const auto colon = v->find(':');
         const std::string kind = colon == std::string::npos ? "" : v->substr(0, colon);
-        if (kind != "sqlite" || colon + 1 >= v->size())
-            throw std::invalid_argument(
-                "--store: expected sqlite:PATH (other stores are not built in), got '" + *v + "'");
-        s.storeKind = kind;
-        s.storePath = v->substr(colon + 1);
+        if (kind == "sqlite" && colon + 1 < v->size()) {
+            s.storeKind = kind;
+            s.storePath = v->substr(colon + 1);
+        } else if (kind == "postgresql" || kind == "postgres") {
+            s.storeKind = "postgresql"; // the URL itself is checked when the store is made
+        } else {
+            throw std::invalid_argument("--store: expected sqlite:PATH or "
+                                        "postgresql://user[:password]@host[:port]/db, got '"
+                + *v + "'");
+        }
+        s.storeUrl = *v;
     }
+    if (auto v = get("bus")) {
+        if (v->rfind("redis://", 0) != 0)
+            throw std::invalid_argument("--bus: expected redis://HOST[:PORT], got '" + *v + "'");
+        s.busUrl = *v; // parsed (and checked further) by bus::parseRedisUrl at start
+    }
+    integer("connect-attempts", s.connectAttempts);
+    integer("connect-timeout-ms", s.connectTimeoutMs);
+    integer("order-hold-ms", s.orderHoldMs);
     if (auto v = get("jwt-secret"))
         s.jwtSecret = *v;
+    if (auto v = get("jwt-previous-secret"))
+        s.jwtPreviousSecret = *v;
+    if (auto v = get("jwt-previous-until"))
+        s.jwtPreviousUntil = toUnixSeconds("jwt-previous-until", *v);
+    if (!s.jwtPreviousSecret.empty() && s.jwtPreviousUntil == 0)
+        throw std::invalid_argument(
+            "--jwt-previous-secret needs --jwt-previous-until (end of the rollover window)");
+    integer("jwt-clock-skew", s.jwtClockSkewSeconds);
     flag("dev", s.dev);
     integer("heartbeat-ms", s.heartbeatMs);
     integer("replay-limit", s.replayLimit);
     integer("overlap-ms", s.overlapMs);
     integer("retry-ms", s.retryMs);
     integer("queue-cap", s.queueCapBytes);
-    if (auto v = get("rate-limit")) {
-        if (!parseRateLimit(*v, s.rateLimit))
-            throw std::invalid_argument(
-                "--rate-limit: expected N/Ss (e.g. 20/30s) or off, got '" + *v + "'");
-    }
+    auto rate = [&](const char* name, RateLimit& field) {
+        if (auto v = get(name)) {
+            if (!parseRateLimit(*v, field))
+                throw std::invalid_argument(std::string("--") + name
+                    + ": expected N/Ss (e.g. 20/30s) or off, got '" + *v + "'");
+            return true;
+        }
+        return false;
+    };
+    rate("rate-limit", s.rateLimit);
     integer("max-body", s.maxBodyBytes);
     if (auto v = get("reads")) {
         if (*v == "public")
@@ -180,9 +269,28 @@ Settings loadSettings(const SettingLookup& lookup)
             86400LL * 365, "", false };
         s.archiveAfterSeconds = *v == "off" ? -1 : static_cast<int>(toInteger(seconds, *v));
     }
-    integer("node-id", s.nodeId);
+    {
+        std::uint32_t nodeId = 0;
+        if (get("node-id")) {
+            integer("node-id", nodeId);
+            s.explicitNodeId = nodeId;
+            s.nodeId = nodeId;
+        }
+    }
     integer("loops", s.loops);
     integer("stats-ms", s.statsMs);
+    if (auto v = get("viewer-rate-cap")) {
+        char* end = nullptr;
+        errno = 0;
+        const long long n = std::strtoll(v->c_str(), &end, 10);
+        if (*v == "off")
+            s.viewerRateCap = 0;
+        else if (!v->empty() && *end == '\0' && errno == 0 && n >= 1 && n <= 1000000)
+            s.viewerRateCap = static_cast<double>(n);
+        else
+            throw std::invalid_argument(
+                "--viewer-rate-cap: expected an integer in 1..1000000 or off, got '" + *v + "'");
+    }
     integer("threads", s.threads);
     integer("history-max-age", s.historyMaxAgeSeconds);
     if (auto v = get("store-synchronous")) {
@@ -205,6 +313,16 @@ Settings loadSettings(const SettingLookup& lookup)
         s.logLevel = *v;
     }
     flag("test-hooks", s.testHooks);
+    integer("header-timeout-ms", s.headerTimeoutMs);
+    integer("body-timeout-ms", s.bodyTimeoutMs);
+    integer("keepalive-timeout-ms", s.keepAliveTimeoutMs);
+    integer("send-timeout-ms", s.sendTimeoutMs);
+    integer("max-header-bytes", s.maxHeaderBytes);
+    integer("max-uri-bytes", s.maxUriBytes);
+    integer("max-connections", s.maxConnections);
+    integer("max-connections-per-ip", s.maxConnectionsPerIp);
+    if (rate("ip-rate-limit", s.ipRateLimit))
+        s.ipRateLimit.burst = s.ipRateLimit.count; // a bucket of N, not the posting burst of 5
     return s;
 }
 

@@ -3,19 +3,18 @@
 
 #include "app/options.h"
 #include "auth/jwt_auth.h"
+#include "frontend/front_end.h"
 #include "http/router.h"
 #include "service/live_service.h"
+#include "service/settings.h"
 
 #include <Poco/AsyncChannel.h>
 #include <Poco/ConsoleChannel.h>
 #include <Poco/Environment.h>
 #include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/PatternFormatter.h>
-#include <Poco/ThreadPool.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionCallback.h>
@@ -24,7 +23,9 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
+#include <csignal>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <thread>
@@ -48,6 +49,63 @@ void raiseFileLimit()
         limit.rlim_cur = target;
         setrlimit(RLIMIT_NOFILE, &limit);
     }
+}
+
+/**
+ * Connects the cluster parts in the order docs/operations.md gives: the node-id lease first (it
+ * decides settings.nodeId, which the snowflake ids need), then the bus and the viewer counts.
+ * Throws std::invalid_argument (malformed URL) or std::runtime_error (unreachable, id taken).
+ */
+ClusterParts connectCluster(Settings& settings)
+{
+    const bus::RedisEndpoint endpoint = bus::parseRedisUrl(settings.busUrl);
+    bus::RedisStartupRetry retry;
+    retry.attempts = settings.connectAttempts;
+    retry.deadline = std::chrono::milliseconds(settings.connectTimeoutMs);
+    ClusterParts parts;
+    bus::NodeIdLeaseOptions lease;
+    lease.endpoint = endpoint;
+    lease.explicitId = settings.explicitNodeId;
+    lease.startup = retry;
+    parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+    settings.nodeId = parts.lease->nodeId();
+    parts.lease->setLostHandler([](std::uint32_t nodeId) {
+        // Another live node may now mint ids with our node field: stop taking writes.
+        Poco::Logger::get("livecomments")
+            .fatal("node id %u lease lost to another node: shutting down", nodeId);
+        ::kill(::getpid(), SIGTERM);
+    });
+    bus::RedisBusOptions busOptions;
+    busOptions.endpoint = endpoint;
+    busOptions.nodeId = settings.nodeId;
+    busOptions.startup = retry;
+    parts.bus = std::make_unique<bus::RedisBus>(busOptions);
+    bus::ViewerCountsOptions counts;
+    counts.endpoint = endpoint;
+    counts.nodeId = settings.nodeId;
+    counts.startup = retry;
+    parts.counts = std::make_unique<bus::ViewerCounts>(counts);
+    return parts;
+}
+
+/// The front end's limits from the settings (one place maps option names to fields).
+frontend::FrontEndOptions frontEndOptions(const Settings& s)
+{
+    frontend::FrontEndOptions o;
+    o.limits.maxHeadBytes = s.maxHeaderBytes;
+    o.limits.maxUriBytes = s.maxUriBytes;
+    o.limits.maxBodyBytes = s.maxBodyBytes;
+    o.headTimeoutMs = s.headerTimeoutMs;
+    o.bodyTimeoutMs = s.bodyTimeoutMs;
+    o.idleTimeoutMs = s.keepAliveTimeoutMs;
+    o.sendTimeoutMs = s.sendTimeoutMs;
+    o.maxConnections = s.maxConnections;
+    o.maxConnectionsPerIp = s.maxConnectionsPerIp;
+    o.ipRateCount = s.ipRateLimit.enabled ? s.ipRateLimit.count : 0;
+    o.ipRateSeconds = s.ipRateLimit.seconds;
+    o.workers = s.threads;
+    o.serverHeader = std::string("livecomments-server/") + serverVersion();
+    return o;
 }
 
 } // namespace
@@ -115,7 +173,8 @@ void ServerApplication::setUpLogging(const std::string& level)
     Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
 }
 
-void ServerApplication::logSummary(const Settings& s, std::uint16_t port, unsigned loops)
+void ServerApplication::logSummary(
+    const Settings& s, const std::string& store, std::uint16_t port, unsigned loops)
 {
     std::string rate = "off";
     if (s.rateLimit.enabled)
@@ -123,11 +182,11 @@ void ServerApplication::logSummary(const Settings& s, std::uint16_t port, unsign
             + std::to_string(static_cast<long long>(s.rateLimit.seconds)) + "s";
     Poco::Logger::get("livecomments")
         .information(
-            "livecomments-server %s listening on %s:%hu; store %s:%s (synchronous %s); %u fan-out "
+            "livecomments-server %s listening on %s:%hu; store %s (synchronous %s); %u fan-out "
             "loops, %d HTTP threads; limits: rate %s, max body %zB, queue cap %zB, replay %z; "
             "reads "
             "%s%s",
-            std::string(serverVersion()), s.listenHost, port, s.storeKind, s.storePath,
+            std::string(serverVersion()), s.listenHost, port, store,
             std::string(s.synchronousFull ? "full" : "normal"), loops, s.threads, rate,
             s.maxBodyBytes, s.queueCapBytes, s.replayLimit,
             std::string(s.readsNeedToken ? "token" : "public"),
@@ -202,44 +261,59 @@ int ServerApplication::main(const std::vector<std::string>& args)
             + "': never expose this server");
 
     raiseFileLimit();
-    LiveService service(settings);
+    std::unique_ptr<LiveService> service;
     std::unique_ptr<Poco::Net::ServerSocket> socket;
+    // Every part is connected before the port is bound: a bad URL, an unreachable PostgreSQL or
+    // Redis or a node id in use ends the process here, never as a half-started node.
+    auto fail = [&](const std::string& why, int code) {
+        log.fatal("cannot start: " + why);
+        if (service)
+            service->shutdown();
+        m_logChannel->close();
+        return code;
+    };
     try {
-        service.start();
+        ClusterParts cluster;
+        if (!settings.busUrl.empty())
+            cluster = connectCluster(settings);
+        service = std::make_unique<LiveService>(settings, std::move(cluster));
+        service->start();
         socket = std::make_unique<Poco::Net::ServerSocket>();
         socket->bind(Poco::Net::SocketAddress(settings.listenHost, settings.listenPort), true);
         socket->listen(4096);
     } catch (const Poco::Exception& e) {
-        log.fatal("cannot start: " + e.displayText());
-        service.shutdown();
-        m_logChannel->close();
-        return EXIT_CONFIG;
+        return fail(e.displayText(), EXIT_CONFIG);
+    } catch (const std::invalid_argument& e) { // malformed --store / --bus URL
+        return fail(e.what(), EXIT_CONFIG);
+    } catch (const std::runtime_error& e) { // Redis unreachable, node id taken
+        return fail(e.what(), EXIT_CONFIG);
     } catch (const std::exception& e) {
-        log.fatal(std::string("cannot start: ") + e.what());
-        service.shutdown();
-        m_logChannel->close();
-        return EXIT_SOFTWARE;
+        return fail(e.what(), EXIT_SOFTWARE);
     }
 
-    // Short requests only: streams leave the pool at once (detached to the fan-out engine).
-    Poco::ThreadPool pool(2, settings.threads, 60);
-    Poco::AutoPtr<Poco::Net::HTTPServerParams> params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(settings.threads);
-    params->setMaxQueued(4096);
-    params->setKeepAlive(true);
-    // Poco holds a worker thread per open connection, idle keep-alive included: keep idle
-    // connections short so a burst of clients is not queued behind idle ones.
-    params->setKeepAliveTimeout(Poco::Timespan(5, 0));
-    params->setTimeout(Poco::Timespan(15, 0));
-    params->setMaxKeepAliveRequests(0);
-    params->setServerName("livecomments-server");
-    params->setSoftwareVersion(std::string("livecomments-server/") + serverVersion());
-    Poco::Net::HTTPServer server(new http::Router(service), pool, *socket, params);
-    server.start();
+    // Connections live on the front end's epoll loop; only complete requests reach a worker
+    // thread, and streams leave at once (detached to the fan-out engine).
+    http::Router router(*service);
+    frontend::FrontEndOptions frontOptions = frontEndOptions(settings);
+    // Past the descriptor limit accept() fails and nobody gets the 503: keep the node limit
+    // below it (256 descriptors stay for the store, the log and the engine's own).
+    rlimit files {};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+        && files.rlim_cur > 512 && frontOptions.maxConnections > files.rlim_cur - 256) {
+        frontOptions.maxConnections = files.rlim_cur - 256;
+        log.warning("--max-connections lowered to %z: the open-file limit is %z",
+            frontOptions.maxConnections, static_cast<std::size_t>(files.rlim_cur));
+    }
+    frontend::FrontEnd frontEnd(frontOptions, router);
+    frontEnd.start(socket->impl()->sockfd());
 
     const unsigned loops
         = settings.loops ? settings.loops : std::max(1u, std::thread::hardware_concurrency());
-    logSummary(settings, socket->address().port(), loops);
+    logSummary(settings, service->storeDescription(), socket->address().port(), loops);
+    if (!settings.busUrl.empty())
+        log.information("cluster: node id %u (%s), bus %s, order hold %d ms", settings.nodeId,
+            std::string(settings.explicitNodeId ? "explicit" : "leased"),
+            bus::parseRedisUrl(settings.busUrl).display(), settings.orderHoldMs);
     // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text.
     std::cout << "listening on " << settings.listenHost << ":" << socket->address().port()
               << std::endl;
@@ -248,11 +322,11 @@ int ServerApplication::main(const std::vector<std::string>& args)
 
     // Graceful stop: 503 from now on, stop accepting, close streams with a spread retry,
     // commit what is queued (so nothing acknowledged is lost), then end idle connections.
-    service.beginShutdown();
-    server.stop();
-    service.shutdown();
-    server.stopAll(true);
-    pool.joinAll();
+    service->beginShutdown();
+    frontEnd.stopAccepting();
+    socket->close();
+    service->shutdown();
+    frontEnd.stop();
     log.information("stopped");
     m_logChannel->close(); // drains the asynchronous log queue
     return EXIT_OK;

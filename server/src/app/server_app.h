@@ -15,14 +15,15 @@ struct Settings;
 /**
  * The `livecomments-server` application and composition root: parses options (Poco OptionSet
  * built from optionTable(), `--name=value`, plus an optional .properties file via --config),
- * sets up logging, raises RLIMIT_NOFILE, starts LiveService and the Poco HTTPServer, prints
+ * sets up logging, raises RLIMIT_NOFILE, starts LiveService and the HTTP front end (frontend/), prints
  * `listening on HOST:PORT`, waits for SIGTERM/SIGINT and shuts down gracefully.
  *
  * Exit codes (Poco::Util::Application): EXIT_OK after a graceful stop, EXIT_USAGE bad usage,
  * EXIT_CONFIG bad or missing configuration (e.g. no JWT secret without --dev), EXIT_SOFTWARE on
  * an internal failure at start.
  *
- * Threading: runs on the main thread; request handling happens on Poco's worker pool.
+ * Threading: runs on the main thread; connections live on the front end's epoll thread, handlers
+ * run on its worker threads.
  */
 class ServerApplication final : public Poco::Util::ServerApplication {
 protected:
@@ -35,7 +36,8 @@ private:
     /// Root logger → (async) pattern formatter → stderr, at `level`.
     void setUpLogging(const std::string& level);
     /// The one-line start-up summary (information level).
-    static void logSummary(const Settings& settings, std::uint16_t port, unsigned loops);
+    static void logSummary(
+        const Settings& settings, const std::string& store, std::uint16_t port, unsigned loops);
 
     bool m_help = false;
     bool m_version = false;

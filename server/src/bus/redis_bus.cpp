@@ -413,7 +413,7 @@ void RedisBus::publisherLoop()
         m_pub.reset();
         m_pubUp = false;
         // Put the batch back in front: it is retried after the reconnect until its retry window
-        // ends (receivers skip ids they already have; see docs/cluster-bus.md).
+        // ends (receivers skip ids they already have; see docs/operations.md "Cluster").
         std::lock_guard<std::mutex> lock(m_queueMutex);
         for (auto it = batch.rbegin(); it != batch.rend(); ++it)
             m_queue.push_front(std::move(*it));

@@ -43,6 +43,43 @@ constexpr int kMaxEvents = 256;
 constexpr std::int64_t kCloseFlushMs = 5000; ///< close(): give up flushing after this
 constexpr int kMaxDrainReads = 64; ///< inbound reads per event before we stop listening
 constexpr std::size_t kShrinkCapacity = 32; ///< idle queues above this capacity are freed
+/// Shaping on: a sampled-in comment that waited longer than this in a loop's inbox is shed for
+/// that loop's streams (the loop is behind; a backlog would only grow every stream's latency).
+constexpr std::int64_t kShedLagMs = 150;
+/// Shaping on: a flush pass that took this long means the loop is busy; the next pass then waits
+/// until kCoalesceMs after this one began, so that each writev carries several frames.
+constexpr std::int64_t kBusyFlushMs = 8;
+constexpr std::int64_t kCoalesceMs = 30;
+/// `stats` is spread over its interval in this many slices (a power of two, see statsSlot()).
+constexpr unsigned kStatsSliceBits = 7;
+constexpr unsigned kStatsSlices = 1u << kStatsSliceBits;
+
+/// The slot residue served by slice `tick` of the stats interval: the bit-reversed tick, so that
+/// a loop with few subscribers (dense low slots) still spreads them over the whole interval
+/// instead of the first slices.
+unsigned statsSlot(std::uint64_t tick)
+{
+    unsigned in = static_cast<unsigned>(tick % kStatsSlices), out = 0;
+    for (unsigned b = 0; b < kStatsSliceBits; ++b)
+        out |= ((in >> b) & 1u) << (kStatsSliceBits - 1 - b);
+    return out;
+}
+
+/// `event: stats` with `"skipped":K` appended to the object `json` (shaping on), or as is.
+std::string statsFrameBytes(const std::string& json, std::optional<std::uint64_t> skipped)
+{
+    std::string out = "event: stats\ndata: ";
+    if (skipped && !json.empty() && json.back() == '}') {
+        out.append(json, 0, json.size() - 1);
+        out += json.size() > 2 ? ",\"skipped\":" : "\"skipped\":";
+        out += std::to_string(*skipped);
+        out += '}';
+    } else {
+        out += json;
+    }
+    out += "\n\n";
+    return out;
+}
 
 const FramePtr& heartbeatFrame()
 {
@@ -57,11 +94,19 @@ std::uint64_t epollTag(std::uint32_t slot, std::uint64_t serial)
 
 enum class CloseReason { Client, Slow, Server };
 
+/// How a published frame is shaped: Raw (not a comment, or shaping off), In (sampled in; shed
+/// anyway by a loop that is behind), Out (skipped but for the author's streams), Privileged
+/// (always sent).
+enum class Shape : std::uint8_t { Raw, In, Out, Privileged };
+
 /// Loop-thread-only state of one stream. Kept small: ~120 bytes plus the queue's buffer.
 struct Subscriber {
     std::vector<FramePtr> queue; ///< unsent frames are [head, size)
     std::unique_ptr<std::vector<FramePtr>> held; ///< non-null while HELD: frames awaiting resume
     std::string subscriptionId;
+    std::string userId; ///< empty = anonymous; its own comments are never shaped out
+    std::uint64_t droppedBase = 0; ///< the video's shaped-out count when this stream opened
+    std::uint64_t exceptions = 0; ///< shaped-out comments it got anyway (its own)
     std::int64_t lastWriteMs = 0;
     std::uint64_t serial = 0; ///< unique per open(), guards against slot reuse
     std::size_t unsentBytes = 0; ///< queue from head/offset on + held
@@ -78,17 +123,20 @@ struct Subscriber {
 };
 
 struct Command {
-    enum class Kind : std::uint8_t { Publish, Open, Resume, Close, Shutdown };
+    enum class Kind : std::uint8_t { Publish, Open, Resume, Close, Shutdown, Stats };
     struct Extra {
         std::string subscriptionId;
+        std::string userId; ///< Open: the viewer; Publish (shaped out): the author; Stats: JSON
         std::vector<FramePtr> replay;
         std::int64_t deadlineMs = 0;
     };
     Kind kind = Kind::Publish;
+    Shape shape = Shape::Raw; ///< Publish
     int fd = -1;
     std::uint32_t videoId = 0;
     std::uint32_t slot = 0;
     std::uint64_t serial = 0;
+    std::int64_t postedMs = 0; ///< Publish with shaping: when publish() queued it
     FramePtr frame;
     std::unique_ptr<Extra> extra;
 };
@@ -113,6 +161,9 @@ public:
     bool open(int fd, SubscriberInfo info, std::string preamble);
     void resume(const std::string& subscriptionId, std::vector<FramePtr> replay);
     void publish(std::uint32_t videoId, FramePtr frame);
+    void publishComment(
+        std::uint32_t videoId, FramePtr frame, const std::string& authorId, bool privileged);
+    void setStats(std::uint32_t videoId, std::string json);
     bool close(const std::string& subscriptionId);
     std::optional<SubscriberInfo> find(const std::string& subscriptionId) const;
     std::size_t viewers(std::uint32_t videoId) const;
@@ -132,6 +183,8 @@ public:
     std::atomic<bool> m_closed { false }; ///< shutdown() began: publish() becomes a no-op
 
 private:
+    void post(std::uint32_t videoId, FramePtr frame, Shape shape, const std::string& authorId);
+    bool sampleIn(std::uint32_t videoId, bool privileged);
     void releaseEntry(std::unordered_map<std::string, RegistryEntry>::iterator it);
 
     mutable std::mutex m_registryMutex; ///< guards the three members below
@@ -142,6 +195,14 @@ private:
 
     std::mutex m_activeMutex; ///< serialises onVideoActive; guards m_announced
     std::unordered_set<std::uint32_t> m_announced;
+
+    /// Hot-stream shaping: one token bucket per video (tokens refill at viewerRateCap/s).
+    struct Bucket {
+        double tokens = 0;
+        std::int64_t lastNs = 0;
+    };
+    std::mutex m_shapeMutex; ///< guards m_buckets
+    std::unordered_map<std::uint32_t, Bucket> m_buckets;
 
     std::mutex m_lifecycleMutex; ///< serialises start/shutdown
     bool m_started = false;
@@ -172,7 +233,7 @@ public:
 
     std::atomic<std::uint32_t> m_load { 0 }; ///< subscribers assigned (for least-loaded open)
     std::atomic<std::uint64_t> m_deliveries { 0 }, m_bytesWritten { 0 }, m_slow { 0 },
-        m_client { 0 }, m_heartbeats { 0 };
+        m_client { 0 }, m_heartbeats { 0 }, m_shed { 0 };
 
 private:
     void run();
@@ -183,6 +244,9 @@ private:
     void handleResume(Command& c);
     void handleClose(const Command& c);
     void handleShutdown(const Command& c);
+    void handleStats(Command& c);
+    bool deliver(std::uint32_t slot, const FramePtr& frame);
+    void statsSlice(unsigned residue);
     void sweep();
     void flushDirty();
     void flush(std::uint32_t slot);
@@ -209,7 +273,16 @@ private:
 
     // Loop thread only.
     std::vector<Subscriber> m_subs;
-    std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> m_byVideo;
+    /// This loop's streams of one video.
+    struct VideoState {
+        std::vector<std::uint32_t> slots;
+        /// Signed-in streams by user id: where a shaped-out comment still goes (its author's).
+        std::unordered_map<std::string, std::vector<std::uint32_t>> byUser;
+        std::uint64_t dropped = 0; ///< shaped-out comments since this state was made
+        std::string statsJson; ///< from setStats(); empty = no `stats` yet
+        FramePtr statsFrame; ///< the shared `stats` frame (shaping off, or nothing skipped)
+    };
+    std::unordered_map<std::uint32_t, VideoState> m_byVideo;
     std::vector<std::uint32_t> m_dirty, m_dirtyWork;
     std::vector<std::pair<std::uint32_t, std::uint64_t>> m_doomed; ///< (slot, serial) over the cap
     std::vector<Command> m_work;
@@ -223,6 +296,9 @@ private:
     std::int64_t m_now = 0;
     std::int64_t m_nextSweep = 0;
     std::int64_t m_nextStats = 0;
+    std::int64_t m_flushDeferredUntil = 0; ///< busy loop (shaping on): next flush pass not before
+    std::int64_t m_statsStart = 0; ///< start of slice 0 of the per-stream stats schedule
+    std::uint64_t m_statsTick = 0; ///< next stats slice to serve
     bool m_shuttingDown = false;
     std::int64_t m_shutdownDeadline = 0;
 };
@@ -310,14 +386,22 @@ void Engine::Impl::Loop::run()
     m_now = steadyMs();
     m_nextSweep = m_now + sweepMs;
     m_nextStats = m_now + std::max(1, o.statsMs);
+    m_statsStart = m_now;
+    const auto sliceDue = [&](std::uint64_t tick) {
+        return m_statsStart + static_cast<std::int64_t>(tick * o.statsMs / kStatsSlices);
+    };
     epoll_event events[kMaxEvents];
 
     for (;;) {
         std::int64_t next = m_nextSweep;
         if (m_index == 0 && o.statsMs > 0)
             next = std::min(next, m_nextStats);
+        if (o.statsMs > 0)
+            next = std::min(next, sliceDue(m_statsTick));
         if (m_shuttingDown)
             next = std::min(next, m_shutdownDeadline);
+        if (!m_dirty.empty())
+            next = std::min(next, m_flushDeferredUntil);
         const int timeout = static_cast<int>(std::clamp<std::int64_t>(next - m_now, 0, 60000));
 
         const int n = ::epoll_wait(m_epoll, events, kMaxEvents, timeout);
@@ -338,15 +422,32 @@ void Engine::Impl::Loop::run()
             if (lookup(slot, serial))
                 remove(slot, CloseReason::Slow);
         m_doomed.clear();
-        // Light load: this flush runs right after the inbox drained, so one frame costs one
-        // writev and no added latency. Heavy load: frames queued during the previous flush are
-        // all written by this one writev per subscriber.
-        flushDirty();
 
         if (m_now >= m_nextSweep) {
             m_nextSweep = m_now + sweepMs;
             sweep();
+        }
+        // Each stream gets `stats` in its own slice of the interval: a few writes per tick
+        // instead of one write per stream at the same instant, which comments queued behind.
+        if (o.statsMs > 0 && m_now >= sliceDue(m_statsTick)) {
+            for (unsigned n = 0; n < kStatsSlices && m_now >= sliceDue(m_statsTick); ++n)
+                statsSlice(statsSlot(m_statsTick++));
+            if (m_now >= sliceDue(m_statsTick)) { // stalled for a whole interval: skip ahead
+                m_statsStart = m_now;
+                m_statsTick = 0;
+            }
+        }
+        // Light load: this flush runs right after the inbox drained, so one frame costs one
+        // writev and no added latency. Heavy load: frames queued during the previous flush are
+        // all written by this one writev per subscriber. With shaping on a viewer gets at most
+        // the cap (30/s), which alone would leave about one frame per writev while the loop is
+        // busy (the per-write syscall is the cost), so a busy loop spaces its passes kCoalesceMs
+        // apart; shed comments (kShedLagMs) keep that from turning into a backlog.
+        if (m_shuttingDown || m_now >= m_flushDeferredUntil) {
+            const std::int64_t began = m_now;
             flushDirty();
+            if (o.viewerRateCap > 0 && steadyMs() - began >= kBusyFlushMs)
+                m_flushDeferredUntil = began + kCoalesceMs;
         }
         if (m_index == 0 && o.statsMs > 0 && m_now >= m_nextStats) {
             m_nextStats = m_now + o.statsMs;
@@ -385,6 +486,9 @@ void Engine::Impl::Loop::processInbox()
         case Command::Kind::Shutdown:
             handleShutdown(c);
             break;
+        case Command::Kind::Stats:
+            handleStats(c);
+            break;
         }
     }
     m_work.clear(); // keeps capacity: the two vectors ping-pong without allocating
@@ -401,13 +505,17 @@ void Engine::Impl::Loop::handleOpen(Command& c)
     s.serial = c.serial;
     s.videoId = c.videoId;
     s.subscriptionId = std::move(c.extra->subscriptionId);
+    s.userId = std::move(c.extra->userId);
     s.lastWriteMs = m_now;
     s.held = std::make_unique<std::vector<FramePtr>>();
     ++m_live;
 
-    auto& list = m_byVideo[s.videoId];
-    s.posInVideo = static_cast<std::uint32_t>(list.size());
-    list.push_back(c.slot);
+    auto& video = m_byVideo[s.videoId];
+    s.posInVideo = static_cast<std::uint32_t>(video.slots.size());
+    video.slots.push_back(c.slot);
+    s.droppedBase = video.dropped;
+    if (!s.userId.empty())
+        video.byUser[s.userId].push_back(c.slot);
 
     epoll_event ev {};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -438,6 +546,25 @@ void Engine::Impl::Loop::markDirty(std::uint32_t slot)
     }
 }
 
+inline bool Engine::Impl::Loop::deliver(std::uint32_t slot, const FramePtr& frame)
+{
+    Subscriber& s = m_subs[slot];
+    if (s.doomed || s.closing)
+        return false;
+    if (s.held)
+        s.held->push_back(frame);
+    else
+        s.queue.push_back(frame);
+    s.unsentBytes += frame->bytes.size();
+    if (s.unsentBytes > m_impl.m_options.queueCapBytes) {
+        s.doomed = true;
+        m_doomed.emplace_back(slot, s.serial);
+    } else if (!s.held) {
+        markDirty(slot);
+    }
+    return true;
+}
+
 void Engine::Impl::Loop::handlePublish(const Command& c)
 {
     if (m_shuttingDown)
@@ -445,25 +572,70 @@ void Engine::Impl::Loop::handlePublish(const Command& c)
     const auto it = m_byVideo.find(c.videoId);
     if (it == m_byVideo.end())
         return;
-    const std::size_t size = c.frame->bytes.size();
-    const std::size_t cap = m_impl.m_options.queueCapBytes;
+    VideoState& video = it->second;
     std::uint64_t delivered = 0;
-    for (const auto slot : it->second) {
-        Subscriber& s = m_subs[slot];
-        if (s.doomed || s.closing)
-            continue;
-        if (s.held)
-            s.held->push_back(c.frame);
-        else
-            s.queue.push_back(c.frame);
-        s.unsentBytes += size;
-        ++delivered;
-        if (s.unsentBytes > cap) {
-            s.doomed = true;
-            m_doomed.emplace_back(slot, s.serial);
-        } else if (!s.held) {
-            markDirty(slot);
+    bool out = c.shape == Shape::Out;
+    if (c.shape == Shape::In && m_now - c.postedMs > kShedLagMs) {
+        out = true; // this loop is behind: shed instead of growing every stream's backlog
+        m_shed.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (out) {
+        // Skipped for everyone (O(1): the per-stream skip count is derived from `dropped`),
+        // except the author's own streams, which always see their comments.
+        ++video.dropped;
+        if (c.extra) {
+            const auto own = video.byUser.find(c.extra->userId);
+            if (own != video.byUser.end()) {
+                for (const auto slot : own->second) {
+                    if (deliver(slot, c.frame)) {
+                        ++m_subs[slot].exceptions;
+                        ++delivered;
+                    }
+                }
+            }
         }
+    } else {
+        for (const auto slot : video.slots)
+            delivered += deliver(slot, c.frame) ? 1 : 0;
+    }
+    m_deliveries.fetch_add(delivered, std::memory_order_relaxed);
+}
+
+void Engine::Impl::Loop::handleStats(Command& c)
+{
+    const auto it = m_byVideo.find(c.videoId);
+    if (it == m_byVideo.end())
+        return; // no stream here: the next setStats() reaches the ones that open later
+    VideoState& video = it->second;
+    video.statsJson = std::move(c.extra->userId);
+    const bool shaping = m_impl.m_options.viewerRateCap > 0;
+    video.statsFrame = makeFrame(0,
+        statsFrameBytes(video.statsJson,
+            shaping ? std::optional<std::uint64_t>(0) : std::optional<std::uint64_t>()));
+}
+
+void Engine::Impl::Loop::statsSlice(unsigned residue)
+{
+    if (m_shuttingDown)
+        return;
+    const bool shaping = m_impl.m_options.viewerRateCap > 0;
+    std::uint64_t delivered = 0;
+    for (std::size_t slot = residue; slot < m_subs.size(); slot += kStatsSlices) {
+        Subscriber& s = m_subs[slot];
+        if (s.fd < 0 || s.held || s.closing || s.doomed)
+            continue;
+        const auto it = m_byVideo.find(s.videoId);
+        if (it == m_byVideo.end() || !it->second.statsFrame)
+            continue;
+        const VideoState& video = it->second;
+        const std::uint64_t skipped = video.dropped - s.droppedBase - s.exceptions;
+        // Nothing skipped (or shaping off): the video's shared frame, no allocation.
+        if (!shaping || skipped == 0)
+            enqueue(static_cast<std::uint32_t>(slot), video.statsFrame);
+        else
+            enqueue(static_cast<std::uint32_t>(slot),
+                makeFrame(0, statsFrameBytes(video.statsJson, skipped)));
+        ++delivered;
     }
     m_deliveries.fetch_add(delivered, std::memory_order_relaxed);
 }
@@ -695,11 +867,21 @@ void Engine::Impl::Loop::remove(std::uint32_t slot, CloseReason reason)
 
     auto it = m_byVideo.find(s.videoId);
     if (it != m_byVideo.end()) {
-        auto& list = it->second;
+        auto& list = it->second.slots;
         const auto last = list.back();
         list[s.posInVideo] = last;
         m_subs[last].posInVideo = s.posInVideo;
         list.pop_back();
+        if (!s.userId.empty()) {
+            auto& byUser = it->second.byUser;
+            const auto own = byUser.find(s.userId);
+            if (own != byUser.end()) {
+                auto& slots = own->second;
+                slots.erase(std::remove(slots.begin(), slots.end(), slot), slots.end());
+                if (slots.empty())
+                    byUser.erase(own);
+            }
+        }
         if (list.empty())
             m_byVideo.erase(it);
     }
@@ -774,6 +956,7 @@ bool Engine::Impl::open(int fd, SubscriberInfo info, std::string preamble)
     c.frame = preamble.empty() ? FramePtr {} : makeFrame(0, std::move(preamble));
     c.extra = std::make_unique<Command::Extra>();
     c.extra->subscriptionId = info.subscriptionId;
+    c.extra->userId = info.userId;
 
     unsigned best = 0;
     for (unsigned i = 1; i < m_loops.size(); ++i)
@@ -822,16 +1005,89 @@ void Engine::Impl::resume(const std::string& subscriptionId, std::vector<FramePt
 
 void Engine::Impl::publish(std::uint32_t videoId, FramePtr frame)
 {
+    post(videoId, std::move(frame), Shape::Raw, std::string());
+}
+
+void Engine::Impl::publishComment(
+    std::uint32_t videoId, FramePtr frame, const std::string& authorId, bool privileged)
+{
+    if (m_options.viewerRateCap <= 0 || !frame || frame->bytes.empty()) {
+        post(videoId, std::move(frame), Shape::Raw, std::string()); // shaping off: the raw path
+        return;
+    }
+    const bool in = sampleIn(videoId, privileged);
+    post(videoId, std::move(frame),
+        privileged ? Shape::Privileged
+            : in   ? Shape::In
+                   : Shape::Out,
+        authorId);
+}
+
+void Engine::Impl::post(
+    std::uint32_t videoId, FramePtr frame, Shape shape, const std::string& authorId)
+{
     // After shutdown the loops stop draining their inboxes; a bus still delivering must not
     // make them grow.
     if (!frame || frame->bytes.empty() || m_closed.load(std::memory_order_relaxed))
         return;
     m_framesPublished.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t now = shape == Shape::Raw ? 0 : steadyMs();
     for (auto& loop : m_loops) {
         Command c;
         c.kind = Command::Kind::Publish;
         c.videoId = videoId;
         c.frame = frame;
+        c.shape = shape;
+        c.postedMs = now;
+        if ((shape == Shape::In || shape == Shape::Out) && !authorId.empty()) {
+            c.extra = std::make_unique<Command::Extra>();
+            c.extra->userId = authorId;
+        }
+        loop->post(std::move(c));
+    }
+}
+
+bool Engine::Impl::sampleIn(std::uint32_t videoId, bool privileged)
+{
+    // One decision per frame for the whole video: a viewer sees the same fair sample as every
+    // other viewer (a systematic sample of the arrivals at the cap), and the loops pay nothing
+    // per stream for a skipped frame. The burst is a fifth of a second's worth, so a video just
+    // above the cap is shaped at once rather than after a long burst.
+    const double cap = m_options.viewerRateCap;
+    const double burst = std::max(1.0, cap / 5);
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    std::lock_guard<std::mutex> lock(m_shapeMutex);
+    Bucket& b = m_buckets[videoId];
+    if (b.lastNs == 0)
+        b.tokens = burst;
+    else
+        b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.lastNs) * 1e-9 * cap);
+    b.lastNs = now;
+    if (privileged) {
+        // Always sent, and counted: a token is borrowed (at most a second's worth of debt), so
+        // the crowd's share shrinks and the viewer's total stays at the cap.
+        b.tokens = std::max(-cap, b.tokens - 1);
+        return true;
+    }
+    if (b.tokens >= 1) {
+        b.tokens -= 1;
+        return true;
+    }
+    return false;
+}
+
+void Engine::Impl::setStats(std::uint32_t videoId, std::string json)
+{
+    if (m_closed.load(std::memory_order_relaxed))
+        return;
+    for (auto& loop : m_loops) {
+        Command c;
+        c.kind = Command::Kind::Stats;
+        c.videoId = videoId;
+        c.extra = std::make_unique<Command::Extra>();
+        c.extra->userId = json;
         loop->post(std::move(c));
     }
 }
@@ -888,6 +1144,10 @@ void Engine::Impl::reconcileVideo(std::uint32_t videoId)
     const bool announced = m_announced.count(videoId) != 0;
     if (has == announced)
         return;
+    if (!has) {
+        std::lock_guard<std::mutex> shape(m_shapeMutex);
+        m_buckets.erase(videoId);
+    }
     if (has)
         m_announced.insert(videoId);
     else
@@ -928,6 +1188,7 @@ EngineStats Engine::Impl::stats() const
         s.slowDisconnects += loop->m_slow.load(std::memory_order_relaxed);
         s.clientDisconnects += loop->m_client.load(std::memory_order_relaxed);
         s.heartbeats += loop->m_heartbeats.load(std::memory_order_relaxed);
+        s.overloadSheds += loop->m_shed.load(std::memory_order_relaxed);
     }
     return s;
 }
@@ -994,6 +1255,17 @@ void Engine::resume(const std::string& subscriptionId, std::vector<FramePtr> rep
 void Engine::publish(std::uint32_t videoId, FramePtr frame)
 {
     m_impl->publish(videoId, std::move(frame));
+}
+
+void Engine::publishComment(
+    std::uint32_t videoId, FramePtr frame, const std::string& authorId, bool privileged)
+{
+    m_impl->publishComment(videoId, std::move(frame), authorId, privileged);
+}
+
+void Engine::setStats(std::uint32_t videoId, std::string json)
+{
+    m_impl->setStats(videoId, std::move(json));
 }
 
 bool Engine::close(const std::string& subscriptionId)

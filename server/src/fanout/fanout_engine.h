@@ -23,6 +23,9 @@ struct EngineOptions {
     std::size_t queueCapBytes = 1u << 20; ///< unsent bytes above this → subscriber closed as slow
     int heartbeatMs = 15000; ///< `: hb\n\n` after this much silence on a stream
     int statsMs = 5000; ///< how often onStatsTick runs (0 = never)
+    /// Hot-stream shaping: comments per second one viewer can read (publishComment() samples
+    /// each video down to this rate); 0 = off, every comment reaches every viewer.
+    double viewerRateCap = 0;
 };
 
 /// What the HTTP layer knows about one stream.
@@ -37,10 +40,11 @@ struct SubscriberInfo {
 /// deliveries counts frames queued on a stream (published ones and replayed ones); bytesWritten
 /// counts bytes the kernel accepted (preambles and heartbeats included); slowDisconnects and
 /// clientDisconnects count streams closed for passing the cap / by the peer; heartbeats counts
-/// `: hb` comments queued.
+/// `: hb` comments queued; overloadSheds counts (frame, loop) pairs a loop shed because the
+/// comment had waited too long in its inbox (shaping on only).
 struct EngineStats {
     std::uint64_t openStreams = 0, framesPublished = 0, deliveries = 0, bytesWritten = 0,
-                  slowDisconnects = 0, clientDisconnects = 0, heartbeats = 0;
+                  slowDisconnects = 0, clientDisconnects = 0, heartbeats = 0, overloadSheds = 0;
 };
 
 /**
@@ -82,6 +86,22 @@ public:
     /// coalesced with writev; flushed at once when the loop is idle).
     void publish(std::uint32_t videoId, FramePtr frame);
 
+    /// A comment by `authorId` (`privileged`: the streamer or a moderator). With shaping off this
+    /// is publish(). With EngineOptions::viewerRateCap on, one decision per frame and video (a
+    /// token bucket at the cap) either sends it to every viewer or skips it for every viewer
+    /// except the author's own streams; privileged comments are never skipped (they borrow a
+    /// token, so the total stays at the cap). Skips are counted per stream and reported in its
+    /// `stats` event. A loop that is behind (the comment waited over 150 ms in its inbox) sheds
+    /// sampled-in comments too, counted the same way.
+    void publishComment(
+        std::uint32_t videoId, FramePtr frame, const std::string& authorId, bool privileged);
+
+    /// The `stats` JSON object of `videoId` (e.g. `{"viewers":12}`). Each stream of the video
+    /// gets it once per statsMs at its own offset in the interval (spread over the interval, not
+    /// one burst); with shaping on `,"skipped":K` (that stream's skipped comments since it
+    /// opened) is added. Streams of a video never given stats get none.
+    void setStats(std::uint32_t videoId, std::string json);
+
     /// Server-side close (DELETE of a subscription): flushes what is queued, then closes.
     /// False if unknown.
     bool close(const std::string& subscriptionId);
@@ -103,7 +123,7 @@ public:
     std::function<void(
         const std::string& subscriptionId, std::uint32_t videoId, const char* reason)>
         onStreamClosed;
-    /// Called every statsMs with nothing else held; the server uses it to publish `stats` events.
+    /// Called every statsMs with nothing else held; the server uses it to call setStats().
     /// Set before start().
     std::function<void()> onStatsTick;
 

@@ -74,6 +74,8 @@ const char* rejectionReason(ErrorKind kind)
         return "unknown_video";
     case ErrorKind::Conflict:
         return "video_ended";
+    case ErrorKind::UnprocessableContent:
+        return "idempotency_mismatch";
     case ErrorKind::PayloadTooLarge:
         return "too_large";
     case ErrorKind::UnsupportedMediaType:
@@ -105,25 +107,14 @@ void PostCommentHandler::post(HTTPServerRequest& request, HTTPServerResponse& re
 {
     const Principal user = requireUser(request);
     const std::string key = idempotencyKey(request);
-    const auto body = readJsonObject(request);
-
-    std::uint32_t video = 0;
-    std::string field = "text";
-    if (m_shape == CommentBody::Create) {
-        const auto id = optionalIdText(*body, "liveVideoId");
-        if (!id)
-            throw badField("liveVideoId", "is required");
-        video = parseVideoId(*id, "liveVideoId");
-        field = "message";
-    } else {
-        video = videoId();
-        if (m_shape == CommentBody::Alias && !body->has("text"))
-            field = "comment";
-    }
-    if (const auto claimed = optionalIdText(*body, "user_id"); claimed && *claimed != user.userId)
+    const CommentShape shape = m_shape == CommentBody::Create ? CommentShape::Create
+        : m_shape == CommentBody::Alias                       ? CommentShape::Alias
+                                                              : CommentShape::Design;
+    const CommentRequest body = decodeCommentBody(readBody(request), shape);
+    const std::uint32_t video = shape == CommentShape::Create ? body.videoId : videoId();
+    if (body.userId && *body.userId != user.userId)
         throw forbidden("user_id does not match the token");
-    const std::string text = requiredString(*body, field);
-    const auto result = m_service.postComment(video, user, text, key, field);
+    const auto result = m_service.postComment(video, user, body.text, key, body.field);
     if (result.replayed)
         response.set("Idempotent-Replayed", "true");
     sendJson(response, HTTPResponse::HTTP_CREATED, result.body);

@@ -38,6 +38,8 @@ HTTPResponse::HTTPStatus statusOf(ErrorKind kind)
         return HTTPResponse::HTTP_METHOD_NOT_ALLOWED;
     case ErrorKind::Conflict:
         return HTTPResponse::HTTP_CONFLICT;
+    case ErrorKind::UnprocessableContent:
+        return HTTPResponse::HTTP_UNPROCESSABLE_ENTITY;
     case ErrorKind::PayloadTooLarge:
         return HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE;
     case ErrorKind::UnsupportedMediaType:
@@ -103,29 +105,6 @@ std::string corsHeaderLines(const HTTPServerRequest& request)
     return out;
 }
 
-std::uint32_t parseVideoId(const std::string& text, const std::string& field)
-{
-    if (text.empty() || text.size() > 10
-        || text.find_first_not_of("0123456789") != std::string::npos)
-        throw badField(field, "must be a positive integer");
-    const unsigned long long n = std::stoull(text);
-    if (n == 0 || n > 2147483647ULL)
-        throw badField(field, "must be a positive 32-bit integer");
-    return static_cast<std::uint32_t>(n);
-}
-
-std::uint64_t parseId64(const std::string& text, const std::string& field)
-{
-    if (text.empty() || text.size() > 20
-        || text.find_first_not_of("0123456789") != std::string::npos)
-        throw badField(field, "must be a decimal id");
-    errno = 0;
-    const unsigned long long n = std::strtoull(text.c_str(), nullptr, 10);
-    if (errno != 0 || n == 0 || n > 9223372036854775807ULL)
-        throw badField(field, "must be a positive 64-bit id");
-    return n;
-}
-
 std::optional<std::string> queryParam(const HTTPServerRequest& request, const std::string& name)
 {
     try {
@@ -157,7 +136,7 @@ std::optional<std::string> optionalIdText(const Poco::JSON::Object& body, const 
     const auto value = body.get(field);
     if (value.isString())
         return value.extract<std::string>();
-    if (value.isInteger()) {
+    if (value.isInteger() && !value.isBoolean()) { // bool counts as an integer in Poco::Dynamic
         try {
             return std::to_string(value.convert<Poco::Int64>());
         } catch (const Poco::Exception&) { }
@@ -247,6 +226,22 @@ std::optional<Principal> JsonHandler::readerUser(
 
 Poco::JSON::Object::Ptr JsonHandler::readJsonObject(HTTPServerRequest& request) const
 {
+    const std::string body = readBody(request);
+    if (body.empty())
+        throw badField("body", "a JSON object is required");
+    try {
+        Poco::JSON::Parser parser;
+        const auto result = parser.parse(body);
+        if (result.type() != typeid(Poco::JSON::Object::Ptr))
+            throw badField("body", "must be a JSON object");
+        return result.extract<Poco::JSON::Object::Ptr>();
+    } catch (const Poco::Exception& e) {
+        throw ApiError(ErrorKind::BadRequest, "bad_json", "body: invalid JSON: " + e.message());
+    }
+}
+
+std::string JsonHandler::readBody(HTTPServerRequest& request) const
+{
     const std::size_t maxBody = m_service.settings().maxBodyBytes;
     const std::string contentType = request.get("Content-Type", "");
     if (!contentType.empty()) {
@@ -278,17 +273,7 @@ Poco::JSON::Object::Ptr JsonHandler::readJsonObject(HTTPServerRequest& request) 
             throw ApiError(ErrorKind::PayloadTooLarge, "payload_too_large",
                 "body larger than " + std::to_string(maxBody) + " bytes");
     }
-    if (body.empty())
-        throw badField("body", "a JSON object is required");
-    try {
-        Poco::JSON::Parser parser;
-        const auto result = parser.parse(body);
-        if (result.type() != typeid(Poco::JSON::Object::Ptr))
-            throw badField("body", "must be a JSON object");
-        return result.extract<Poco::JSON::Object::Ptr>();
-    } catch (const Poco::Exception& e) {
-        throw ApiError(ErrorKind::BadRequest, "bad_json", "body: invalid JSON: " + e.message());
-    }
+    return body;
 }
 
 std::string JsonHandler::idempotencyKey(const HTTPServerRequest& request)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "model/request_body.h"
 #include "model/types.h"
 
 #include <Poco/JSON/Object.h>
@@ -30,10 +31,6 @@ void applyCors(const HTTPServerRequest& request, HTTPServerResponse& response);
 /// The CORS header lines for a raw response head (SSE), each ending in CRLF.
 std::string corsHeaderLines(const HTTPServerRequest& request);
 
-/// Parses a positive int32 (path segment or JSON string); throws 400 naming `field`.
-std::uint32_t parseVideoId(const std::string& text, const std::string& field);
-/// Parses a decimal uint64 (> 0); throws 400 naming `field`.
-std::uint64_t parseId64(const std::string& text, const std::string& field);
 /// A query parameter of the request URI, or nullopt.
 std::optional<std::string> queryParam(const HTTPServerRequest& request, const std::string& name);
 
@@ -73,6 +70,9 @@ protected:
     /// Reads the body as a JSON object: 413 above --max-body, 415 for a non-JSON Content-Type,
     /// 400 for bad JSON or a non-object.
     Poco::JSON::Object::Ptr readJsonObject(HTTPServerRequest& request) const;
+    /// The raw body with the checks of readJsonObject() before parsing (415, 413), for the
+    /// strict decoders of model/request_body.h.
+    std::string readBody(HTTPServerRequest& request) const;
     /// The Idempotency-Key header (empty when absent); 400 when longer than 200 bytes.
     static std::string idempotencyKey(const HTTPServerRequest& request);
 

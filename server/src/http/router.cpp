@@ -113,7 +113,8 @@ HTTPRequestHandler* Router::createRequestHandler(const Poco::Net::HTTPServerRequ
         route = "/comments/{id}";
         routes = { { "GET", [&] { return new ListCommentsHandler(svc, route, p[1], true); } } };
     } else {
-        return new ErrorHandler(svc, "unknown", notFound("route " + path));
+        return new ErrorHandler(svc, "unknown",
+            notFound("route")); // never echo the path: it may carry a token or invalid UTF-8
     }
 
     std::string allow;

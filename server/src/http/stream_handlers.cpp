@@ -2,15 +2,12 @@
 // The SSE stream (WHATWG HTML §9.2 server-sent events) and its server-side close.
 #include "http/handlers.h"
 
+#include "http/exchange.h"
 #include "model/errors.h"
 #include "service/live_service.h"
 
 #include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/StreamSocket.h>
-
-#include <unistd.h>
 
 namespace livecomments::server::http {
 
@@ -40,8 +37,8 @@ void StreamHandler::handle(HTTPServerRequest& request, HTTPServerResponse& respo
 {
     const auto user = readerUser(request, true);
     const auto video = videoId();
-    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
-    if (!impl)
+    auto* exchange = dynamic_cast<BufferedRequest*>(&request);
+    if (!exchange)
         throw ApiError(ErrorKind::Internal, "internal", "cannot detach this connection");
 
     // Decide resumed/reset and the ids BEFORE writing hello (it is part of the preamble).
@@ -59,13 +56,11 @@ void StreamHandler::handle(HTTPServerRequest& request, HTTPServerResponse& respo
     preamble += "retry: " + std::to_string(m_service.settings().retryMs) + "\n\n";
     preamble += m_service.helloFrame(opening);
 
-    // Take the socket away from Poco: the engine gets its own descriptor (dup), Poco's object is
-    // closed so its connection thread returns to the pool at once.
-    Poco::Net::StreamSocket socket = impl->detachSocket();
+    // Take the socket away from the front end: the engine gets its own descriptor (dup); the
+    // front end closes its copy without writing anything more on this connection.
+    const int fd = exchange->detachSocket();
     m_detached = true;
     m_bytesSent = preamble.size();
-    const int fd = ::dup(socket.impl()->sockfd());
-    socket.close();
     if (fd < 0)
         return;
     response.setKeepAlive(false);

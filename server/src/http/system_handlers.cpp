@@ -15,7 +15,7 @@ using Poco::Net::HTTPResponse;
 
 void HealthHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)
 {
-    sendJson(response, HTTPResponse::HTTP_OK, healthJson());
+    sendJson(response, HTTPResponse::HTTP_OK, m_service.healthJson());
 }
 
 void MetricsHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)

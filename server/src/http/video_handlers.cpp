@@ -21,8 +21,7 @@ void CreateVideoHandler::handle(HTTPServerRequest& request, HTTPServerResponse& 
 {
     const Principal user = requireUser(request);
     const std::string key = idempotencyKey(request);
-    const auto body = readJsonObject(request);
-    const auto result = m_service.createVideo(user, requiredString(*body, "title"), key);
+    const auto result = m_service.createVideo(user, decodeVideoBody(readBody(request)), key);
     if (result.replayed)
         response.set("Idempotent-Replayed", "true");
     // The body is our own video JSON, which starts with {"id":N (RFC 9110 §10.2.2 Location).

@@ -99,6 +99,43 @@ void Metrics::streamResumed(bool complete)
     (complete ? m_resumesComplete : m_resumesReset).fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::renderCluster(std::string& out, const ExternalGauges& g)
+{
+    const struct {
+        const char* name;
+        const char* type;
+        const char* text;
+        std::uint64_t value;
+    } series[] = {
+        { "livecomments_bus_up", "gauge", "1 while both Redis bus connections are up.",
+            g.busUp ? 1u : 0u },
+        { "livecomments_bus_reconnects_total", "counter", "Redis bus reconnects.",
+            g.busReconnects },
+        { "livecomments_bus_messages_in_total", "counter", "Events received from other nodes.",
+            g.busMessagesIn },
+        { "livecomments_bus_messages_out_total", "counter", "Events published to other nodes.",
+            g.busMessagesOut },
+        { "livecomments_bus_publish_failures_total", "counter",
+            "Events that could not be published (other nodes fill them from the store).",
+            g.busPublishFailures },
+        { "livecomments_gap_fills_total", "counter",
+            "Comments fetched from the store after a bus gap and delivered.", g.gapFills },
+        { "livecomments_late_comments_total", "counter",
+            "Comments delivered after a larger id of their video (later than the order hold).",
+            g.lateComments },
+        { "livecomments_duplicate_events_total", "counter",
+            "Comment events dropped as already delivered.", g.duplicatesDropped },
+        { "livecomments_lease_renew_failures_total", "counter", "Failed node-id lease renewals.",
+            g.leaseRenewFailures },
+        { "livecomments_viewer_count_write_failures_total", "counter",
+            "Viewer-count writes that could not reach Redis.", g.countWriteFailures },
+    };
+    for (const auto& s : series) {
+        help(out, s.name, s.type, s.text);
+        line(out, s.name, "", double(s.value));
+    }
+}
+
 std::string Metrics::render(const ExternalGauges& g) const
 {
     std::string out;
@@ -136,6 +173,10 @@ std::string Metrics::render(const ExternalGauges& g) const
     line(out, "livecomments_heartbeats_total", "", double(g.heartbeats));
     help(out, "livecomments_stream_bytes_total", "counter", "Bytes written to SSE streams.");
     line(out, "livecomments_stream_bytes_total", "", double(g.bytesWritten));
+    help(out, "livecomments_node_id", "gauge", "The snowflake node id this node mints ids with.");
+    line(out, "livecomments_node_id", "", double(g.nodeId));
+    if (g.clustered)
+        renderCluster(out, g);
     help(out, "livecomments_commit_batches_total", "counter", "Group commits.");
     line(out, "livecomments_commit_batches_total", "", double(m_commitBatches.load()));
     help(out, "livecomments_commit_ops_total", "counter", "Write operations committed.");

@@ -35,6 +35,19 @@ struct ExternalGauges {
     std::uint64_t heartbeats = 0;
     std::uint64_t bytesWritten = 0;
     std::uint64_t framesPublished = 0;
+    std::uint32_t nodeId = 0; ///< the snowflake node id in use
+    // Cluster (rendered only when clustered):
+    bool clustered = false;
+    bool busUp = false;
+    std::uint64_t busReconnects = 0;
+    std::uint64_t busMessagesIn = 0;
+    std::uint64_t busMessagesOut = 0;
+    std::uint64_t busPublishFailures = 0;
+    std::uint64_t gapFills = 0; ///< comments fetched from the store after a bus gap
+    std::uint64_t lateComments = 0; ///< released after a larger id (past the order hold)
+    std::uint64_t duplicatesDropped = 0;
+    std::uint64_t leaseRenewFailures = 0;
+    std::uint64_t countWriteFailures = 0;
 };
 
 /**
@@ -57,6 +70,8 @@ public:
     std::string render(const ExternalGauges& gauges) const;
 
 private:
+    static void renderCluster(std::string& out, const ExternalGauges& g);
+
     std::atomic<std::uint64_t> m_commentsAccepted { 0 };
     std::atomic<std::uint64_t> m_streamsOpened { 0 };
     std::atomic<std::uint64_t> m_resumesComplete { 0 };

@@ -14,6 +14,7 @@ enum class ErrorKind {
     NotFound, ///< 404
     MethodNotAllowed, ///< 405 (ApiError::allow() lists the methods)
     Conflict, ///< 409 e.g. posting to an ended video
+    UnprocessableContent, ///< 422 e.g. an Idempotency-Key reused with a different body
     PayloadTooLarge, ///< 413
     UnsupportedMediaType, ///< 415
     TooManyRequests, ///< 429 (ApiError::retryAfterSeconds())

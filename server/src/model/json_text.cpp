@@ -196,6 +196,12 @@ std::string healthJson()
     return "{\"status\":\"ok\"}";
 }
 
+std::string clusterHealthJson(bool busUp, unsigned nodeId)
+{
+    return std::string("{\"status\":\"") + (busUp ? "ok" : "degraded") + "\",\"node_id\":"
+        + std::to_string(nodeId) + ",\"bus\":\"" + (busUp ? "up" : "down") + "\"}";
+}
+
 std::string tokenJson(const std::string& token)
 {
     return stringObject("token", token);

@@ -32,6 +32,9 @@ std::string commentPageJson(
 std::string errorJson(const std::string& code, const std::string& message);
 /// The /healthz body: `{"status":"ok"}` (during shutdown JsonHandler answers 503 before).
 std::string healthJson();
+/// The /healthz body of a cluster node:
+/// `{"status":"ok"|"degraded","node_id":N,"bus":"up"|"down"}` (degraded while the bus is down).
+std::string clusterHealthJson(bool busUp, unsigned nodeId);
 /// `{"token":"…"}` (POST /auth/dev-token).
 std::string tokenJson(const std::string& token);
 

@@ -3,6 +3,8 @@
 
 #include "model/errors.h"
 
+#include <cstdio>
+
 namespace livecomments::server {
 
 namespace {
@@ -44,12 +46,37 @@ std::size_t decode(std::string_view s, std::size_t i, char32_t& cp)
     return len;
 }
 
+/// "U+202E".
+std::string codePointName(char32_t cp)
+{
+    char buffer[16];
+    std::snprintf(buffer, sizeof buffer, "U+%04X", static_cast<unsigned>(cp));
+    return buffer;
+}
+
 bool isAsciiSpace(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
 } // namespace
+
+bool isBidiControl(char32_t cp)
+{
+    return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E
+        || cp == 0x200F || cp == 0x061C;
+}
+
+bool isInvisibleFormat(char32_t cp)
+{
+    return cp == 0x200B || (cp >= 0x2060 && cp <= 0x2064) || cp == 0xFEFF
+        || (cp >= 0xFFF9 && cp <= 0xFFFB);
+}
+
+bool isControl(char32_t cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
+}
 
 long utf8CodePoints(std::string_view text)
 {
@@ -68,6 +95,9 @@ long utf8CodePoints(std::string_view text)
 std::string normaliseText(
     std::string_view text, const std::string& field, std::size_t maxCodePoints, bool allowNewline)
 {
+    // U+2028 / U+2029 in UTF-8; a viewer would show them as line breaks, so they are line ends.
+    static constexpr std::string_view kLineSeparator = "\xE2\x80\xA8";
+    static constexpr std::string_view kParagraphSeparator = "\xE2\x80\xA9";
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -75,6 +105,10 @@ std::string normaliseText(
             out.push_back('\n');
             if (i + 1 < text.size() && text[i + 1] == '\n')
                 ++i;
+        } else if (text.compare(i, 3, kLineSeparator) == 0
+            || text.compare(i, 3, kParagraphSeparator) == 0) {
+            out.push_back('\n');
+            i += 2;
         } else {
             out.push_back(text[i]);
         }
@@ -92,9 +126,14 @@ std::string normaliseText(
         const std::size_t len = decode(out, i, cp);
         if (len == 0)
             throw badField(field, "not valid UTF-8");
-        const bool control = cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
-        if (control && !(cp == '\n' && allowNewline))
-            throw badField(field, "control characters are not allowed");
+        if (isControl(cp) && !(cp == '\n' && allowNewline))
+            throw badField(field, "control characters are not allowed (" + codePointName(cp) + ")");
+        if (isBidiControl(cp))
+            throw badField(field,
+                "bidirectional control characters are not allowed (" + codePointName(cp) + ")");
+        if (isInvisibleFormat(cp))
+            throw badField(
+                field, "invisible format characters are not allowed (" + codePointName(cp) + ")");
         i += len;
         ++count;
     }

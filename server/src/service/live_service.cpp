@@ -5,10 +5,12 @@
 #include "model/errors.h"
 #include "model/json_text.h"
 #include "model/text_rules.h"
+#include "store/store_factory.h"
 
 #include <Poco/HMACEngine.h>
 #include <Poco/Logger.h>
 #include <Poco/SHA1Engine.h>
+#include <nlohmann/json.hpp>
 
 #include <sys/random.h>
 
@@ -27,9 +29,32 @@ std::string secretFor(const Settings& s)
     return s.jwtSecret.empty() && s.dev ? std::string(auth::kDevSecret) : s.jwtSecret;
 }
 
+auth::JwtKeys jwtKeysFor(const Settings& s)
+{
+    return auth::JwtKeys { secretFor(s), s.jwtPreviousSecret, s.jwtPreviousUntil,
+        s.jwtClockSkewSeconds };
+}
+
 FramePtr frameOf(const cache::CachedComment& c)
 {
     return c.frame ? c.frame : makeFrame(c.id, commentFrame(c.id, c.json));
+}
+
+/// An Idempotency-Key replays only the request it was first used with. The stored first result
+/// carries the normalised content (`text` of a comment, `title` of a video), so comparing that
+/// member is comparing the request's content; a retry that re-serialises the same JSON
+/// differently (key order, escapes, CRLF vs LF) still replays.
+store::IdempotentResult sameRequestOrThrow(
+    store::IdempotentResult result, const char* member, const std::string& content)
+{
+    if (!result.replayed)
+        return result;
+    const auto stored = nlohmann::json::parse(result.body, nullptr, false);
+    const auto it = stored.is_object() ? stored.find(member) : stored.end();
+    if (it == stored.end() || !it->is_string() || it->get<std::string>() != content)
+        throw ApiError(ErrorKind::UnprocessableContent, "idempotency_key_mismatch",
+            "Idempotency-Key was already used with a different body");
+    return result;
 }
 
 Poco::Logger& streamLog()
@@ -50,25 +75,44 @@ std::string toHex(const unsigned char* bytes, std::size_t size)
     return out;
 }
 
+/// The author's user id of a comment JSON object (commentJson(): `"user":{"id":"<digits>"`).
+std::string authorOf(const std::string& json)
+{
+    static const std::string kKey = "\"user\":{\"id\":\"";
+    const auto at = json.find(kKey);
+    if (at == std::string::npos)
+        return {};
+    const auto from = at + kKey.size();
+    const auto end = json.find('"', from);
+    return end == std::string::npos ? std::string() : json.substr(from, end - from);
+}
+
 /// Random nonce hex digits and MAC hex digits of a subscription id ("s-" + both).
 constexpr std::size_t kNonceHex = 16;
 constexpr std::size_t kMacHex = 16;
 
 } // namespace
 
-LiveService::LiveService(Settings settings)
+LiveService::LiveService(Settings settings, ClusterParts cluster)
     : m_settings(std::move(settings))
-    , m_auth(secretFor(m_settings))
+    , m_auth(jwtKeysFor(m_settings))
     , m_ids(m_settings.nodeId)
     , m_limiter(m_settings.rateLimit, m_settings.elevatedRateLimit())
     , m_cache(m_settings.replayLimit + 201)
-    , m_bus(std::make_unique<bus::LocalBus>())
+    , m_cluster(std::move(cluster))
 {
+    if (m_cluster.bus) {
+        m_redisBus = m_cluster.bus.get();
+        m_bus = std::move(m_cluster.bus);
+    } else {
+        m_bus = std::make_unique<bus::LocalBus>();
+    }
     fanout::EngineOptions options;
     options.loops = m_settings.loops;
     options.queueCapBytes = m_settings.queueCapBytes;
     options.heartbeatMs = m_settings.heartbeatMs;
     options.statsMs = m_settings.statsMs;
+    options.viewerRateCap = m_settings.viewerRateCap;
     m_engine = std::make_unique<fanout::Engine>(options);
 
     store::StoreOptions storeOptions;
@@ -76,7 +120,9 @@ LiveService::LiveService(Settings settings)
     storeOptions.retentionDays = m_settings.retentionDays;
     storeOptions.archiveAfterSeconds = m_settings.archiveAfterSeconds;
     storeOptions.synchronousFull = m_settings.synchronousFull;
-    m_store = std::make_unique<store::CommentStore>(storeOptions, m_ids);
+    storeOptions.connectAttempts = m_settings.connectAttempts;
+    storeOptions.connectDeadlineMs = m_settings.connectTimeoutMs;
+    m_store = store::makeCommentStore(m_settings.storeUrl, storeOptions, m_ids);
 }
 
 LiveService::~LiveService()
@@ -86,7 +132,16 @@ LiveService::~LiveService()
 
 void LiveService::start()
 {
-    m_bus->setHandler([this](const bus::BusEvent& e) { onBusEvent(e); });
+    if (m_redisBus) {
+        m_ordered
+            = std::make_unique<OrderedDelivery>(std::chrono::milliseconds(m_settings.orderHoldMs),
+                [this](const bus::BusEvent& e) { onBusEvent(e); });
+        m_bus->setHandler([this](const bus::BusEvent& e) { m_ordered->submit(e); });
+        m_redisBus->setReconnectedHandler(
+            [this](const std::vector<std::uint32_t>& videos) { fillGaps(videos); });
+    } else {
+        m_bus->setHandler([this](const bus::BusEvent& e) { onBusEvent(e); });
+    }
     m_store->onCommitted = [this](const auto& events) { onCommitted(events); };
     m_store->onCommitTimed
         = [this](double seconds, std::size_t ops) { m_metrics.commitObserved(seconds, ops); };
@@ -100,6 +155,19 @@ void LiveService::start()
                 m_activeVideos.erase(videoId);
         }
         m_bus->setInterest(videoId, active);
+        if (m_redisBus) {
+            m_cluster.counts->setLocalCount(videoId, active ? m_engine->viewers(videoId) : 0);
+            std::lock_guard lock(m_clusterMutex);
+            if (active) {
+                // Other nodes' comments published before the SSUBSCRIBE above took effect are
+                // fetched from the store a moment later (deduplicated by id).
+                const std::int64_t now = wallClockMs();
+                m_pendingFills[videoId] = { ids::snowflakeFloorForUnixMs(now - 100), now + 300 };
+            } else {
+                m_pendingFills.erase(videoId);
+                m_ordered->forget(videoId); // not subscribed any more: nothing to dedupe
+            }
+        }
     };
     m_engine->onStatsTick = [this] { onStatsTick(); };
     m_engine->onStreamClosed
@@ -109,6 +177,8 @@ void LiveService::start()
                       std::string(reason));
           };
     m_engine->start();
+    if (m_redisBus)
+        m_clusterThread = std::thread([this] { clusterLoop(); });
     m_started = true;
 }
 
@@ -123,8 +193,23 @@ void LiveService::shutdown()
     std::vector<std::string> finals;
     for (int retry = 1000; retry <= 5000; retry += 250)
         finals.push_back("retry: " + std::to_string(retry) + "\n\n");
+    if (m_redisBus) {
+        {
+            std::lock_guard lock(m_clusterMutex);
+            m_clusterStopping = true;
+        }
+        m_clusterWake.notify_all();
+        m_clusterThread.join();
+        m_redisBus->stop(); // no more events from other nodes
+        m_ordered->stop(); // what is held goes out before the streams close
+    }
     m_engine->shutdown(std::move(finals), std::chrono::milliseconds(2000));
     m_store->close();
+    // The node id stays reserved until this node can no longer write (docs/operations.md).
+    if (m_cluster.counts)
+        m_cluster.counts->release();
+    if (m_cluster.lease)
+        m_cluster.lease->release();
 }
 
 // --- videos -------------------------------------------------------------------------------------
@@ -133,7 +218,8 @@ store::IdempotentResult LiveService::createVideo(
     const Principal& streamer, const std::string& title, const std::string& idempotencyKey)
 {
     const std::string clean = normaliseText(title, "title", kMaxTitleCodePoints, false);
-    return m_store->createVideo(streamer, clean, idempotencyKey);
+    return sameRequestOrThrow(
+        m_store->createVideo(streamer, clean, idempotencyKey), "title", clean);
 }
 
 std::string LiveService::videoJson(std::uint32_t videoId)
@@ -141,14 +227,19 @@ std::string LiveService::videoJson(std::uint32_t videoId)
     auto video = m_store->video(videoId);
     if (!video)
         throw notFound("video");
-    return server::videoJson(*video, m_engine->viewers(videoId));
+    return server::videoJson(*video, viewerCount(videoId));
 }
 
 std::string LiveService::videosJson(std::optional<VideoStatus> status, std::size_t limit)
 {
+    const auto list = m_store->videos(status, limit);
+    std::vector<std::uint32_t> ids;
+    for (const Video& video : list)
+        ids.push_back(video.id);
+    auto counts = viewerCounts(ids);
     std::vector<std::string> videos;
-    for (const Video& video : m_store->videos(status, limit))
-        videos.push_back(server::videoJson(video, m_engine->viewers(video.id)));
+    for (const Video& video : list)
+        videos.push_back(server::videoJson(video, counts[video.id]));
     return videoListJson(videos);
 }
 
@@ -160,7 +251,7 @@ std::string LiveService::historyJson(const HistoryPage& page)
 std::string LiveService::endVideo(std::uint32_t videoId, const Principal& caller)
 {
     const Video video = m_store->endVideo(videoId, caller);
-    return server::videoJson(video, m_engine->viewers(videoId));
+    return server::videoJson(video, viewerCount(videoId));
 }
 
 bool LiveService::videoExists(std::uint32_t videoId)
@@ -177,7 +268,7 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
     // A retry of a post that already succeeded is answered without taking a rate-limit token.
     if (!idempotencyKey.empty()) {
         if (auto body = m_store->findCommentResult(videoId, author.userId, idempotencyKey))
-            return store::IdempotentResult { true, *body };
+            return sameRequestOrThrow(store::IdempotentResult { true, *body }, "text", text);
     }
     const bool elevated = author.role != Role::Viewer;
     if (const int wait = m_limiter.acquire(author.userId, elevated)) {
@@ -185,7 +276,9 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
             "too many comments; retry in " + std::to_string(wait) + " s")
             .withRetryAfter(wait);
     }
-    auto result = m_store->addComment(videoId, author, text, idempotencyKey);
+    noteAuthor(author); // before the commit: the fan-out of this comment asks for the role
+    auto result = sameRequestOrThrow(
+        m_store->addComment(videoId, author, text, idempotencyKey), "text", text);
     if (!result.replayed)
         m_metrics.commentAccepted();
     return result;
@@ -206,7 +299,7 @@ HistoryPage LiveService::history(std::uint32_t videoId, const store::PageQuery& 
 
     std::vector<std::pair<std::uint64_t, std::string>> rows;
     std::vector<cache::CachedComment> cached;
-    if (query.direction == store::PageQuery::Direction::Newest
+    if (query.direction == store::PageQuery::Direction::Newest && cacheIsComplete()
         && m_cache.newest(videoId, q.limit, cached)) {
         for (auto& c : cached)
             rows.emplace_back(c.id, std::move(c.json));
@@ -253,7 +346,7 @@ ResumePlan LiveService::planResume(std::uint32_t videoId, std::optional<std::uin
     plan.lastEventId = *lastEventId;
     std::size_t missed = 0;
     std::vector<cache::CachedComment> none;
-    if (!m_cache.after(videoId, *lastEventId, 0, none, missed))
+    if (!cacheIsComplete() || !m_cache.after(videoId, *lastEventId, 0, none, missed))
         missed = m_store->countAfter(videoId, *lastEventId, m_settings.replayLimit);
     plan.reset = missed > m_settings.replayLimit;
     plan.resumed = !plan.reset;
@@ -277,7 +370,7 @@ std::vector<FramePtr> LiveService::replayFrames(std::uint32_t videoId, const Res
     const std::uint64_t from = plan.lastEventId > overlap ? plan.lastEventId - overlap : 0;
     std::vector<cache::CachedComment> cached;
     std::size_t total = 0;
-    if (m_cache.after(videoId, from, kReplayReadCap, cached, total)) {
+    if (cacheIsComplete() && m_cache.after(videoId, from, kReplayReadCap, cached, total)) {
         frames.reserve(cached.size());
         for (const auto& c : cached)
             frames.push_back(frameOf(c));
@@ -291,7 +384,7 @@ std::vector<FramePtr> LiveService::replayFrames(std::uint32_t videoId, const Res
 std::optional<std::uint64_t> LiveService::newestCommentId(std::uint32_t videoId)
 {
     std::vector<cache::CachedComment> cached;
-    if (m_cache.newest(videoId, 1, cached))
+    if (cacheIsComplete() && m_cache.newest(videoId, 1, cached))
         return cached.empty() ? std::nullopt : std::optional<std::uint64_t>(cached.front().id);
     store::PageQuery newest;
     newest.limit = 1;
@@ -334,8 +427,10 @@ bool LiveService::issuedSubscriptionId(
 StreamOpening LiveService::prepareStream(std::uint32_t videoId,
     const std::optional<Principal>& user, std::optional<std::uint64_t> lastEventId)
 {
-    if (!videoExists(videoId))
+    const auto video = m_store->video(videoId);
+    if (!video)
         throw notFound("video");
+    noteStreamer(*video);
     StreamOpening opening;
     opening.videoId = videoId;
     opening.subscriptionId = newSubscriptionId(videoId);
@@ -430,6 +525,11 @@ void LiveService::onCommitted(const std::vector<store::CommitEvent>& events)
             b.type = bus::BusEvent::Type::VideoEnded;
             break;
         }
+        if (m_redisBus) {
+            // The bus does not hand a node its own events: fan out here (through the reorder
+            // hold), and publish for the other nodes.
+            m_ordered->submit(b);
+        }
         m_bus->publish(b);
     }
 }
@@ -440,7 +540,13 @@ void LiveService::onBusEvent(const bus::BusEvent& e)
     case bus::BusEvent::Type::Comment: {
         auto frame = makeFrame(e.commentId, commentFrame(e.commentId, e.json));
         m_cache.append(e.videoId, cache::CachedComment { e.commentId, e.json, frame });
-        m_engine->publish(e.videoId, std::move(frame));
+        if (m_settings.viewerRateCap > 0) {
+            const std::string author = authorOf(e.json);
+            m_engine->publishComment(
+                e.videoId, std::move(frame), author, privilegedAuthor(e.videoId, author));
+        } else {
+            m_engine->publish(e.videoId, std::move(frame));
+        }
         break;
     }
     case bus::BusEvent::Type::Deleted:
@@ -462,9 +568,190 @@ void LiveService::onStatsTick()
         videos.assign(m_activeVideos.begin(), m_activeVideos.end());
     }
     for (const auto videoId : videos) {
-        const auto viewers = m_engine->viewers(videoId);
-        m_engine->publish(videoId, makeFrame(0, eventFrame("stats", statsJson(viewers))));
+        std::uint64_t viewers = m_engine->viewers(videoId);
+        if (m_redisBus) {
+            // Never Redis I/O on a fan-out loop: the cluster thread keeps these fresh.
+            std::lock_guard lock(m_clusterMutex);
+            if (auto it = m_clusterCounts.find(videoId); it != m_clusterCounts.end())
+                viewers = std::max(viewers, it->second.first);
+        }
+        // The engine sends it to each stream at that stream's own time in the interval.
+        m_engine->setStats(videoId, statsJson(viewers));
     }
+}
+
+void LiveService::noteAuthor(const Principal& author)
+{
+    if (m_settings.viewerRateCap <= 0)
+        return;
+    std::lock_guard lock(m_authorsMutex);
+    if (author.role == Role::Viewer) {
+        m_privilegedAuthors.erase(author.userId);
+        return;
+    }
+    // Streamers and moderators are few; the bound only guards against a pathological token mix.
+    if (m_privilegedAuthors.size() >= 100000)
+        m_privilegedAuthors.clear();
+    m_privilegedAuthors.insert(author.userId);
+}
+
+void LiveService::noteStreamer(const Video& video)
+{
+    if (m_settings.viewerRateCap <= 0)
+        return;
+    std::lock_guard lock(m_authorsMutex);
+    if (m_streamers.size() >= 100000)
+        m_streamers.clear();
+    m_streamers[video.id] = video.streamerId;
+}
+
+bool LiveService::privilegedAuthor(std::uint32_t videoId, const std::string& userId)
+{
+    if (userId.empty())
+        return false;
+    // The streamer is known from any stream's opening (so on every node with viewers); a
+    // moderator's role is known on the node that took the post (docs/fanout.md).
+    std::lock_guard lock(m_authorsMutex);
+    const auto streamer = m_streamers.find(videoId);
+    return (streamer != m_streamers.end() && streamer->second == userId)
+        || m_privilegedAuthors.count(userId) != 0;
+}
+
+// --- cluster ------------------------------------------------------------------------------------
+
+void LiveService::fillGaps(const std::vector<std::uint32_t>& videos)
+{
+    // Runs on the bus' subscriber thread after a reconnect (and every second from the cluster
+    // thread): everything other nodes committed while this node was cut off is in the store. Start
+    // an overlap window below the newest id delivered, as ids of different nodes are only roughly
+    // ordered; dedupe drops the rest.
+    const std::uint64_t overlap
+        = ids::snowflakeFloorForUnixMs(ids::kEpochUnixMs + m_settings.overlapMs);
+    for (const auto videoId : videos) {
+        const std::uint64_t newest = m_ordered->newestReleased(videoId);
+        if (newest == 0)
+            continue; // nothing delivered yet: the first-viewer fill covers it
+        fillGap(videoId, newest > overlap ? newest - overlap : 0);
+    }
+}
+
+void LiveService::fillGap(std::uint32_t videoId, std::uint64_t afterId)
+{
+    try {
+        for (const auto& c : m_store->commentsAfter(videoId, afterId, kReplayReadCap)) {
+            bus::BusEvent e;
+            e.videoId = videoId;
+            e.commentId = c.id;
+            e.json = commentJson(c);
+            if (m_ordered->submit(e))
+                m_gapFills.fetch_add(1, std::memory_order_relaxed);
+        }
+    } catch (const std::exception& err) {
+        Poco::Logger::get("livecomments.cluster")
+            .error("gap fill of video %u failed: %s", videoId, std::string(err.what()));
+    }
+}
+
+void LiveService::clusterLoop()
+{
+    const auto refresh = std::chrono::milliseconds(1000);
+    auto nextRefresh = std::chrono::steady_clock::now();
+    std::unique_lock lock(m_clusterMutex);
+    while (!m_clusterStopping) {
+        m_clusterWake.wait_until(lock, nextRefresh, [this] { return m_clusterStopping; });
+        if (m_clusterStopping)
+            break;
+        std::vector<std::pair<std::uint32_t, std::uint64_t>> fills;
+        const std::int64_t now = wallClockMs();
+        for (auto it = m_pendingFills.begin(); it != m_pendingFills.end();) {
+            if (it->second.second <= now) {
+                fills.emplace_back(it->first, it->second.first);
+                it = m_pendingFills.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        lock.unlock();
+        for (const auto& [videoId, floor] : fills)
+            fillGap(videoId, floor);
+        std::vector<std::uint32_t> videos;
+        {
+            std::lock_guard active(m_activeMutex);
+            videos.assign(m_activeVideos.begin(), m_activeVideos.end());
+        }
+        const bool countsDue = std::chrono::steady_clock::now() >= nextRefresh;
+        if (countsDue) {
+            // The sweep: an event the bus never carried (its publisher died between commit and
+            // SPUBLISH, or Redis dropped it) is in the store; find it within a second.
+            fillGaps(videos);
+            for (const auto videoId : videos)
+                m_cluster.counts->setLocalCount(videoId, m_engine->viewers(videoId));
+            auto totals = m_cluster.counts->clusterCounts(videos);
+            lock.lock();
+            if (totals) {
+                for (const auto& [videoId, n] : *totals)
+                    m_clusterCounts[videoId] = { n, now };
+            }
+            nextRefresh = std::chrono::steady_clock::now() + refresh;
+        } else {
+            lock.lock();
+        }
+        if (!m_pendingFills.empty())
+            nextRefresh = std::min(
+                nextRefresh, std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+    }
+}
+
+std::map<std::uint32_t, std::uint64_t> LiveService::viewerCounts(
+    const std::vector<std::uint32_t>& videos)
+{
+    std::map<std::uint32_t, std::uint64_t> out;
+    for (const auto videoId : videos)
+        out[videoId] = m_engine->viewers(videoId);
+    if (!m_redisBus || videos.empty())
+        return out;
+    // Cluster totals younger than a second are served from the cache; the rest are read from
+    // Redis in one round trip pair (bounded by its I/O timeout; local counts if Redis is away).
+    const std::int64_t now = wallClockMs();
+    std::vector<std::uint32_t> missing;
+    {
+        std::lock_guard lock(m_clusterMutex);
+        for (const auto videoId : videos) {
+            auto it = m_clusterCounts.find(videoId);
+            if (it != m_clusterCounts.end() && now - it->second.second < 1000)
+                out[videoId] = it->second.first;
+            else
+                missing.push_back(videoId);
+        }
+    }
+    // While Redis is away a request must not wait for its I/O timeout: local counts (or the
+    // last cluster totals above) instead.
+    if (missing.empty() || !m_redisBus->healthy())
+        return out;
+    if (auto totals = m_cluster.counts->clusterCounts(missing)) {
+        std::lock_guard lock(m_clusterMutex);
+        for (const auto videoId : missing) {
+            const auto it = totals->find(videoId);
+            const std::uint64_t n = it == totals->end() ? 0 : it->second;
+            m_clusterCounts[videoId] = { n, now };
+            out[videoId] = n;
+        }
+    }
+    return out;
+}
+
+std::uint64_t LiveService::viewerCount(std::uint32_t videoId)
+{
+    return viewerCounts({ videoId })[videoId];
+}
+
+std::string LiveService::healthJson() const
+{
+    if (!m_redisBus)
+        return server::healthJson();
+    // 200 either way: a node with Redis away still serves its own viewers and posts (other nodes
+    // catch up from the store), so a load balancer must keep routing to it.
+    return clusterHealthJson(m_redisBus->healthy(), m_settings.nodeId);
 }
 
 std::string LiveService::renderMetrics()
@@ -478,6 +765,20 @@ std::string LiveService::renderMetrics()
     g.heartbeats = s.heartbeats;
     g.bytesWritten = s.bytesWritten;
     g.framesPublished = s.framesPublished;
+    g.nodeId = m_settings.nodeId;
+    if (m_redisBus) {
+        g.clustered = true;
+        g.busUp = m_redisBus->healthy();
+        g.busReconnects = m_redisBus->reconnects();
+        g.busMessagesIn = m_redisBus->messagesIn();
+        g.busMessagesOut = m_redisBus->messagesOut();
+        g.busPublishFailures = m_redisBus->publishFailures();
+        g.gapFills = m_gapFills.load();
+        g.lateComments = m_ordered->late();
+        g.duplicatesDropped = m_ordered->duplicates();
+        g.leaseRenewFailures = m_cluster.lease->renewFailures();
+        g.countWriteFailures = m_cluster.counts->writeFailures();
+    }
     return m_metrics.render(g);
 }
 

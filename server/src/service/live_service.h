@@ -3,25 +3,46 @@
 
 #include "auth/jwt_auth.h"
 #include "bus/bus.h"
+#include "bus/node_id_lease.h"
+#include "bus/redis_bus.h"
+#include "bus/viewer_counts.h"
 #include "cache/recent_cache.h"
 #include "fanout/fanout_engine.h"
 #include "ids/snowflake.h"
 #include "metrics/metrics.h"
 #include "model/frame.h"
 #include "model/types.h"
+#include "service/ordered_delivery.h"
 #include "service/rate_limiter.h"
 #include "service/settings.h"
 #include "store/comment_store.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace livecomments::server {
+
+/**
+ * What makes a node part of a cluster (docs/operations.md "Cluster"): the node-id lease, the
+ * Redis bus and the cluster viewer counts, all made (and connected) by the composition root
+ * before the service, since the lease decides the node id the snowflake ids need. Empty: a single
+ * node with the in-process bus.
+ */
+struct ClusterParts {
+    std::unique_ptr<bus::NodeIdLease> lease;
+    std::unique_ptr<bus::RedisBus> bus;
+    std::unique_ptr<bus::ViewerCounts> counts;
+};
 
 /// One page of history as the HTTP layer sends it.
 struct HistoryPage {
@@ -61,7 +82,8 @@ struct StreamOpening {
  */
 class LiveService {
 public:
-    explicit LiveService(Settings settings);
+    /// Makes the store for settings.storeUrl (throws std::invalid_argument for a malformed one).
+    explicit LiveService(Settings settings, ClusterParts cluster = {});
     ~LiveService();
 
     /// Opens the store and starts the engine. Throws on failure.
@@ -124,6 +146,12 @@ public:
 
     /// Prometheus text of every metric.
     std::string renderMetrics();
+    /// The /healthz body: {"status":"ok"} on a single node; with a bus also the node id and the
+    /// bus state, "degraded" while Redis is unreachable (docs/operations.md "Health").
+    std::string healthJson() const;
+    bool clustered() const { return m_redisBus != nullptr; }
+    /// Engine and location of the store, e.g. `sqlite:livecomments.db` (never a password).
+    std::string storeDescription() const { return m_store->describe(); }
 
 private:
     ResumePlan planResume(std::uint32_t videoId, std::optional<std::uint64_t> lastEventId);
@@ -134,6 +162,20 @@ private:
     void onCommitted(const std::vector<store::CommitEvent>& events);
     void onBusEvent(const bus::BusEvent& event);
     void onStatsTick();
+    // Hot-stream shaping (docs/fanout.md "Hot-stream shaping").
+    void noteAuthor(const Principal& author);
+    void noteStreamer(const Video& video);
+    bool privilegedAuthor(std::uint32_t videoId, const std::string& userId);
+    void deliverLocal(const bus::BusEvent& event);
+    void fillGaps(const std::vector<std::uint32_t>& videos);
+    void fillGap(std::uint32_t videoId, std::uint64_t afterId);
+    void clusterLoop();
+    /// Viewer counts for the JSON of these videos: cluster totals with a bus (cached), else local.
+    std::map<std::uint32_t, std::uint64_t> viewerCounts(const std::vector<std::uint32_t>& videos);
+    std::uint64_t viewerCount(std::uint32_t videoId);
+    /// Whether the recent cache may answer "everything after X": only on a single node, where
+    /// every comment passes through this node's commit order.
+    bool cacheIsComplete() const { return m_redisBus == nullptr; }
 
     Settings m_settings;
     auth::JwtAuth m_auth;
@@ -149,6 +191,23 @@ private:
     std::atomic<bool> m_stopped { false };
     std::mutex m_activeMutex;
     std::set<std::uint32_t> m_activeVideos;
+    std::mutex m_authorsMutex; ///< guards the two members below
+    std::unordered_map<std::uint32_t, std::string> m_streamers; ///< video → streamer user id
+    std::unordered_set<std::string> m_privilegedAuthors; ///< posted here as streamer/moderator
+
+    // --- cluster (all empty on a single node) ---
+    ClusterParts m_cluster; ///< lease and counts (the bus moved to m_bus)
+    bus::RedisBus* m_redisBus = nullptr; ///< m_bus when it is a RedisBus
+    std::unique_ptr<OrderedDelivery> m_ordered;
+    std::thread m_clusterThread; ///< viewer counts and first-viewer gap fills
+    std::mutex m_clusterMutex; ///< guards the fields below
+    std::condition_variable m_clusterWake;
+    bool m_clusterStopping = false;
+    std::map<std::uint32_t, std::pair<std::uint64_t, std::int64_t>> m_clusterCounts; ///< → (n, ms)
+    /// Videos that just got their first local viewer → (id floor, when to fill): comments other
+    /// nodes published before this node's SSUBSCRIBE took effect.
+    std::map<std::uint32_t, std::pair<std::uint64_t, std::int64_t>> m_pendingFills;
+    std::atomic<std::uint64_t> m_gapFills { 0 };
 };
 
 } // namespace livecomments::server
