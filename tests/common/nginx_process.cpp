@@ -23,10 +23,12 @@ quint16 freeLoopbackPort()
 
 NginxProcess::NginxProcess(QList<quint16> nodePorts)
     : m_nodes(std::move(nodePorts))
-{
-}
+{ }
 
-NginxProcess::~NginxProcess() { stop(); }
+NginxProcess::~NginxProcess()
+{
+    stop();
+}
 
 QUrl NginxProcess::baseUrl() const
 {
@@ -114,8 +116,8 @@ bool NginxProcess::start()
     const QDeadlineTimer deadline(10000);
     while (!deadline.hasExpired()) {
         if (m_process->state() != QProcess::Running) {
-            qWarning("nginx exited: %s\n%s", m_process->readAll().constData(),
-                errorLog().constData());
+            qWarning(
+                "nginx exited: %s\n%s", m_process->readAll().constData(), errorLog().constData());
             return false;
         }
         QTcpSocket s;

@@ -36,7 +36,8 @@ public:
     /// nginx's error log so far (diagnostics).
     QByteArray errorLog() const;
     /// The site file with the fixture's ports substituted (for diagnostics and for `dev.sh`).
-    static QString siteConfig(const QString& siteFile, quint16 listenPort, const QList<quint16>& nodePorts);
+    static QString siteConfig(
+        const QString& siteFile, quint16 listenPort, const QList<quint16>& nodePorts);
 
 private:
     QList<quint16> m_nodes;

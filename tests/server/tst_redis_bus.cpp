@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The Redis cluster bus (server/src/bus) against a real, throwaway redis-server: sharded pub/sub
 // delivery between two bus instances (= two nodes), reconnects after Redis is killed, node-id
-// leases, cluster viewer counts, URL parsing and the startup error. See docs/operations.md "Cluster".
+// leases, cluster viewer counts, URL parsing and the startup error. See docs/operations.md
+// "Cluster".
 #include "bus/node_id_lease.h"
 #include "bus/redis_bus.h"
 #include "bus/viewer_counts.h"

@@ -15,8 +15,8 @@ struct Settings;
 /**
  * The `livecomments-server` application and composition root: parses options (Poco OptionSet
  * built from optionTable(), `--name=value`, plus an optional .properties file via --config),
- * sets up logging, raises RLIMIT_NOFILE, starts LiveService and the HTTP front end (frontend/), prints
- * `listening on HOST:PORT`, waits for SIGTERM/SIGINT and shuts down gracefully.
+ * sets up logging, raises RLIMIT_NOFILE, starts LiveService and the HTTP front end (frontend/),
+ * prints `listening on HOST:PORT`, waits for SIGTERM/SIGINT and shuts down gracefully.
  *
  * Exit codes (Poco::Util::Application): EXIT_OK after a graceful stop, EXIT_USAGE bad usage,
  * EXIT_CONFIG bad or missing configuration (e.g. no JWT secret without --dev), EXIT_SOFTWARE on
