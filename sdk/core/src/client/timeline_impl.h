@@ -19,6 +19,21 @@ public:
     void startOnLoop();
     void closeOnLoop();
     void shutdownOnLoop() override { closeOnLoop(); }
+    void suspendOnLoop() override
+    {
+        if (m_sub)
+            m_sub->suspendOnLoop();
+    }
+    void resumeOnLoop() override
+    {
+        if (m_sub)
+            m_sub->resumeOnLoop();
+    }
+    void reconnectNowOnLoop() override
+    {
+        if (m_sub)
+            m_sub->reconnectNowOnLoop();
+    }
     void loadOlderOnLoop();
     void setReaderIndexOnLoop(std::size_t index);
     void setReaderIdOnLoop(CommentId id);
