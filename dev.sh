@@ -4,8 +4,9 @@
 #   ./dev.sh run     install what is missing, build, start the server (SQLite under ./var) with a
 #                    demo video, print a dev token and curl commands, open the player if a display
 #                    exists
-#   ./dev.sh test    install what is missing, build everything, run the whole CTest suite, then the
-#                    suite again under ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
+#   ./dev.sh test    install what is missing, build everything, check the style
+#                    (tools/check_style.sh), run the whole CTest suite, then the suite again under
+#                    ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
 # Others: ./dev.sh deps | build [preset] | test-sanitizers | bench | package
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,7 +21,7 @@ DEPS=(
   qml6-module-qtquick-window qml6-module-qtqml-workerscript qml6-module-qtquick-templates
   qml6-module-qttest qml6-module-qtmultimedia
   chromium xvfb xauth nginx libnginx-mod-nchan gnuplot-nox redis-server postgresql
-  nlohmann-json3-dev libzstd-dev clang clang-format clang-tidy libclang-rt-14-dev
+  nlohmann-json3-dev libzstd-dev libpq-dev clang clang-format clang-tidy libclang-rt-14-dev
   lintian fakeroot dpkg-dev systemd
 )
 
@@ -103,6 +104,10 @@ test_suite() {
   deps
   raise_fd_limit
   build ci
+  # Style gate (docs/testing.md "Style"): formatting of every tracked C++ file, naming in server/
+  # and sdk/. A finding fails `./dev.sh test` here, before the long suite runs.
+  log "checking style (clang-format, clang-tidy naming)"
+  tools/check_style.sh build/ci
   log "running the test suite"
   ctest --preset ci --parallel 2 "$@"
   if [ "${LC_SKIP_SANITIZERS:-0}" != 1 ]; then
@@ -131,6 +136,11 @@ case "$cmd" in
   test) test_suite "$@" ;;
   test-sanitizers) test_sanitizers "$@" ;;
   bench) deps; build dev --target livecomments-bench livecomments-server; raise_fd_limit; exec bench/compare.sh "$@" ;;
-  package) deps; build dev; (cd build/dev && cpack) ;;
+  package)
+    # Prefix /usr: the SDK, its .pc file and the QML module land in Debian's multiarch paths.
+    deps
+    cmake --preset dev -B build/package -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+    cmake --build build/package
+    (cd build/package && cpack -G DEB && cpack -G TGZ) ;;
   *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

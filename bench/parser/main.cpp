@@ -13,6 +13,7 @@
 // checksum of the delivered data are verified, so a wrong parse fails the bench (exit code 1)
 // instead of producing a fast number. Output: one line per scenario, or JSON with --json.
 // Single-threaded; run it on an otherwise idle machine for meaningful numbers.
+#include "json_text.h"
 #include "livecomments/sse_parser.h"
 
 #include <algorithm>
@@ -29,6 +30,7 @@ namespace {
 
 using livecomments::SseEvent;
 using livecomments::SseParser;
+using livecomments::bench::jsonString;
 
 struct Stream {
     std::string bytes;
@@ -55,8 +57,8 @@ Stream commentStream(std::size_t targetBytes)
         const char* text = kTexts[gen() % std::size(kTexts)];
         const std::string data = "{\"id\":\"" + std::to_string(id) + "\",\"video_id\":\"v42\","
             + "\"user\":{\"id\":\"" + std::to_string(gen() % 100000) + "\",\"name\":\"viewer"
-            + std::to_string(gen() % 1000) + "\"},\"text\":\"" + text
-            + "\",\"created_at\":\"2026-11-23T11:00:00.123Z\"}";
+            + std::to_string(gen() % 1000) + "\"},\"text\":" + jsonString(text)
+            + ",\"created_at\":\"2026-11-23T11:00:00.123Z\"}";
         const char* eol = (s.events % 5 == 0) ? "\r\n" : "\n";
         s.bytes += "id: " + std::to_string(id) + eol + "event: comment" + eol + "data: " + data
             + eol + eol;
@@ -182,10 +184,10 @@ int main(int argc, char** argv)
         std::printf("[\n");
         for (std::size_t i = 0; i < results.size(); ++i) {
             const Result& r = results[i];
-            std::printf("  {\"scenario\":\"%s\",\"bytes\":%zu,\"best_s\":%.6f,\"mb_per_s\":%.1f,"
+            std::printf("  {\"scenario\":%s,\"bytes\":%zu,\"best_s\":%.6f,\"mb_per_s\":%.1f,"
                         "\"ok\":%s}%s\n",
-                r.name.c_str(), r.bytes, r.bestSeconds, r.mbPerSecond, r.ok ? "true" : "false",
-                i + 1 < results.size() ? "," : "");
+                jsonString(r.name).c_str(), r.bytes, r.bestSeconds, r.mbPerSecond,
+                r.ok ? "true" : "false", i + 1 < results.size() ? "," : "");
         }
         std::printf("]\n");
     } else {

@@ -2,6 +2,7 @@
 // livecomments-bench: SSE fan-out load generator for livecomments-server and nginx + nchan.
 // See docs/performance.md for what it measures and how the comparison is run.
 #include "http_util.h"
+#include "json_text.h"
 #include "proc_stats.h"
 #include "publisher.h"
 #include "report.h"
@@ -211,7 +212,8 @@ bool createVideos(
     const std::string auth = "Authorization: Bearer " + o.token + "\r\n";
     for (std::size_t i = 0; i < o.videos; ++i) {
         std::string response;
-        const std::string body = "{\"title\":\"bench video " + std::to_string(i + 1) + "\"}";
+        const std::string body
+            = "{\"title\":" + jsonString("bench video " + std::to_string(i + 1)) + "}";
         const int status = client.request("POST", "/videos", auth, body, response);
         if (status != 201 && status != 200) {
             error = "POST /videos answered " + std::to_string(status) + ": " + response;

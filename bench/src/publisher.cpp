@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "publisher.h"
 
+#include "json_text.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
@@ -50,7 +52,8 @@ void runPublisher(
         const std::uint64_t seq = sequence.fetch_add(1, std::memory_order_relaxed);
         const std::size_t video = seq % config.paths.size();
         const bool measured = now >= config.windowStartNs;
-        body = "{\"text\":\"bench:" + std::to_string(now) + ":" + std::to_string(seq) + "\"}";
+        body = "{\"text\":" + jsonString("bench:" + std::to_string(now) + ":" + std::to_string(seq))
+            + "}";
         const int status
             = client.request("POST", config.paths[video], config.extraHeaders, body, response);
         const std::int64_t ackNs = nowNs() - now;

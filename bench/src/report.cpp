@@ -1,39 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "report.h"
 
+#include "json_text.h"
+
 #include <cmath>
 #include <iomanip>
 #include <sstream>
 
 namespace livecomments::bench {
 namespace {
-
-std::string jsonString(const std::string& s)
-{
-    std::string out = "\"";
-    for (const char c : s) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char esc[8];
-                std::snprintf(esc, sizeof esc, "\\u%04x", c);
-                out += esc;
-            } else {
-                out += c;
-            }
-        }
-    }
-    return out + "\"";
-}
 
 std::string num(double v, int decimals = 3)
 {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Danmaku: live comments crossing the video right to left (PRIOR_ART.md "Danmaku overlay").
+// Danmaku: live comments crossing the video right to left (docs/demo.md, "What is on screen").
 // - Every comment takes the same time D to cross, so longer text moves faster.
 // - A lane takes a new comment only if it does not overlap the lane's previous one at entry and
 //   will not catch it before that one leaves (exit check).

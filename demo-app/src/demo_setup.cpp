@@ -50,7 +50,7 @@ QString DemoSetup::prepare(DemoConfig& config)
         return u;
     };
     if (config.token.isEmpty()) {
-        // Dev mode only (DESIGN.md §1 Auth). A streamer token, so it can also create the video.
+        // Dev mode only (docs/protocol.md "Auth"); a streamer token, so it can create the video.
         const QString userId = QString::number(QRandomGenerator::global()->bounded(100000, 999999));
         QJsonObject reply;
         const int status = requestJson("POST", url(QStringLiteral("/auth/dev-token")),

@@ -16,7 +16,7 @@ namespace livecomments::demo {
 /// What the player needs before its window opens.
 struct DemoConfig {
     QUrl server { QStringLiteral("http://127.0.0.1:8080") };
-    int videoId = 0; ///< 0 = create a new live video (the server has no list endpoint)
+    int videoId = 0; ///< 0 = the newest live video, or a new one when none is live
     QString name; ///< display name for the dev token
     QString media; ///< file or URL for Qt Multimedia; empty = animated scene
     QString token; ///< JWT; empty = ask POST /auth/dev-token
@@ -29,7 +29,8 @@ struct DemoConfig {
 /// Threading: GUI thread, before the event loop runs (uses a local QEventLoop per request).
 class DemoSetup {
 public:
-    /// Fills config.token (dev token) and config.videoId (a new video) when missing.
+    /// Fills config.token (dev token) and config.videoId (the newest live video, else a new one)
+    /// when missing.
     /// Returns an error message, or an empty string on success.
     static QString prepare(DemoConfig& config);
     /// The initial properties of Main.qml for @p config.

@@ -33,6 +33,7 @@ constexpr int kExitTimeout = 3;
 
 const char* const kUsage
     = "usage:\n"
+      "  livecomments --version\n"
       "  livecomments tail    --server=URL --video=ID [--token=T] [--history=N]\n"
       "  livecomments post    --server=URL --video=ID --token=T TEXT\n"
       "  livecomments history --server=URL --video=ID [--before=C] [--limit=N]\n"
@@ -475,6 +476,11 @@ int main(int argc, char** argv)
     const std::string cmd = argv[1];
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
         std::cout << kUsage;
+        return kExitOk;
+    }
+    if (cmd == "--version") {
+        // LC_VERSION is project(VERSION) of the build, the same as the package's version.
+        std::cout << "livecomments " << LC_VERSION << '\n';
         return kExitOk;
     }
     auto args = parseArgs(argc, argv, 2);

@@ -18,6 +18,6 @@ int main(int argc, char** argv)
 {
     if (argc > 1 && std::strcmp(argv[1], "token") == 0)
         return livecomments::server::runTokenCommand(argc, argv);
-    livecomments::server::ServerApp app;
+    livecomments::server::ServerApplication app;
     return app.run(argc, argv);
 }

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Unit tests of livecomments-bench's building blocks: the latency histogram must report
-// percentiles within its stated 1 % error, and the chunked decoder must give the same payload
-// however the stream is split.
+// percentiles within its stated 1 % error, the chunked decoder must give the same payload
+// however the stream is split, and the JSON escaper must give what a JSON parser reads back.
 #include "histogram.h"
 #include "http_util.h"
+#include "json_text.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
 
 #include <QtTest>
 
@@ -14,6 +18,7 @@
 
 using livecomments::bench::ChunkedDecoder;
 using livecomments::bench::Histogram;
+using livecomments::bench::jsonString;
 
 /// Threading: Qt Test main thread only.
 class TstBenchCodec : public QObject {
@@ -26,6 +31,8 @@ private slots:
     void chunkedEverySplit_data();
     void chunkedEverySplit();
     void chunkedRejectsGarbage();
+    void jsonStringReadsBack_data();
+    void jsonStringReadsBack();
 };
 
 void TstBenchCodec::histogramPercentiles_data()
@@ -113,6 +120,29 @@ void TstBenchCodec::chunkedRejectsGarbage()
     ChunkedDecoder partial;
     QVERIFY(partial.feed("5\r\nhel", [](std::string_view) {}));
     QVERIFY(!partial.finished());
+}
+
+void TstBenchCodec::jsonStringReadsBack_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::newRow("plain") << QByteArray("bench video 1");
+    QTest::newRow("quotes and backslash") << QByteArray(R"(say "hi" \ C:\path)");
+    QTest::newRow("newline, tab, CR") << QByteArray("a\nb\tc\rd");
+    QTest::newRow("control bytes") << QByteArray("x\x01y\x1fz", 5);
+    QTest::newRow("utf-8") << QByteArray("caf\xC3\xA9 \xF0\x9F\x8E\x89");
+    QTest::newRow("empty") << QByteArray("");
+}
+
+void TstBenchCodec::jsonStringReadsBack()
+{
+    QFETCH(QByteArray, text);
+    const std::string literal = jsonString(text.toStdString());
+    // An independent parser (Qt's) must read the literal back as the original text.
+    QJsonParseError error {};
+    const QJsonDocument doc
+        = QJsonDocument::fromJson(QByteArray::fromStdString("[" + literal + "]"), &error);
+    QVERIFY2(error.error == QJsonParseError::NoError, literal.c_str());
+    QCOMPARE(doc.array().at(0).toString(), QString::fromUtf8(text));
 }
 
 QTEST_GUILESS_MAIN(TstBenchCodec)

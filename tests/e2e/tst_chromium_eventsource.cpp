@@ -138,7 +138,9 @@ void TstChromiumEventSource::initTestCase()
             break;
     }
     if (m_chromium.isEmpty())
-        QSKIP("chromium is not installed (dev.sh installs it)");
+        QSKIP("chromium is not installed (none of chromium, chromium-browser, google-chrome on "
+              "PATH): "
+              "install it with `sudo apt-get install chromium` or `./dev.sh deps`");
 }
 
 void TstChromiumEventSource::liveAndResumeAcrossRestart()

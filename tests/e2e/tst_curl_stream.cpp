@@ -59,7 +59,8 @@ private slots:
 void TstCurlStream::initTestCase()
 {
     if (QStandardPaths::findExecutable(QStringLiteral("curl")).isEmpty())
-        QSKIP("curl is not installed");
+        QSKIP("curl is not installed: install it with `sudo apt-get install curl` or `./dev.sh "
+              "deps`");
 }
 
 void TstCurlStream::liveThenResumeAfterRestart()

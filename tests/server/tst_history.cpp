@@ -196,7 +196,8 @@ void TstHistory::pastPageEtag()
 void TstHistory::limitBounds_data()
 {
     QTest::addColumn<QString>("limit");
-    QTest::addColumn<bool>("clampAllowed"); // DESIGN: default 50, max 200 — over-max may clamp
+    QTest::addColumn<bool>(
+        "clampAllowed"); // docs/protocol.md: default 50, max 200 — over-max may clamp
     QTest::newRow("0") << QStringLiteral("0") << false;
     QTest::newRow("201") << QStringLiteral("201") << true;
     QTest::newRow("100000") << QStringLiteral("100000") << true;

@@ -47,7 +47,11 @@ void TstMetricsHealth::healthz()
 {
     const HttpReply r = http("GET", endpoint(m_server->baseUrl(), QStringLiteral("/healthz")));
     QCOMPARE(r.status, 200);
-    QVERIFY(!r.body.isEmpty());
+    QVERIFY2(r.header("content-type").startsWith("application/json"), r.header("content-type"));
+    // The documented body, exactly: {"status":"ok"} (docs/server.md "Health and metrics").
+    const QJsonObject body = r.json();
+    QCOMPARE(body.value(QStringLiteral("status")).toString(), QStringLiteral("ok"));
+    QCOMPARE(body.keys(), QStringList { QStringLiteral("status") });
 }
 
 void TstMetricsHealth::seriesPresent_data()

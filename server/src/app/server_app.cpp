@@ -1,64 +1,41 @@
 // SPDX-License-Identifier: MIT
 #include "app/server_app.h"
 
-#include "app/live_service.h"
-#include "app/settings.h"
+#include "app/options.h"
 #include "auth/jwt_auth.h"
 #include "http/router.h"
+#include "service/live_service.h"
 
-#include <Poco/AutoPtr.h>
+#include <Poco/AsyncChannel.h>
+#include <Poco/ConsoleChannel.h>
 #include <Poco/Environment.h>
+#include <Poco/FormattingChannel.h>
+#include <Poco/Logger.h>
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/PatternFormatter.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionCallback.h>
+#include <Poco/Util/OptionException.h>
+#include <Poco/Util/OptionProcessor.h>
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
 #include <sys/resource.h>
 
-#include <cstring>
 #include <iostream>
+#include <thread>
 
 namespace livecomments::server {
 
+using Poco::Util::Application;
 using Poco::Util::Option;
 using Poco::Util::OptionCallback;
 
 namespace {
-
-struct OptionDoc {
-    const char* name;
-    const char* arg; // nullptr: a flag
-    const char* help;
-};
-
-const OptionDoc kOptions[] = {
-    { "listen", "HOST:PORT", "address to listen on (default 127.0.0.1:8080; port 0 = any free)" },
-    { "store", "sqlite:PATH", "comment store (default sqlite:livecomments.db)" },
-    { "jwt-secret", "SECRET", "HS256 secret (or env LIVECOMMENTS_JWT_SECRET)" },
-    { "dev", nullptr,
-        "dev mode: secret 'livecomments-dev-secret' if none given, POST /auth/dev-token" },
-    { "config", "FILE", ".properties file with the same keys as these options" },
-    { "heartbeat-ms", "N", "heartbeat after N ms of silence on a stream (15000)" },
-    { "replay-limit", "N", "max comments replayed on resume, else `reset` (500)" },
-    { "overlap-ms", "N", "resume replay starts this much earlier (3000)" },
-    { "retry-ms", "N", "SSE retry: sent to clients (2000)" },
-    { "queue-cap", "BYTES", "unsent bytes before a slow stream is closed (1048576)" },
-    { "rate-limit", "N/Ss|off", "posting rate per viewer (20/30s; streamers/moderators 5x)" },
-    { "max-body", "BYTES", "largest request body (65536)" },
-    { "reads", "public|token", "whether reads need a token (public)" },
-    { "retention-days", "N", "delete comments older than N days (0 = keep)" },
-    { "node-id", "N", "snowflake node id 0..1023 (1)" },
-    { "loops", "N", "fan-out epoll loops (0 = cores)" },
-    { "stats-ms", "N", "interval of `stats` events (5000; 0 = off)" },
-    { "threads", "N", "HTTP worker threads (16)" },
-    { "history-max-age", "S", "Cache-Control max-age of settled history pages (60)" },
-    { "store-synchronous", "full|normal", "SQLite synchronous mode in WAL (full)" },
-};
 
 /// Raises the soft open-file limit to the hard limit: every SSE stream is a descriptor.
 void raiseFileLimit()
@@ -75,60 +52,118 @@ void raiseFileLimit()
 
 } // namespace
 
-void ServerApp::defineOptions(Poco::Util::OptionSet& options)
+void ServerApplication::defineOptions(Poco::Util::OptionSet& options)
 {
-    ServerApplication::defineOptions(options);
-    options.addOption(Option("help", "h", "show this help and exit")
-                          .required(false)
-                          .repeatable(false)
-                          .callback(OptionCallback<ServerApp>(this, &ServerApp::handleOption)));
-    for (const auto& doc : kOptions) {
-        Option option(doc.name, "", doc.help);
+    Poco::Util::ServerApplication::defineOptions(options); // --daemon, --pidfile, --umask
+    for (const OptionSpec& spec : optionTable()) {
+        std::string help = spec.help;
+        if (spec.defaultText)
+            help += std::string(" (default ") + spec.defaultText + ")";
+        if (spec.kind == OptionKind::Integer)
+            help += " [" + std::to_string(spec.min) + ".." + std::to_string(spec.max) + "]";
+        Option option(spec.name, std::string(spec.name) == "help" ? "h" : "", help);
         option.required(false).repeatable(false);
-        if (doc.arg)
-            option.argument(doc.arg, true);
-        option.callback(OptionCallback<ServerApp>(this, &ServerApp::handleOption));
+        if (spec.argument)
+            option.argument(spec.argument, true);
+        option.callback(OptionCallback<ServerApplication>(this, &ServerApplication::handleOption));
         options.addOption(option);
     }
 }
 
-void ServerApp::handleOption(const std::string& name, const std::string& value)
+void ServerApplication::handleOption(const std::string& name, const std::string& value)
 {
-    if (name == "help") {
-        m_help = true;
+    if (name == "help" || name == "version") {
+        (name == "help" ? m_help : m_version) = true;
         stopOptionsProcessing();
         return;
     }
-    if (name == "dev")
-        m_cli[name] = "true";
-    else if (name == "daemon" || name == "pidfile" || name == "umask")
-        ServerApplication::handleOption(name, value);
-    else
-        m_cli[name] = value;
+    const OptionSpec* spec = findOption(name);
+    if (!spec) { // Poco's own: --daemon, --pidfile, --umask
+        Poco::Util::ServerApplication::handleOption(name, value);
+        return;
+    }
+    m_cli[name] = spec->kind == OptionKind::Flag ? "true" : value;
 }
 
-void ServerApp::printHelp()
+void ServerApplication::printHelp()
 {
     Poco::Util::HelpFormatter help(options());
     help.setCommand(commandName());
+    help.setUnixStyle(true);
     help.setUsage(
         "[OPTIONS]   |   token --user=ID --name=NAME [--role=R] [--ttl=S] [--dev|--jwt-secret=S]");
     help.setHeader("LiveComments reference server: REST + SSE realtime comments for live video.");
-    help.setFooter(
-        "Options may also be set in the --config file (same names, e.g. heartbeat-ms=15000).");
+    help.setFooter("Options may also be set in the --config file (same names, e.g. "
+                   "heartbeat-ms=15000). See docs/server.md.");
     help.format(std::cout);
 }
 
-int ServerApp::main(const std::vector<std::string>&)
+void ServerApplication::setUpLogging(const std::string& level)
+{
+    Poco::AutoPtr<Poco::PatternFormatter> pattern
+        = new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %q %s: %t");
+    pattern->setProperty("times", "UTC");
+    Poco::AutoPtr<Poco::Channel> console = new Poco::ConsoleChannel(std::cerr);
+    Poco::AutoPtr<Poco::Channel> formatting = new Poco::FormattingChannel(pattern, console);
+    // Asynchronous: a request thread never waits for stderr (a slow reader of the log must not
+    // stall the server); the queue is drained when the channel closes at exit.
+    m_logChannel = new Poco::AsyncChannel(formatting);
+    Poco::Logger::root().setChannel(m_logChannel);
+    Poco::Logger::root().setLevel(level);
+    // Loggers created before this point (static ones) keep their own channel and level.
+    Poco::Logger::setChannel("", m_logChannel);
+    Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
+}
+
+void ServerApplication::logSummary(const Settings& s, std::uint16_t port, unsigned loops)
+{
+    std::string rate = "off";
+    if (s.rateLimit.enabled)
+        rate = std::to_string(static_cast<long long>(s.rateLimit.count)) + "/"
+            + std::to_string(static_cast<long long>(s.rateLimit.seconds)) + "s";
+    Poco::Logger::get("livecomments")
+        .information(
+            "livecomments-server %s listening on %s:%hu; store %s:%s (synchronous %s); %u fan-out "
+            "loops, %d HTTP threads; limits: rate %s, max body %zB, queue cap %zB, replay %z; "
+            "reads "
+            "%s%s",
+            std::string(serverVersion()), s.listenHost, port, s.storeKind, s.storePath,
+            std::string(s.synchronousFull ? "full" : "normal"), loops, s.threads, rate,
+            s.maxBodyBytes, s.queueCapBytes, s.replayLimit,
+            std::string(s.readsNeedToken ? "token" : "public"),
+            std::string(s.dev ? "; DEV MODE" : ""));
+}
+
+int ServerApplication::main(const std::vector<std::string>& args)
 {
     if (m_help) {
         printHelp();
         return EXIT_OK;
     }
-    Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> file;
+    if (m_version) {
+        std::cout << "livecomments-server " << serverVersion() << std::endl;
+        return EXIT_OK;
+    }
+    if (!args.empty()) {
+        std::cerr << "livecomments-server: unexpected argument '" << args.front()
+                  << "' (see --help)" << std::endl;
+        return EXIT_USAGE;
+    }
+    std::vector<std::string> unknownKeys;
     if (auto it = m_cli.find("config"); it != m_cli.end()) {
         try {
-            file = new Poco::Util::PropertyFileConfiguration(it->second);
+            // Below the command line (m_cli is asked first), above the built-in defaults.
+            loadConfiguration(it->second, PRIO_DEFAULT);
+            // A misspelt key would silently keep the default: name every unknown one.
+            Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> file
+                = new Poco::Util::PropertyFileConfiguration(it->second);
+            Poco::Util::AbstractConfiguration::Keys keys;
+            file->keys(keys);
+            for (const auto& key : keys) {
+                const OptionSpec* spec = findOption(key);
+                if (!spec || !spec->configKey)
+                    unknownKeys.push_back(key);
+            }
         } catch (const Poco::Exception& e) {
             std::cerr << "livecomments-server: cannot read --config " << it->second << ": "
                       << e.displayText() << std::endl;
@@ -140,8 +175,9 @@ int ServerApp::main(const std::vector<std::string>&)
         settings = loadSettings([&](const std::string& name) -> std::optional<std::string> {
             if (auto it = m_cli.find(name); it != m_cli.end())
                 return it->second;
-            if (file && file->hasProperty(name))
-                return file->getString(name);
+            const OptionSpec* spec = findOption(name);
+            if (spec && spec->configKey && config().has(name))
+                return config().getString(name);
             if (name == "jwt-secret" && Poco::Environment::has("LIVECOMMENTS_JWT_SECRET"))
                 return Poco::Environment::get("LIVECOMMENTS_JWT_SECRET");
             return std::nullopt;
@@ -150,16 +186,20 @@ int ServerApp::main(const std::vector<std::string>&)
         std::cerr << "livecomments-server: " << e.what() << std::endl;
         return EXIT_CONFIG;
     }
+    setUpLogging(settings.logLevel);
+    Poco::Logger& log = Poco::Logger::get("livecomments");
+    for (const auto& key : unknownKeys)
+        log.warning("--config %s: unknown key '%s' ignored (see --help)", m_cli["config"], key);
     if (settings.jwtSecret.empty() && !settings.dev) {
-        std::cerr << "livecomments-server: no JWT secret configured. Pass --jwt-secret=SECRET, set "
-                     "LIVECOMMENTS_JWT_SECRET, put jwt-secret in the --config file, or use --dev "
-                     "for local development (fixed, public secret)."
-                  << std::endl;
+        log.fatal("no JWT secret configured. Pass --jwt-secret=SECRET, set "
+                  "LIVECOMMENTS_JWT_SECRET, put jwt-secret in the --config file, or use --dev "
+                  "for local development (fixed, public secret).");
+        m_logChannel->close();
         return EXIT_CONFIG;
     }
     if (settings.dev && settings.jwtSecret.empty())
-        std::cerr << "livecomments-server: DEV MODE with the public secret '" << auth::kDevSecret
-                  << "' — never expose this server" << std::endl;
+        log.warning(std::string("DEV MODE with the public secret '") + auth::kDevSecret
+            + "': never expose this server");
 
     raiseFileLimit();
     LiveService service(settings);
@@ -170,12 +210,14 @@ int ServerApp::main(const std::vector<std::string>&)
         socket->bind(Poco::Net::SocketAddress(settings.listenHost, settings.listenPort), true);
         socket->listen(4096);
     } catch (const Poco::Exception& e) {
-        std::cerr << "livecomments-server: cannot start: " << e.displayText() << std::endl;
+        log.fatal("cannot start: " + e.displayText());
         service.shutdown();
+        m_logChannel->close();
         return EXIT_CONFIG;
     } catch (const std::exception& e) {
-        std::cerr << "livecomments-server: cannot start: " << e.what() << std::endl;
+        log.fatal(std::string("cannot start: ") + e.what());
         service.shutdown();
+        m_logChannel->close();
         return EXIT_SOFTWARE;
     }
 
@@ -191,10 +233,14 @@ int ServerApp::main(const std::vector<std::string>&)
     params->setTimeout(Poco::Timespan(15, 0));
     params->setMaxKeepAliveRequests(0);
     params->setServerName("livecomments-server");
-    params->setSoftwareVersion("livecomments-server/0.1");
+    params->setSoftwareVersion(std::string("livecomments-server/") + serverVersion());
     Poco::Net::HTTPServer server(new http::Router(service), pool, *socket, params);
     server.start();
 
+    const unsigned loops
+        = settings.loops ? settings.loops : std::max(1u, std::thread::hardware_concurrency());
+    logSummary(settings, socket->address().port(), loops);
+    // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text.
     std::cout << "listening on " << settings.listenHost << ":" << socket->address().port()
               << std::endl;
 
@@ -207,37 +253,60 @@ int ServerApp::main(const std::vector<std::string>&)
     service.shutdown();
     server.stopAll(true);
     pool.joinAll();
-    std::cerr << "livecomments-server: stopped" << std::endl;
+    log.information("stopped");
+    m_logChannel->close(); // drains the asynchronous log queue
     return EXIT_OK;
 }
 
 int runTokenCommand(int argc, char** argv)
 {
+    Poco::Util::OptionSet options;
+    auto valued = [&](const char* name, const char* argument, const char* help) {
+        options.addOption(
+            Option(name, "", help).required(false).repeatable(false).argument(argument, true));
+    };
+    valued("user", "ID", "user id (the token's sub)");
+    valued("name", "NAME", "display name (default user-ID)");
+    valued("role", "ROLE", "viewer, streamer or moderator (default viewer)");
+    valued("ttl", "SECONDS", "lifetime; negative gives an expired token (default 86400)");
+    valued("jwt-secret", "SECRET", "HS256 secret (or env LIVECOMMENTS_JWT_SECRET)");
+    options.addOption(Option("dev", "", "sign with the public dev secret").required(false));
+    options.addOption(Option("help", "h", "show this help").required(false));
+    auto usage = [&](std::ostream& out) {
+        Poco::Util::HelpFormatter help(options);
+        help.setCommand("livecomments-server token");
+        help.setUnixStyle(true);
+        help.setUsage("--user=ID [--name=NAME] [--role=R] [--ttl=S] [--dev | --jwt-secret=S]");
+        help.setHeader("Prints a signed HS256 JWT.");
+        help.format(out);
+    };
+
     std::map<std::string, std::string> opts;
-    for (int i = 2; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg.rfind("--", 0) != 0) {
-            std::cerr << "token: unexpected argument '" << arg << "'" << std::endl;
-            return 64;
+    try {
+        Poco::Util::OptionProcessor processor(options);
+        processor.setUnixStyle(true);
+        for (int i = 2; i < argc; ++i) {
+            std::string name;
+            std::string value;
+            if (!processor.process(argv[i], name, value))
+                throw Poco::Util::UnexpectedArgumentException(argv[i]);
+            if (!name.empty()) // empty: `--user 7`, the value is the next argument
+                opts[name] = value;
         }
-        arg = arg.substr(2);
-        const auto eq = arg.find('=');
-        if (eq != std::string::npos) {
-            opts[arg.substr(0, eq)] = arg.substr(eq + 1);
-        } else if (arg == "dev" || arg == "help") {
-            opts[arg] = "true";
-        } else if (i + 1 < argc) {
-            opts[arg] = argv[++i];
-        } else {
-            std::cerr << "token: --" << arg << " needs a value" << std::endl;
-            return 64;
-        }
+        processor.checkRequired();
+    } catch (const Poco::Util::OptionException& e) {
+        std::cerr << "token: " << e.displayText() << std::endl;
+        usage(std::cerr);
+        return Application::EXIT_USAGE;
     }
-    if (opts.count("help") || !opts.count("user")) {
-        std::cerr << "usage: livecomments-server token --user=ID [--name=NAME] "
-                     "[--role=viewer|streamer|moderator] [--ttl=SECONDS] [--dev | --jwt-secret=S]"
-                  << std::endl;
-        return opts.count("help") ? 0 : 64;
+    if (opts.count("help")) {
+        usage(std::cout);
+        return Application::EXIT_OK;
+    }
+    if (!opts.count("user")) {
+        std::cerr << "token: --user is required" << std::endl;
+        usage(std::cerr);
+        return Application::EXIT_USAGE;
     }
     std::string secret = opts.count("jwt-secret") ? opts["jwt-secret"] : "";
     if (secret.empty() && Poco::Environment::has("LIVECOMMENTS_JWT_SECRET"))
@@ -247,14 +316,14 @@ int runTokenCommand(int argc, char** argv)
     if (secret.empty()) {
         std::cerr << "token: no secret; pass --jwt-secret=S, set LIVECOMMENTS_JWT_SECRET or --dev"
                   << std::endl;
-        return 78;
+        return Application::EXIT_CONFIG;
     }
     Principal p;
     p.userId = opts["user"];
     p.name = opts.count("name") ? opts["name"] : "user-" + p.userId;
     if (opts.count("role") && !parseRole(opts["role"], p.role)) {
         std::cerr << "token: --role must be viewer, streamer or moderator" << std::endl;
-        return 64;
+        return Application::EXIT_USAGE;
     }
     long long ttl = 24 * 3600;
     if (opts.count("ttl")) {
@@ -262,11 +331,11 @@ int runTokenCommand(int argc, char** argv)
         ttl = std::strtoll(opts["ttl"].c_str(), &end, 10);
         if (*end != '\0' || opts["ttl"].empty()) {
             std::cerr << "token: --ttl must be an integer number of seconds" << std::endl;
-            return 64;
+            return Application::EXIT_USAGE;
         }
     }
     std::cout << auth::JwtAuth(secret).mint(p, ttl) << std::endl;
-    return 0;
+    return Application::EXIT_OK;
 }
 
 } // namespace livecomments::server

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "fanout_engine.h"
+#include "model/frame.h"
 
 #include <cstdint>
 #include <deque>
@@ -16,7 +16,7 @@ namespace livecomments::server::cache {
 struct CachedComment {
     std::uint64_t id = 0;
     std::string json;
-    fanout::FramePtr frame;
+    FramePtr frame;
 };
 
 /**

@@ -4,12 +4,15 @@
 //    of its subscribers' sockets. Other threads talk to a loop only through its inbox.
 //  - A frame is encoded once (FramePtr) and queued by pointer on every subscriber.
 //  - Each subscriber's queue is written with one non-blocking writev of up to 1024 frames: the
-//    per-write syscall is the wall (PRIOR_ART.md: 95k/s writing once per delivery vs ~300k/s
-//    coalesced), so under load the frames that pile up while a loop is busy go out together,
-//    while at light load a frame is written as soon as the loop drains its inbox.
+//    per-write syscall is the wall (measured in docs/performance.md: writing once per
+//    delivery is several times slower than coalesced writes), so under load the frames that pile up
+//    while a loop is busy go out together, while at light load a frame is written as soon as the
+//    loop drains its inbox.
 //  - Sockets are registered edge-triggered for IN|OUT|RDHUP once, so a busy stream costs no
 //    epoll_ctl calls; a socket that returned EAGAIN is "blocked" until its EPOLLOUT edge.
 #include "fanout_engine.h"
+
+#include "model/clock.h"
 
 #include <algorithm>
 #include <atomic>
@@ -32,11 +35,6 @@
 
 namespace livecomments::server::fanout {
 
-FramePtr makeFrame(std::uint64_t id, std::string bytes)
-{
-    return std::make_shared<const Frame>(Frame { id, std::move(bytes) });
-}
-
 namespace {
 
 constexpr std::uint32_t kWakeSlot = 0xFFFFFFFFu; ///< epoll tag of the loop's eventfd
@@ -45,12 +43,6 @@ constexpr int kMaxEvents = 256;
 constexpr std::int64_t kCloseFlushMs = 5000; ///< close(): give up flushing after this
 constexpr int kMaxDrainReads = 64; ///< inbound reads per event before we stop listening
 constexpr std::size_t kShrinkCapacity = 32; ///< idle queues above this capacity are freed
-
-std::int64_t nowMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 const FramePtr& heartbeatFrame()
 {
@@ -315,7 +307,7 @@ void Engine::Impl::Loop::run()
     const std::int64_t sweepMs = o.heartbeatMs > 0
         ? std::max<std::int64_t>(1, std::min<std::int64_t>(1000, o.heartbeatMs / 4))
         : 1000;
-    m_now = nowMs();
+    m_now = steadyMs();
     m_nextSweep = m_now + sweepMs;
     m_nextStats = m_now + std::max(1, o.statsMs);
     epoll_event events[kMaxEvents];
@@ -329,7 +321,7 @@ void Engine::Impl::Loop::run()
         const int timeout = static_cast<int>(std::clamp<std::int64_t>(next - m_now, 0, 60000));
 
         const int n = ::epoll_wait(m_epoll, events, kMaxEvents, timeout);
-        m_now = nowMs();
+        m_now = steadyMs();
         bool woken = false;
         for (int i = 0; i < n; ++i) {
             if (events[i].data.u64 == kWakeSlot) {
@@ -723,6 +715,12 @@ void Engine::Impl::Loop::remove(std::uint32_t slot, CloseReason reason)
     if (registered)
         m_impl.unregister(subscriptionId, serial);
     m_impl.reconcileVideo(videoId);
+    if (m_impl.m_owner.onStreamClosed) {
+        const char* why = reason == CloseReason::Client ? "client"
+            : reason == CloseReason::Slow               ? "slow"
+                                                        : "server";
+        m_impl.m_owner.onStreamClosed(subscriptionId, videoId, why);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -949,7 +947,7 @@ void Engine::Impl::shutdown(
         if (!bytes.empty())
             finalFrames.push_back(makeFrame(0, std::move(bytes)));
     }
-    const std::int64_t deadline = nowMs() + std::max<std::int64_t>(0, flushTimeout.count());
+    const std::int64_t deadline = steadyMs() + std::max<std::int64_t>(0, flushTimeout.count());
     {
         std::lock_guard<std::mutex> lock(m_registryMutex);
         m_accepting = false;

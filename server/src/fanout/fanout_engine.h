@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "model/frame.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -11,16 +13,9 @@
 
 namespace livecomments::server::fanout {
 
-/// One SSE frame, encoded once and shared (refcounted) by every subscriber it is queued for.
-struct Frame {
-    std::uint64_t id
-        = 0; ///< comment id (SSE `id:`), 0 for frames without one (deleted, stats, reset)
-    std::string bytes; ///< complete SSE bytes, ending with the blank line
-};
-using FramePtr = std::shared_ptr<const Frame>;
-
-/// Builds a shared frame (one allocation for the control block and the frame).
-FramePtr makeFrame(std::uint64_t id, std::string bytes);
+using server::Frame;
+using server::FramePtr;
+using server::makeFrame;
 
 /// Tuning of the engine; every field has a production default.
 struct EngineOptions {
@@ -102,6 +97,12 @@ public:
     /// subscriber — the bus uses this to subscribe only to videos this node has viewers for.
     /// Set before start().
     std::function<void(std::uint32_t videoId, bool hasViewers)> onVideoActive;
+    /// Called (from a loop thread) after a stream's socket was closed, with why: "client" (the
+    /// peer went away), "slow" (passed the queue cap) or "server" (close()/shutdown). Set before
+    /// start().
+    std::function<void(
+        const std::string& subscriptionId, std::uint32_t videoId, const char* reason)>
+        onStreamClosed;
     /// Called every statsMs with nothing else held; the server uses it to publish `stats` events.
     /// Set before start().
     std::function<void()> onStatsTick;

@@ -2,8 +2,8 @@
 // Comment routes: post (three body shapes), history pages, delete.
 #include "http/handlers.h"
 
-#include "app/live_service.h"
 #include "model/errors.h"
+#include "service/live_service.h"
 
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
@@ -148,15 +148,7 @@ void ListCommentsHandler::handle(HTTPServerRequest& request, HTTPServerResponse&
     }
     const HistoryPage page = m_service.history(video, query);
 
-    std::string body = "{\"comments\":[";
-    for (std::size_t i = 0; i < page.comments.size(); ++i) {
-        if (i)
-            body += ',';
-        body += page.comments[i];
-    }
-    body += "],\"next_cursor\":";
-    body += page.nextCursor ? "\"" + std::to_string(*page.nextCursor) + "\"" : std::string("null");
-    body += "}";
+    const std::string body = m_service.historyJson(page);
 
     const std::string etag = etagOf(body);
     response.set("ETag", etag);

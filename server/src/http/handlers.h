@@ -9,8 +9,9 @@
 
 namespace livecomments::server::http {
 
-// One handler class per route (DESIGN §1). Each is created by the Router for one request and run
-// on an HTTP worker thread. Path parameters arrive already split (raw text, validated in handle()).
+// One handler class per route (docs/protocol.md lists the routes). Each is created by the Router
+// for one request and run on an HTTP worker thread. Path parameters arrive already split (raw text,
+// validated in handle()).
 
 /// GET /healthz → 200 {"status":"ok"}.
 class HealthHandler final : public JsonHandler {
@@ -23,6 +24,15 @@ protected:
 
 /// GET /metrics → Prometheus text.
 class MetricsHandler final : public JsonHandler {
+public:
+    using JsonHandler::JsonHandler;
+
+protected:
+    void handle(HTTPServerRequest& request, HTTPServerResponse& response) override;
+};
+
+/// GET /test/fail (only with --test-hooks): an unexpected exception → 500, logged.
+class TestFailHandler final : public JsonHandler {
 public:
     using JsonHandler::JsonHandler;
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "http/json_handler.h"
 
-#include "app/live_service.h"
 #include "model/errors.h"
 #include "model/json_text.h"
+#include "service/live_service.h"
 
 #include <Poco/Exception.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/Logger.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/MediaType.h>
@@ -49,6 +50,18 @@ HTTPResponse::HTTPStatus statusOf(ErrorKind kind)
         break;
     }
     return HTTPResponse::HTTP_INTERNAL_SERVER_ERROR;
+}
+
+Poco::Logger& accessLog()
+{
+    static Poco::Logger& logger = Poco::Logger::get("livecomments.access");
+    return logger;
+}
+
+Poco::Logger& errorLog()
+{
+    static Poco::Logger& logger = Poco::Logger::get("livecomments.http");
+    return logger;
 }
 
 std::string bearerToken(const HTTPServerRequest& request, bool allowQueryToken)
@@ -170,6 +183,9 @@ void JsonHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& 
         handle(request, response);
         status = m_detached ? 200 : static_cast<int>(response.getStatus());
     } catch (const ApiError& e) {
+        if (e.kind() == ErrorKind::Internal) // a failure of ours (e.g. the store), not the client's
+            errorLog().error(
+                "%s %s: internal error: %s", request.getMethod(), m_route, std::string(e.what()));
         if (!m_detached && !response.sent()) {
             if (e.retryAfterSeconds() > 0)
                 response.set("Retry-After", std::to_string(e.retryAfterSeconds()));
@@ -189,6 +205,8 @@ void JsonHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& 
         // Poco::Exception::what() is only the class name; displayText() carries the detail.
         const auto* poco = dynamic_cast<const Poco::Exception*>(&e);
         const std::string detail = poco ? poco->displayText() : e.what();
+        // Logged with the route template only: the raw URI may carry ?access_token=.
+        errorLog().error("%s %s: unexpected exception: %s", request.getMethod(), m_route, detail);
         if (!m_detached && !response.sent())
             sendJson(response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,
                 errorJson("internal", "internal error: " + detail));
@@ -196,6 +214,10 @@ void JsonHandler::handleRequest(HTTPServerRequest& request, HTTPServerResponse& 
     }
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     m_service.metrics().requestObserved(m_route, status, took.count());
+    // One line per request: the route TEMPLATE, never the path or query (tokens, ids).
+    if (accessLog().information())
+        accessLog().information("%s %s %d %.3fms %zB", request.getMethod(), m_route, status,
+            took.count() * 1000.0, m_bytesSent);
 }
 
 Principal JsonHandler::requireUser(const HTTPServerRequest& request, bool allowQueryToken) const
@@ -318,6 +340,7 @@ void JsonHandler::sendBody(HTTPServerResponse& response, HTTPResponse::HTTPStatu
     if (!contentType.empty())
         response.setContentType(contentType);
     response.setContentLength64(static_cast<Poco::Int64>(body.size()));
+    m_bytesSent = body.size();
     if (body.empty())
         response.send();
     else

@@ -18,7 +18,7 @@ class HTTPServerResponse;
 
 namespace livecomments::server {
 class LiveService;
-}
+} // namespace livecomments::server
 
 namespace livecomments::server::http {
 
@@ -46,7 +46,9 @@ std::optional<std::string> optionalIdText(const Poco::JSON::Object& body, const 
  * Base of every JSON route handler (one subclass per route). handleRequest() sets CORS headers,
  * refuses work with 503 while the server shuts down, calls handle(), and is the ONLY place where
  * exceptions become HTTP: ApiError → its status and `{"error":{"code","message"}}` (plus Allow /
- * Retry-After); anything else → 500. It also records the request latency under the route name.
+ * Retry-After); anything else → 500, logged at error level with its message. It also records the
+ * request latency under the route name and writes one access-log line (method, route template,
+ * status, duration, bytes; never the raw path or query).
  *
  * Threading: Poco creates one handler object per request and runs it on an HTTP worker thread.
  */
@@ -91,6 +93,8 @@ protected:
     std::string m_route;
     /// Set by handlers that take over the socket (SSE): nothing is sent afterwards.
     bool m_detached = false;
+    /// Body bytes sent (the preamble for a stream), for the access log.
+    std::size_t m_bytesSent = 0;
     /// The request being handled (valid during handleRequest()).
     HTTPServerRequest* m_request = nullptr;
 };

@@ -3,6 +3,7 @@
 
 #include "http/handlers.h"
 #include "model/errors.h"
+#include "service/live_service.h"
 
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPServerRequest.h>
@@ -71,6 +72,9 @@ HTTPRequestHandler* Router::createRequestHandler(const Poco::Net::HTTPServerRequ
     } else if (n == 1 && p[0] == "metrics") {
         route = "/metrics";
         routes = { { "GET", [&] { return new MetricsHandler(svc, route); } } };
+    } else if (n == 2 && p[0] == "test" && p[1] == "fail" && svc.settings().testHooks) {
+        route = "/test/fail";
+        routes = { { "GET", [&] { return new TestFailHandler(svc, route); } } };
     } else if (n == 2 && p[0] == "auth" && p[1] == "dev-token") {
         route = "/auth/dev-token";
         routes = { { "POST", [&] { return new DevTokenHandler(svc, route); } } };

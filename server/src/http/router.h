@@ -10,9 +10,9 @@ class LiveService;
 namespace livecomments::server::http {
 
 /**
- * The routing table of DESIGN §1 (incl. the aliases): maps method + path to a new handler object
- * of the route's class. Unknown paths get a 404 handler, known paths with another method a 405
- * handler carrying Allow, OPTIONS a CORS preflight handler.
+ * The routing table of docs/protocol.md (incl. the aliases): maps method + path to a new handler
+ * object of the route's class. Unknown paths get a 404 handler, known paths with another method a
+ * 405 handler carrying Allow, OPTIONS a CORS preflight handler.
  *
  * Threading: createRequestHandler() runs on Poco's HTTP worker threads concurrently; the router
  * itself is immutable.

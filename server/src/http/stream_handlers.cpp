@@ -2,9 +2,8 @@
 // The SSE stream (WHATWG HTML §9.2 server-sent events) and its server-side close.
 #include "http/handlers.h"
 
-#include "app/live_service.h"
 #include "model/errors.h"
-#include "model/json_text.h"
+#include "service/live_service.h"
 
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
@@ -41,21 +40,12 @@ void StreamHandler::handle(HTTPServerRequest& request, HTTPServerResponse& respo
 {
     const auto user = readerUser(request, true);
     const auto video = videoId();
-    if (!m_service.videoExists(video))
-        throw notFound("video");
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
     if (!impl)
         throw ApiError(ErrorKind::Internal, "internal", "cannot detach this connection");
 
-    const Settings& settings = m_service.settings();
-    // Decide resumed/reset BEFORE writing hello (it is part of the preamble).
-    const ResumePlan plan = m_service.planResume(video, lastEventId(request));
-
-    fanout::SubscriberInfo info;
-    info.subscriptionId = LiveService::newSubscriptionId();
-    info.videoId = video;
-    if (user)
-        info.userId = user->userId;
+    // Decide resumed/reset and the ids BEFORE writing hello (it is part of the preamble).
+    const StreamOpening opening = m_service.prepareStream(video, user, lastEventId(request));
 
     // The whole response head is written raw: no Content-Length, no chunking, Connection: close,
     // so the body is the rest of the connection (works with EventSource, curl -N and libcurl).
@@ -66,50 +56,26 @@ void StreamHandler::handle(HTTPServerRequest& request, HTTPServerResponse& respo
                            "Connection: close\r\n";
     preamble += corsHeaderLines(request);
     preamble += "\r\n";
-    preamble += "retry: " + std::to_string(settings.retryMs) + "\n\n";
-    preamble += eventFrame("hello",
-        "{\"subscription_id\":\"" + info.subscriptionId + "\",\"video_id\":" + std::to_string(video)
-            + ",\"heartbeat_ms\":" + std::to_string(settings.heartbeatMs)
-            + ",\"resumed\":" + (plan.resumed ? "true" : "false") + "}");
+    preamble += "retry: " + std::to_string(m_service.settings().retryMs) + "\n\n";
+    preamble += m_service.helloFrame(opening);
 
     // Take the socket away from Poco: the engine gets its own descriptor (dup), Poco's object is
     // closed so its connection thread returns to the pool at once.
     Poco::Net::StreamSocket socket = impl->detachSocket();
     m_detached = true;
+    m_bytesSent = preamble.size();
     const int fd = ::dup(socket.impl()->sockfd());
     socket.close();
     if (fd < 0)
         return;
     response.setKeepAlive(false);
-
-    const std::string sid = info.subscriptionId;
-    if (!m_service.engine().open(fd, std::move(info), std::move(preamble)))
-        return; // shutting down: the engine closed fd
-    m_service.metrics().streamOpened();
-    try {
-        // Read the replay only now: everything committed before open() is in the store/cache,
-        // everything published after it is held in the queue; the engine drops duplicates.
-        m_service.engine().resume(sid, m_service.replayFrames(video, plan));
-    } catch (...) {
-        m_service.engine().close(sid); // the client reconnects and resumes
-    }
+    m_service.openStream(fd, opening, std::move(preamble));
 }
 
 void CloseStreamHandler::handle(HTTPServerRequest& request, HTTPServerResponse& response)
 {
     const auto user = optionalUser(request);
-    const auto video = videoId();
-    const auto info = m_service.engine().find(m_secondId);
-    if (!info || info->videoId != video)
-        throw notFound("subscription");
-    if (!info->userId.empty()) {
-        if (!user)
-            throw unauthorized("this subscription was opened with a token; send that user's token");
-        if (user->userId != info->userId && user->role != Role::Moderator)
-            throw forbidden("this subscription belongs to another user");
-    }
-    if (!m_service.engine().close(m_secondId))
-        throw notFound("subscription");
+    m_service.closeStream(videoId(), m_secondId, user);
     sendNoContent(response);
 }
 

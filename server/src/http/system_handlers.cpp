@@ -2,9 +2,9 @@
 // Routes that are not about videos: health, metrics, dev tokens, CORS preflight, routing errors.
 #include "http/handlers.h"
 
-#include "app/live_service.h"
 #include "model/errors.h"
 #include "model/json_text.h"
+#include "service/live_service.h"
 
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
@@ -15,7 +15,7 @@ using Poco::Net::HTTPResponse;
 
 void HealthHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)
 {
-    sendJson(response, HTTPResponse::HTTP_OK, "{\"status\":\"ok\"}");
+    sendJson(response, HTTPResponse::HTTP_OK, healthJson());
 }
 
 void MetricsHandler::handle(HTTPServerRequest&, HTTPServerResponse& response)
@@ -46,7 +46,7 @@ void DevTokenHandler::handle(HTTPServerRequest& request, HTTPServerResponse& res
         }
     }
     const std::string token = m_service.auth().mint(principal, ttl);
-    sendJson(response, HTTPResponse::HTTP_OK, "{\"token\":" + jsonString(token) + "}");
+    sendJson(response, HTTPResponse::HTTP_OK, tokenJson(token));
 }
 
 void PreflightHandler::handle(HTTPServerRequest& request, HTTPServerResponse& response)
@@ -65,6 +65,11 @@ ErrorHandler::ErrorHandler(LiveService& service, std::string route, ApiError err
     : JsonHandler(service, std::move(route))
     , m_error(std::move(error))
 { }
+
+void TestFailHandler::handle(HTTPServerRequest&, HTTPServerResponse&)
+{
+    LiveService::failForTest();
+}
 
 void ErrorHandler::handle(HTTPServerRequest&, HTTPServerResponse&)
 {

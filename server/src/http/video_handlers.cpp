@@ -2,8 +2,8 @@
 // Video routes: create, read, end.
 #include "http/handlers.h"
 
-#include "app/live_service.h"
 #include "model/errors.h"
+#include "service/live_service.h"
 
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>

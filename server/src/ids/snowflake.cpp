@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "ids/snowflake.h"
 
-#include <chrono>
+#include "model/clock.h"
+
 #include <stdexcept>
 
 namespace livecomments::server::ids {
@@ -13,10 +14,7 @@ SnowflakeGenerator::SnowflakeGenerator(std::uint32_t nodeId, std::function<std::
     if (nodeId > kMaxNodeId)
         throw std::invalid_argument("node id must be 0..1023");
     if (!m_clock) {
-        m_clock = [] {
-            using namespace std::chrono;
-            return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-        };
+        m_clock = wallClockMs;
     }
 }
 

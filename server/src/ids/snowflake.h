@@ -31,7 +31,8 @@ inline std::uint64_t snowflakeFloorForUnixMs(std::int64_t unixMs)
 }
 
 /**
- * Snowflake id generator (DESIGN §1): `ms since 2024-01-01 UTC << 22 | node << 12 | sequence`.
+ * Snowflake id generator (docs/protocol.md "Identifiers"): `ms since 2024-01-01 UTC << 22 | node <<
+ * 12 | sequence`.
  *
  * Ids are strictly increasing per generator even when the wall clock steps backwards: the
  * generator never uses a millisecond lower than the last one it used, and when the 4096

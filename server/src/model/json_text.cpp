@@ -136,6 +136,108 @@ std::string errorJson(const std::string& code, const std::string& message)
     return out;
 }
 
+namespace {
+
+/// `[a,b,…]` of already encoded JSON values.
+void appendArray(std::string& out, const std::vector<std::string>& items)
+{
+    out += '[';
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i)
+            out += ',';
+        out += items[i];
+    }
+    out += ']';
+}
+
+/// A 64-bit id as a JSON string (JavaScript numbers lose precision above 2^53), or null.
+void appendIdOrNull(std::string& out, std::optional<std::uint64_t> id)
+{
+    if (id)
+        out += '"' + std::to_string(*id) + '"';
+    else
+        out += "null";
+}
+
+/// `{"<key>":"<value>"}` (key is a plain identifier, value escaped).
+std::string stringObject(std::string_view key, std::string_view value)
+{
+    std::string out = "{\"";
+    out += key;
+    out += "\":";
+    appendJsonString(out, value);
+    out += '}';
+    return out;
+}
+
+} // namespace
+
+std::string videoListJson(const std::vector<std::string>& videos)
+{
+    std::string out = "{\"videos\":";
+    appendArray(out, videos);
+    out += '}';
+    return out;
+}
+
+std::string commentPageJson(
+    const std::vector<std::string>& comments, std::optional<std::uint64_t> nextCursor)
+{
+    std::string out = "{\"comments\":";
+    appendArray(out, comments);
+    out += ",\"next_cursor\":";
+    appendIdOrNull(out, nextCursor);
+    out += '}';
+    return out;
+}
+
+std::string healthJson()
+{
+    return "{\"status\":\"ok\"}";
+}
+
+std::string tokenJson(const std::string& token)
+{
+    return stringObject("token", token);
+}
+
+std::string helloJson(const HelloEvent& hello)
+{
+    std::string out = "{\"subscription_id\":";
+    appendJsonString(out, hello.subscriptionId);
+    out += ",\"video_id\":" + std::to_string(hello.videoId);
+    out += ",\"heartbeat_ms\":" + std::to_string(hello.heartbeatMs);
+    out += ",\"resumed\":";
+    out += hello.resumed ? "true" : "false";
+    out += ",\"last_id\":";
+    appendIdOrNull(out, hello.lastId);
+    out += '}';
+    return out;
+}
+
+std::string deletedJson(std::uint64_t commentId)
+{
+    std::string out = "{\"id\":";
+    appendIdOrNull(out, commentId);
+    out += '}';
+    return out;
+}
+
+std::string endedJson(std::uint32_t videoId)
+{
+    return "{\"video_id\":" + std::to_string(videoId) + "}";
+}
+
+std::string statsJson(std::size_t viewers)
+{
+    return "{\"viewers\":" + std::to_string(viewers) + "}";
+}
+
+std::string resetJson(std::string_view reason)
+{
+    return stringObject("reason", reason);
+}
+
 std::string commentFrame(std::uint64_t id, const std::string& json)
 {
     // JSON never contains a raw newline, so one `data:` line carries the whole object.

@@ -21,7 +21,7 @@ struct Principal {
     Role role = Role::Viewer;
 };
 
-/// A stored comment (DESIGN §1 "Comment object").
+/// A stored comment (docs/protocol.md "Objects").
 struct Comment {
     std::uint64_t id = 0;
     std::uint32_t videoId = 0;
@@ -33,7 +33,7 @@ struct Comment {
 
 enum class VideoStatus { Live, Ended };
 
-/// A stored video (DESIGN §1 "Video object"); `viewers` is filled in by the service.
+/// A stored video (docs/protocol.md "Objects"); `viewers` is filled in by the service.
 struct Video {
     std::uint32_t id = 0;
     std::string title;

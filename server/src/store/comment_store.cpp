@@ -2,19 +2,20 @@
 #include "store/comment_store.h"
 
 #include "ids/snowflake.h"
+#include "model/clock.h"
 #include "model/errors.h"
 #include "model/json_text.h"
+#include "store/sqlite_store.h"
+#include "store/store_backend.h"
 
-#include <Poco/Data/SQLite/Connector.h>
-#include <Poco/Data/SQLite/Utility.h>
 #include <Poco/Data/Session.h>
 #include <Poco/Data/SessionPool.h>
 #include <Poco/Data/Statement.h>
 #include <Poco/Tuple.h>
 
-#include <sqlite3.h>
-
+#include <algorithm>
 #include <chrono>
+#include <tuple>
 
 using namespace Poco::Data::Keywords;
 using Poco::Data::Session;
@@ -27,25 +28,6 @@ namespace {
 using CommentRow
     = Poco::Tuple<Poco::Int64, Poco::Int64, std::string, std::string, std::string, Poco::Int64>;
 constexpr const char* kCommentColumns = "id, video_id, user_id, user_name, text, created_at";
-
-std::int64_t nowMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-/// Runs SQL without parameters or results on the raw handle (BEGIN/COMMIT/SAVEPOINT/PRAGMA).
-void exec(Session& session, const std::string& sql)
-{
-    sqlite3* db = Poco::Data::SQLite::Utility::dbHandle(session);
-    char* error = nullptr;
-    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-    if (rc != SQLITE_OK) {
-        std::string message = error ? error : "unknown error";
-        sqlite3_free(error);
-        throw Poco::Exception("SQLite: " + sql + ": " + message);
-    }
-}
 
 Comment toComment(const CommentRow& row)
 {
@@ -78,87 +60,22 @@ Video toVideo(const VideoRow& r)
     return v;
 }
 
-std::optional<Video> loadVideo(Session& session, std::uint32_t videoId)
-{
-    Poco::Int64 id = videoId;
-    std::vector<VideoRow> rows;
-    session << "SELECT " + std::string(kVideoColumns) + " FROM videos WHERE id = ?", use(id),
-        into(rows), now;
-    if (rows.empty())
-        return std::nullopt;
-    return toVideo(rows.front());
-}
-
-std::optional<std::string> findIdempotent(
-    Session& session, const std::string& user, const std::string& scope, const std::string& key)
-{
-    std::vector<std::string> bodies;
-    std::string u = user, s = scope, k = key;
-    session << "SELECT body FROM idempotency WHERE user_id = ? AND scope = ? AND key = ?", use(u),
-        use(s), use(k), into(bodies), now;
-    if (bodies.empty())
-        return std::nullopt;
-    return bodies.front();
-}
-
-void saveIdempotent(Session& session, const std::string& user, const std::string& scope,
-    const std::string& key, const std::string& body)
-{
-    std::string u = user, s = scope, k = key, b = body;
-    Poco::Int64 at = nowMs();
-    session << "INSERT INTO idempotency (user_id, scope, key, body, created_at) "
-               "VALUES (?, ?, ?, ?, ?)",
-        use(u), use(s), use(k), use(b), use(at), now;
-}
-
 std::string commentScope(std::uint32_t videoId)
 {
     return "comment:" + std::to_string(videoId);
 }
 
-/// Versioned schema: each entry runs once, in order, recorded in schema_migrations.
-struct Migration {
-    int version;
-    const char* name;
-    const char* sql;
-};
-
-const Migration kMigrations[] = {
-    { 1, "initial",
-        "CREATE TABLE videos ("
-        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        "  title TEXT NOT NULL,"
-        "  streamer_id TEXT NOT NULL,"
-        "  streamer_name TEXT NOT NULL,"
-        "  status TEXT NOT NULL DEFAULT 'live',"
-        "  comment_count INTEGER NOT NULL DEFAULT 0,"
-        "  created_at INTEGER NOT NULL,"
-        "  ended_at INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE comments ("
-        "  id INTEGER PRIMARY KEY,"
-        "  video_id INTEGER NOT NULL REFERENCES videos(id),"
-        "  user_id TEXT NOT NULL,"
-        "  user_name TEXT NOT NULL,"
-        "  text TEXT NOT NULL,"
-        "  created_at INTEGER NOT NULL);"
-        "CREATE UNIQUE INDEX comments_by_video ON comments(video_id, id);"
-        "CREATE TABLE idempotency ("
-        "  user_id TEXT NOT NULL,"
-        "  scope TEXT NOT NULL,"
-        "  key TEXT NOT NULL,"
-        "  body TEXT NOT NULL,"
-        "  created_at INTEGER NOT NULL,"
-        "  PRIMARY KEY (user_id, scope, key));"
-        "CREATE INDEX idempotency_by_age ON idempotency(created_at);" },
-};
-
 /// Idempotency keys are remembered this long (a retry comes within minutes; a day is generous).
 constexpr std::int64_t kIdempotencyTtlMs = 24LL * 3600 * 1000;
+/// Comments deleted per retention transaction: small, so the purge never holds the writer long.
+constexpr Poco::Int64 kPurgeChunk = 2000;
 
 } // namespace
 
 struct CommentStore::WriteOp {
-    std::function<void(Session&, std::vector<CommitEvent>&)> run;
+    std::uint32_t videoId = 0; ///< orders the op within its batch …
+    std::string lockName; ///< … then this
+    OpFn run;
     std::promise<void> done; ///< set when the op's transaction committed or failed
     // The failure, as a value: each thread throws its own exception object (no exception object
     // is shared between the writer and the caller).
@@ -193,7 +110,15 @@ struct CommentStore::WriteOp {
 };
 
 CommentStore::CommentStore(StoreOptions options, ids::SnowflakeGenerator& ids)
-    : m_options(std::move(options))
+    : CommentStore(std::make_unique<SqliteBackend>(
+                       options.path, options.synchronousFull, options.readPoolSize),
+        options, ids)
+{ }
+
+CommentStore::CommentStore(
+    std::unique_ptr<StoreBackend> backend, StoreOptions options, ids::SnowflakeGenerator& ids)
+    : m_backend(std::move(backend))
+    , m_options(std::move(options))
     , m_ids(ids)
 { }
 
@@ -204,17 +129,9 @@ CommentStore::~CommentStore()
 
 void CommentStore::open()
 {
-    Poco::Data::SQLite::Connector::registerConnector();
-    m_writeSession = std::make_unique<Session>("SQLite", m_options.path);
-    // WAL: readers never block the writer. synchronous=FULL fsyncs the WAL at every commit, so an
-    // acknowledged comment survives a process kill AND a power loss; group commit amortises it.
-    exec(*m_writeSession, "PRAGMA journal_mode=WAL");
-    exec(*m_writeSession,
-        std::string("PRAGMA synchronous=") + (m_options.synchronousFull ? "FULL" : "NORMAL"));
-    exec(*m_writeSession, "PRAGMA busy_timeout=5000");
-    exec(*m_writeSession, "PRAGMA foreign_keys=ON");
+    m_writeSession = m_backend->connectWriter();
     migrate(*m_writeSession);
-    m_readPool = std::make_unique<Poco::Data::SessionPool>("SQLite", m_options.path, 1, 32, 60);
+    m_readPool = m_backend->makeReadPool();
     {
         std::lock_guard lock(m_mutex);
         m_stopping = false;
@@ -247,32 +164,57 @@ void CommentStore::close()
     m_writeSession.reset();
 }
 
+std::size_t CommentStore::queuedWrites() const
+{
+    std::lock_guard lock(m_mutex);
+    return m_queue.size();
+}
+
+std::string CommentStore::describe() const
+{
+    return m_backend->describe();
+}
+
+std::string CommentStore::q(const std::string& portable) const
+{
+    return m_backend->sql(portable);
+}
+
 void CommentStore::migrate(Session& session)
 {
-    exec(session,
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-        "name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
-    int current = 0;
-    session << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(current), now;
-    for (const auto& m : kMigrations) {
-        if (m.version <= current)
-            continue;
-        exec(session, "BEGIN IMMEDIATE");
-        try {
-            exec(session, m.sql);
-            Poco::Int64 at = nowMs();
+    // One transaction for the check and every pending step: a crash leaves the old version, and
+    // the backend's migration lock makes servers starting together migrate exactly once.
+    m_backend->exec(session, m_backend->beginWrite());
+    try {
+        m_backend->lockForMigration(session);
+        m_backend->exec(session,
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+        int current = 0;
+        session << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(current), now;
+        int applied = 0;
+        for (const auto& m : m_backend->migrations()) {
+            if (m.version <= current)
+                continue;
+            m_backend->exec(session, m.sql);
+            Poco::Int64 at = wallClockMs();
             int version = m.version;
             std::string name = m.name;
-            session << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?,?,?)",
+            session << q("INSERT INTO schema_migrations (version, name, applied_at) "
+                         "VALUES (?, ?, ?)"),
                 use(version), use(name), use(at), now;
-            exec(session, "COMMIT");
-        } catch (...) {
-            exec(session, "ROLLBACK");
-            throw;
+            current = m.version;
+            ++applied;
         }
-        current = m.version;
+        m_backend->exec(session, "COMMIT");
+        m_schemaVersion = current;
+        m_migrationsApplied = applied;
+    } catch (...) {
+        try {
+            m_backend->exec(session, "ROLLBACK");
+        } catch (...) { }
+        throw;
     }
-    m_schemaVersion = current;
 }
 
 int CommentStore::schemaVersion() const
@@ -280,9 +222,16 @@ int CommentStore::schemaVersion() const
     return m_schemaVersion;
 }
 
-void CommentStore::execute(const std::function<void(Session&, std::vector<CommitEvent>&)>& fn)
+int CommentStore::migrationsApplied() const
+{
+    return m_migrationsApplied;
+}
+
+void CommentStore::execute(std::uint32_t videoId, const OpFn& fn, std::string lockName)
 {
     auto op = std::make_shared<WriteOp>();
+    op->videoId = videoId;
+    op->lockName = std::move(lockName);
     op->run = fn;
     auto future = op->done.get_future();
     {
@@ -303,7 +252,6 @@ void CommentStore::execute(const std::function<void(Session&, std::vector<Commit
 
 void CommentStore::runWriter()
 {
-    Session& session = *m_writeSession;
     for (;;) {
         std::vector<std::shared_ptr<WriteOp>> batch;
         {
@@ -316,101 +264,163 @@ void CommentStore::runWriter()
                 m_queue.pop_front();
             }
         }
-        const auto started = std::chrono::steady_clock::now();
-        std::vector<CommitEvent> events;
-        std::vector<std::exception_ptr> errors(batch.size());
-        std::exception_ptr commitError;
-        try {
-            exec(session, "BEGIN IMMEDIATE");
-            for (std::size_t i = 0; i < batch.size(); ++i) {
-                std::vector<CommitEvent> opEvents;
-                exec(session, "SAVEPOINT op");
-                try {
-                    batch[i]->run(session, opEvents);
-                    exec(session, "RELEASE op");
-                    events.insert(events.end(), opEvents.begin(), opEvents.end());
-                } catch (...) {
-                    errors[i] = std::current_exception();
-                    exec(session, "ROLLBACK TO op");
-                    exec(session, "RELEASE op");
-                }
-            }
-            exec(session, "COMMIT");
-        } catch (...) {
-            commitError = std::current_exception();
-            try {
-                exec(session, "ROLLBACK");
-            } catch (...) { }
-        }
-        if (onCommitTimed) {
-            const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
-            onCommitTimed(took.count(), batch.size());
-        }
-        if (!commitError && onCommitted && !events.empty()) {
-            try {
-                onCommitted(events);
-            } catch (...) {
-                // A listener failure must not turn a committed write into an error.
-            }
-        }
+        std::stable_sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) {
+            return std::tie(a->videoId, a->lockName) < std::tie(b->videoId, b->lockName);
+        });
+        commitBatch(*m_writeSession, batch);
+    }
+}
+
+void CommentStore::commitBatch(Session& session, std::vector<std::shared_ptr<WriteOp>>& batch)
+{
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<CommitEvent> events;
+    std::vector<std::exception_ptr> errors(batch.size());
+    std::exception_ptr commitError;
+    try {
+        m_backend->exec(session, m_backend->beginWrite());
         for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (commitError)
-                batch[i]->fail(commitError);
-            else if (errors[i])
-                batch[i]->fail(errors[i]);
-            batch[i]->done.set_value();
+            std::vector<CommitEvent> opEvents;
+            m_backend->exec(session, "SAVEPOINT op");
+            try {
+                batch[i]->run(session, opEvents);
+                m_backend->exec(session, "RELEASE SAVEPOINT op");
+                events.insert(events.end(), opEvents.begin(), opEvents.end());
+            } catch (...) {
+                errors[i] = std::current_exception();
+                m_backend->exec(session, "ROLLBACK TO SAVEPOINT op");
+                m_backend->exec(session, "RELEASE SAVEPOINT op");
+            }
+        }
+        m_backend->exec(session, "COMMIT");
+    } catch (...) {
+        commitError = std::current_exception();
+        try {
+            m_backend->exec(session, "ROLLBACK");
+        } catch (...) { }
+    }
+    if (commitError && m_backend->connectionLost(session)) {
+        // PostgreSQL restarted or the network dropped: reconnect now so the next batch can
+        // commit; if that fails too, the next failing batch tries again.
+        try {
+            m_writeSession = m_backend->connectWriter();
+        } catch (...) { }
+    }
+    if (onCommitTimed) {
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+        onCommitTimed(took.count(), batch.size());
+    }
+    if (!commitError && onCommitted && !events.empty()) {
+        try {
+            onCommitted(events);
+        } catch (...) {
+            // A listener failure must not turn a committed write into an error.
         }
     }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (commitError)
+            batch[i]->fail(commitError);
+        else if (errors[i])
+            batch[i]->fail(errors[i]);
+        batch[i]->done.set_value();
+    }
+}
+
+std::optional<Video> CommentStore::loadVideo(
+    Session& session, std::uint32_t videoId, bool lock) const
+{
+    Poco::Int64 id = videoId;
+    std::vector<VideoRow> rows;
+    session << q("SELECT " + std::string(kVideoColumns) + " FROM videos WHERE id = ?"
+        + (lock ? m_backend->rowLock() : "")),
+        use(id), into(rows), now;
+    if (rows.empty())
+        return std::nullopt;
+    return toVideo(rows.front());
+}
+
+std::optional<std::string> CommentStore::claimIdempotencyKey(
+    Session& session, const std::string& user, const std::string& scope, const std::string& key)
+{
+    // Claim first, fill in the body at the end of the op: when two servers sharing a database
+    // race on one key, the second INSERT waits for the first transaction and then conflicts, so
+    // exactly one of them writes and the other replays the committed body.
+    std::string u = user, s = scope, k = key;
+    Poco::Int64 at = wallClockMs();
+    std::vector<Poco::Int64> claimed;
+    session << q("INSERT INTO idempotency (user_id, scope, key, body, created_at) "
+                 "VALUES (?, ?, ?, '', ?) ON CONFLICT DO NOTHING RETURNING created_at"),
+        use(u), use(s), use(k), use(at), into(claimed), now;
+    if (!claimed.empty())
+        return std::nullopt;
+    std::vector<std::string> bodies;
+    session << q("SELECT body FROM idempotency WHERE user_id = ? AND scope = ? AND key = ?"),
+        use(u), use(s), use(k), into(bodies), now;
+    return bodies.empty() ? std::string() : bodies.front();
+}
+
+void CommentStore::saveIdempotentBody(Session& session, const std::string& user,
+    const std::string& scope, const std::string& key, const std::string& body)
+{
+    std::string u = user, s = scope, k = key, b = body;
+    session << q("UPDATE idempotency SET body = ? WHERE user_id = ? AND scope = ? AND key = ?"),
+        use(b), use(u), use(s), use(k), now;
 }
 
 IdempotentResult CommentStore::createVideo(
     const Principal& streamer, const std::string& title, const std::string& idempotencyKey)
 {
     IdempotentResult result;
-    execute([&](Session& session, std::vector<CommitEvent>& events) {
-        if (!idempotencyKey.empty()) {
-            if (auto body = findIdempotent(session, streamer.userId, "video", idempotencyKey)) {
-                result.replayed = true;
-                result.body = *body;
-                return;
+    execute(
+        0,
+        [&](Session& session, std::vector<CommitEvent>& events) {
+            if (!idempotencyKey.empty()) {
+                if (auto body
+                    = claimIdempotencyKey(session, streamer.userId, "video", idempotencyKey)) {
+                    result.replayed = true;
+                    result.body = *body;
+                    return;
+                }
             }
-        }
-        std::string t = title, sid = streamer.userId, sname = streamer.name;
-        Poco::Int64 created = nowMs();
-        session << "INSERT INTO videos (title, streamer_id, streamer_name, created_at) "
-                   "VALUES (?, ?, ?, ?)",
-            use(t), use(sid), use(sname), use(created), now;
-        const auto id = static_cast<std::uint32_t>(
-            sqlite3_last_insert_rowid(Poco::Data::SQLite::Utility::dbHandle(session)));
-        Video v;
-        v.id = id;
-        v.title = title;
-        v.streamerId = streamer.userId;
-        v.streamerName = streamer.name;
-        v.createdAtMs = created;
-        result.body = videoJson(v, 0);
-        if (!idempotencyKey.empty())
-            saveIdempotent(session, streamer.userId, "video", idempotencyKey, result.body);
-        CommitEvent e;
-        e.type = CommitEvent::Type::VideoCreated;
-        e.videoId = id;
-        events.push_back(e);
-    });
+            std::string t = title, sid = streamer.userId, sname = streamer.name;
+            Poco::Int64 created = wallClockMs();
+            std::vector<Poco::Int64> ids;
+            session << q("INSERT INTO videos (title, streamer_id, streamer_name, created_at) "
+                         "VALUES (?, ?, ?, ?) RETURNING id"),
+                use(t), use(sid), use(sname), use(created), into(ids), now;
+            if (ids.empty())
+                throw Poco::Exception("INSERT INTO videos returned no id");
+            Video v;
+            v.id = static_cast<std::uint32_t>(ids.front());
+            v.title = title;
+            v.streamerId = streamer.userId;
+            v.streamerName = streamer.name;
+            v.createdAtMs = created;
+            result.body = videoJson(v, 0);
+            if (!idempotencyKey.empty())
+                saveIdempotentBody(session, streamer.userId, "video", idempotencyKey, result.body);
+            CommitEvent e;
+            e.type = CommitEvent::Type::VideoCreated;
+            e.videoId = v.id;
+            events.push_back(e);
+        },
+        // Key claims of video creations are the only locks these ops take: one order for them.
+        idempotencyKey.empty() ? std::string() : streamer.userId + '\n' + idempotencyKey);
     return result;
 }
 
 Video CommentStore::endVideo(std::uint32_t videoId, const Principal& caller)
 {
     Video result;
-    execute([&](Session& session, std::vector<CommitEvent>& events) {
-        auto v = loadVideo(session, videoId);
+    execute(videoId, [&](Session& session, std::vector<CommitEvent>& events) {
+        auto v = loadVideo(session, videoId, true);
         if (!v)
             throw notFound("video");
         if (v->streamerId != caller.userId && caller.role != Role::Moderator)
             throw forbidden("only the streamer or a moderator may end this video");
         if (v->status == VideoStatus::Live) {
-            Poco::Int64 id = videoId, at = nowMs();
-            session << "UPDATE videos SET status = 'ended', ended_at = ? WHERE id = ?", use(at),
+            Poco::Int64 id = videoId, at = wallClockMs();
+            session << q("UPDATE videos SET status = 'ended', ended_at = ? WHERE id = ?"), use(at),
                 use(id), now;
             v->status = VideoStatus::Ended;
             v->endedAtMs = at;
@@ -428,23 +438,23 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
     const std::string& text, const std::string& idempotencyKey)
 {
     IdempotentResult result;
-    execute([&](Session& session, std::vector<CommitEvent>& events) {
+    execute(videoId, [&](Session& session, std::vector<CommitEvent>& events) {
+        // The video row first, the key after: every op on a video takes its locks in that
+        // order, so two servers' batches cannot deadlock on a video and a key.
+        const auto video = loadVideo(session, videoId, true);
         const std::string scope = commentScope(videoId);
         if (!idempotencyKey.empty()) {
-            if (auto body = findIdempotent(session, author.userId, scope, idempotencyKey)) {
-                result.replayed = true;
+            if (auto body = claimIdempotencyKey(session, author.userId, scope, idempotencyKey)) {
+                result.replayed = true; // even when the video ended since: the first answer
                 result.body = *body;
                 return;
             }
         }
-        std::string status;
-        Poco::Int64 vid = videoId;
-        std::vector<std::string> statuses;
-        session << "SELECT status FROM videos WHERE id = ?", use(vid), into(statuses), now;
-        if (statuses.empty())
+        if (!video)
             throw notFound("video");
-        if (statuses.front() != "live")
+        if (video->status != VideoStatus::Live)
             throw ApiError(ErrorKind::Conflict, "video_ended", "the video has ended");
+        Poco::Int64 vid = videoId;
 
         Comment c;
         c.id = m_ids.next(); // on the writer thread: id order == commit order on this node
@@ -454,14 +464,14 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         c.text = text;
         c.createdAtMs = ids::snowflakeUnixMs(c.id);
         Poco::Int64 id = static_cast<Poco::Int64>(c.id), created = c.createdAtMs;
-        session << "INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
+        session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?)"),
             use(id), use(vid), use(c.userId), use(c.userName), use(c.text), use(created), now;
-        session << "UPDATE videos SET comment_count = comment_count + 1 WHERE id = ?", use(vid),
+        session << q("UPDATE videos SET comment_count = comment_count + 1 WHERE id = ?"), use(vid),
             now;
         result.body = commentJson(c);
         if (!idempotencyKey.empty())
-            saveIdempotent(session, author.userId, scope, idempotencyKey, result.body);
+            saveIdempotentBody(session, author.userId, scope, idempotencyKey, result.body);
         CommitEvent e;
         e.type = CommitEvent::Type::CommentAdded;
         e.videoId = videoId;
@@ -474,17 +484,21 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
 void CommentStore::deleteComment(
     std::uint32_t videoId, std::uint64_t commentId, const Principal& caller)
 {
-    execute([&](Session& session, std::vector<CommitEvent>& events) {
+    execute(videoId, [&](Session& session, std::vector<CommitEvent>& events) {
+        if (!loadVideo(session, videoId, true))
+            throw notFound("comment");
         Poco::Int64 id = static_cast<Poco::Int64>(commentId), vid = videoId;
         std::vector<std::string> authors;
-        session << "SELECT user_id FROM comments WHERE id = ? AND video_id = ?", use(id), use(vid),
-            into(authors), now;
+        // video_id first in every comment lookup: it selects the partition (PostgreSQL) and
+        // leads the primary key / comments_by_video index.
+        session << q("SELECT user_id FROM comments WHERE video_id = ? AND id = ?"), use(vid),
+            use(id), into(authors), now;
         if (authors.empty())
             throw notFound("comment");
         if (authors.front() != caller.userId && caller.role != Role::Moderator)
             throw forbidden("only the author or a moderator may delete this comment");
-        session << "DELETE FROM comments WHERE id = ?", use(id), now;
-        session << "UPDATE videos SET comment_count = comment_count - 1 WHERE id = ?", use(vid),
+        session << q("DELETE FROM comments WHERE video_id = ? AND id = ?"), use(vid), use(id), now;
+        session << q("UPDATE videos SET comment_count = comment_count - 1 WHERE id = ?"), use(vid),
             now;
         CommitEvent e;
         e.type = CommitEvent::Type::CommentDeleted;
@@ -499,7 +513,13 @@ std::optional<std::string> CommentStore::findCommentResult(
     std::uint32_t videoId, const std::string& userId, const std::string& key) const
 {
     Session session = m_readPool->get();
-    return findIdempotent(session, userId, commentScope(videoId), key);
+    std::string u = userId, s = commentScope(videoId), k = key;
+    std::vector<std::string> bodies;
+    session << q("SELECT body FROM idempotency WHERE user_id = ? AND scope = ? AND key = ?"),
+        use(u), use(s), use(k), into(bodies), now;
+    if (bodies.empty())
+        return std::nullopt;
+    return bodies.front();
 }
 
 std::optional<Video> CommentStore::video(std::uint32_t videoId) const
@@ -516,10 +536,10 @@ std::vector<Video> CommentStore::videos(std::optional<VideoStatus> status, std::
     const std::string select = "SELECT " + std::string(kVideoColumns) + " FROM videos";
     if (status) {
         std::string st = *status == VideoStatus::Ended ? "ended" : "live";
-        session << select + " WHERE status = ? ORDER BY id DESC LIMIT ?", use(st), use(lim),
+        session << q(select + " WHERE status = ? ORDER BY id DESC LIMIT ?"), use(st), use(lim),
             into(rows), now;
     } else {
-        session << select + " ORDER BY id DESC LIMIT ?", use(lim), into(rows), now;
+        session << q(select + " ORDER BY id DESC LIMIT ?"), use(lim), into(rows), now;
     }
     std::vector<Video> out;
     out.reserve(rows.size());
@@ -535,22 +555,20 @@ std::vector<Comment> CommentStore::comments(std::uint32_t videoId, const PageQue
     Poco::Int64 cursor = static_cast<Poco::Int64>(query.cursor);
     Poco::Int64 limit = static_cast<Poco::Int64>(query.limit);
     std::vector<CommentRow> rows;
-    const std::string columns = kCommentColumns;
+    const std::string select = "SELECT " + std::string(kCommentColumns) + " FROM comments ";
+    // Every page is a range scan of the (video_id, id) key: one partition on PostgreSQL.
     switch (query.direction) {
     case PageQuery::Direction::Newest:
-        session << "SELECT " + columns
-                + " FROM comments WHERE video_id = ? ORDER BY id DESC LIMIT ?",
-            use(vid), use(limit), into(rows), now;
+        session << q(select + "WHERE video_id = ? ORDER BY id DESC LIMIT ?"), use(vid), use(limit),
+            into(rows), now;
         break;
     case PageQuery::Direction::Before:
-        session << "SELECT " + columns
-                + " FROM comments WHERE video_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            use(vid), use(cursor), use(limit), into(rows), now;
+        session << q(select + "WHERE video_id = ? AND id < ? ORDER BY id DESC LIMIT ?"), use(vid),
+            use(cursor), use(limit), into(rows), now;
         break;
     case PageQuery::Direction::After:
-        session << "SELECT " + columns
-                + " FROM comments WHERE video_id = ? AND id > ? ORDER BY id ASC LIMIT ?",
-            use(vid), use(cursor), use(limit), into(rows), now;
+        session << q(select + "WHERE video_id = ? AND id > ? ORDER BY id ASC LIMIT ?"), use(vid),
+            use(cursor), use(limit), into(rows), now;
         break;
     }
     std::vector<Comment> out;
@@ -567,8 +585,8 @@ std::size_t CommentStore::countAfter(
     Poco::Int64 vid = videoId, after = static_cast<Poco::Int64>(afterId),
                 limit = static_cast<Poco::Int64>(cap) + 1;
     Poco::Int64 count = 0;
-    session << "SELECT COUNT(*) FROM (SELECT 1 FROM comments WHERE video_id = ? AND id > ? "
-               "LIMIT ?)",
+    session << q("SELECT COUNT(*) FROM (SELECT 1 FROM comments WHERE video_id = ? AND id > ? "
+                 "LIMIT ?) AS page"),
         use(vid), use(after), use(limit), into(count), now;
     return static_cast<std::size_t>(count);
 }
@@ -576,11 +594,11 @@ std::size_t CommentStore::countAfter(
 std::vector<Comment> CommentStore::commentsAfter(
     std::uint32_t videoId, std::uint64_t afterId, std::size_t limit) const
 {
-    PageQuery q;
-    q.direction = PageQuery::Direction::After;
-    q.cursor = afterId;
-    q.limit = limit;
-    return comments(videoId, q);
+    PageQuery query;
+    query.direction = PageQuery::Direction::After;
+    query.cursor = afterId;
+    query.limit = limit;
+    return comments(videoId, query);
 }
 
 void CommentStore::runPurge()
@@ -599,27 +617,60 @@ void CommentStore::runPurge()
 
 void CommentStore::purgeOnce()
 {
-    const std::int64_t cutoffMs = nowMs() - std::int64_t(m_options.retentionDays) * 86400000LL;
-    Poco::Int64 floor = static_cast<Poco::Int64>(ids::snowflakeFloorForUnixMs(cutoffMs));
-    bool more = m_options.retentionDays > 0;
-    while (more) {
-        // Small chunks so the purge never holds the writer for long.
-        execute([&](Session& session, std::vector<CommitEvent>&) {
-            session << "DELETE FROM comments WHERE id IN (SELECT id FROM comments WHERE id < ? "
-                       "LIMIT 2000)",
-                use(floor), now;
-            more = sqlite3_changes(Poco::Data::SQLite::Utility::dbHandle(session)) > 0;
-            if (!more) {
-                exec(session,
-                    "UPDATE videos SET comment_count = (SELECT COUNT(*) FROM comments WHERE "
-                    "comments.video_id = videos.id)");
-            }
-        });
+    if (m_options.retentionDays > 0)
+        purgeCommentsBefore(wallClockMs() - std::int64_t(m_options.retentionDays) * 86400000LL);
+    purgeIdempotencyKeysBefore(wallClockMs() - kIdempotencyTtlMs);
+}
+
+std::size_t CommentStore::purgeCommentsBefore(std::int64_t cutoffUnixMs)
+{
+    const Poco::Int64 floor = static_cast<Poco::Int64>(ids::snowflakeFloorForUnixMs(cutoffUnixMs));
+    // Only videos created before the cutoff can hold older comments. Per video, the deletes are
+    // range scans of the (video_id, id) key (one partition on PostgreSQL) in small chunks, each
+    // its own op ordered by video id like every other write.
+    std::vector<Poco::Int64> videoIds;
+    {
+        Session session = m_readPool->get();
+        Poco::Int64 cutoff = cutoffUnixMs;
+        session << q("SELECT id FROM videos WHERE created_at < ? ORDER BY id"), use(cutoff),
+            into(videoIds), now;
     }
-    execute([&](Session& session, std::vector<CommitEvent>&) {
-        Poco::Int64 before = nowMs() - kIdempotencyTtlMs;
-        session << "DELETE FROM idempotency WHERE created_at < ?", use(before), now;
+    std::size_t total = 0;
+    for (const Poco::Int64 videoId : videoIds) {
+        std::size_t deleted = 0;
+        do {
+            deleted = 0;
+            execute(static_cast<std::uint32_t>(videoId), [&](Session& session, auto&) {
+                loadVideo(session, static_cast<std::uint32_t>(videoId), true);
+                Poco::Int64 vid = videoId, below = floor, chunk = kPurgeChunk;
+                Statement remove(session);
+                remove << q("DELETE FROM comments WHERE video_id = ? AND id IN (SELECT id FROM "
+                            "comments WHERE video_id = ? AND id < ? ORDER BY id LIMIT ?)"),
+                    use(vid), use(vid), use(below), use(chunk);
+                deleted = remove.execute();
+                if (deleted > 0) {
+                    Poco::Int64 gone = static_cast<Poco::Int64>(deleted);
+                    session << q(
+                        "UPDATE videos SET comment_count = comment_count - ? WHERE id = ?"),
+                        use(gone), use(vid), now;
+                }
+            });
+            total += deleted;
+        } while (deleted >= static_cast<std::size_t>(kPurgeChunk));
+    }
+    return total;
+}
+
+std::size_t CommentStore::purgeIdempotencyKeysBefore(std::int64_t cutoffUnixMs)
+{
+    std::size_t deleted = 0;
+    execute(0, [&](Session& session, std::vector<CommitEvent>&) {
+        Poco::Int64 before = cutoffUnixMs;
+        Statement remove(session);
+        remove << q("DELETE FROM idempotency WHERE created_at < ?"), use(before);
+        deleted = remove.execute();
     });
+    return deleted;
 }
 
 } // namespace livecomments::server::store

@@ -48,16 +48,24 @@ struct PageQuery {
     std::size_t limit = 50;
 };
 
+/// Settings of a CommentStore, whichever engine is behind it.
 struct StoreOptions {
-    std::string path = "livecomments.db";
+    std::string path = "livecomments.db"; ///< SQLite file of CommentStore(options, ids)
     int retentionDays = 0; ///< 0 = keep forever
     std::size_t maxBatch = 512; ///< ops per group commit
     std::size_t maxQueued = 20000; ///< queued writes above this → 503 overloaded
-    bool synchronousFull = true; ///< PRAGMA synchronous=FULL (else NORMAL)
+    bool synchronousFull = true; ///< SQLite: PRAGMA synchronous=FULL (else NORMAL)
+    std::size_t readPoolSize = 32; ///< at most this many reader connections
+    int connectAttempts = 5; ///< PostgreSQL: connection attempts at open() …
+    int connectDeadlineMs = 10000; ///< … all within this many milliseconds
 };
 
+class StoreBackend;
+
 /**
- * Durable storage of videos, comments and idempotency keys in SQLite (Poco Data), WAL mode.
+ * Durable storage of videos, comments and idempotency keys behind one interface, on SQLite or
+ * PostgreSQL (a StoreBackend: store/sqlite_store.h, store/postgres_store.h; pick one from a URL
+ * with makeCommentStore() in store/store_factory.h).
  *
  * Writes: every mutating call enqueues an operation for the ONE writer thread and blocks until the
  * transaction that contains it has committed (group commit: the writer takes everything queued,
@@ -65,8 +73,12 @@ struct StoreOptions {
  * So a caller that got a result may acknowledge it — it is durable. A failing op (e.g. 404, 409)
  * only rolls back its own savepoint and rethrows its ApiError in the caller's thread.
  *
- * Reads run on the calling thread with a pooled read-only session (WAL readers never block the
- * writer).
+ * Ops in one batch run sorted by video id (stable, so a video's comments keep their order): every
+ * process sharing a PostgreSQL database then takes row locks in the same order, so concurrent
+ * group commits of several servers never deadlock.
+ *
+ * Reads run on the calling thread with a pooled session (SQLite WAL readers and PostgreSQL
+ * readers never block the writer).
  *
  * onCommitted runs on the writer thread after each commit and before the callers are woken, in
  * commit order — the service uses it to update the recent cache and publish to the bus, which
@@ -76,7 +88,11 @@ struct StoreOptions {
  */
 class CommentStore {
 public:
+    /// A store on the SQLite file `options.path` (what `--store=sqlite:PATH` means).
     CommentStore(StoreOptions options, ids::SnowflakeGenerator& ids);
+    /// A store on `backend` (see makeCommentStore()).
+    CommentStore(
+        std::unique_ptr<StoreBackend> backend, StoreOptions options, ids::SnowflakeGenerator& ids);
     ~CommentStore();
     CommentStore(const CommentStore&) = delete;
     CommentStore& operator=(const CommentStore&) = delete;
@@ -121,21 +137,47 @@ public:
         std::uint32_t videoId, std::uint64_t afterId, std::size_t limit) const;
     /// Schema version after migrations.
     int schemaVersion() const;
+    /// Number of migrations open() applied (0 when the database was already current).
+    int migrationsApplied() const;
+    /// Writes queued for the writer and not yet taken into a batch.
+    std::size_t queuedWrites() const;
+    /// Engine and location, e.g. "postgresql://lc@db:5432/live" (never a password).
+    std::string describe() const;
+
+    // --- retention (the purge thread calls these every 10 minutes; public for tests) ---
+    /// Deletes the comments created before `cutoffUnixMs` (videos stay; their comment counts are
+    /// adjusted). Returns how many were deleted.
+    std::size_t purgeCommentsBefore(std::int64_t cutoffUnixMs);
+    /// Forgets the idempotency keys recorded before `cutoffUnixMs`. Returns how many.
+    std::size_t purgeIdempotencyKeysBefore(std::int64_t cutoffUnixMs);
 
 private:
     struct WriteOp;
+    using OpFn = std::function<void(Poco::Data::Session&, std::vector<CommitEvent>&)>;
     void runWriter();
     void runPurge();
-    void execute(const std::function<void(Poco::Data::Session&, std::vector<CommitEvent>&)>& fn);
+    void commitBatch(Poco::Data::Session& session, std::vector<std::shared_ptr<WriteOp>>& batch);
+    /// `videoId` and then `lockName` order the op in its batch (video 0: before every video's
+    /// ops). An op on a video locks that video's row first (loadVideo(…, true)).
+    void execute(std::uint32_t videoId, const OpFn& fn, std::string lockName = {});
     void migrate(Poco::Data::Session& session);
     void purgeOnce();
+    /// The portable SQL `portable` in the backend's syntax.
+    std::string q(const std::string& portable) const;
+    std::optional<std::string> claimIdempotencyKey(Poco::Data::Session& session,
+        const std::string& user, const std::string& scope, const std::string& key);
+    void saveIdempotentBody(Poco::Data::Session& session, const std::string& user,
+        const std::string& scope, const std::string& key, const std::string& body);
+    std::optional<Video> loadVideo(
+        Poco::Data::Session& session, std::uint32_t videoId, bool lock = false) const;
 
+    std::unique_ptr<StoreBackend> m_backend;
     StoreOptions m_options;
     ids::SnowflakeGenerator& m_ids;
     std::unique_ptr<Poco::Data::Session> m_writeSession;
     std::unique_ptr<Poco::Data::SessionPool> m_readPool;
 
-    std::mutex m_mutex;
+    mutable std::mutex m_mutex;
     std::condition_variable m_wake; ///< wakes the writer
     std::condition_variable m_purgeWake; ///< wakes the purger (stop)
     std::deque<std::shared_ptr<WriteOp>> m_queue;
@@ -144,6 +186,7 @@ private:
     std::thread m_writer;
     std::thread m_purger;
     int m_schemaVersion = 0;
+    int m_migrationsApplied = 0;
 };
 
 } // namespace livecomments::server::store

@@ -20,7 +20,7 @@ struct RateLimit {
 bool parseRateLimit(const std::string& text, RateLimit& limit);
 
 /**
- * Token bucket per user (DESIGN §1 "Posting rate limit"). A bucket holds up to `burst` tokens
+ * Token bucket per user (docs/protocol.md "Rate limit"). A bucket holds up to `burst` tokens
  * and refills at count/seconds tokens per second; each comment takes one.
  *
  * Threading: thread-safe (one mutex); idle buckets are dropped as the map grows.

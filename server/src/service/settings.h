@@ -1,18 +1,16 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "app/rate_limiter.h"
+#include "service/rate_limiter.h"
 
 #include <cstdint>
-#include <functional>
-#include <optional>
 #include <string>
 
 namespace livecomments::server {
 
 /**
- * Every run-time setting of the server. Names match the command-line options (`--name=value`)
- * and the keys of the .properties config file (docs/server.md lists them).
+ * Every run-time setting of the server. Filled by the composition root (app/options.h, from the
+ * command line and the .properties file; docs/server.md lists them) and handed to LiveService.
  *
  * Threading: a value type, filled once at start and then read-only.
  */
@@ -38,18 +36,17 @@ struct Settings {
     int historyMaxAgeSeconds = 60; ///< Cache-Control max-age of immutable history pages
     bool synchronousFull = true; ///< store: PRAGMA synchronous=FULL (false: NORMAL)
     std::string storeKind = "sqlite";
+    std::string logLevel = "information"; ///< Poco level name, fatal..trace
+    bool testHooks = false; ///< --test-hooks: enables GET /test/fail (tests only)
 
     /// The limit for streamers and moderators derived from rateLimit.
-    RateLimit elevatedRateLimit() const;
+    RateLimit elevatedRateLimit() const
+    {
+        RateLimit r = rateLimit;
+        r.count *= 5;
+        r.burst *= 5;
+        return r;
+    }
 };
-
-/// Looks up a setting by option name (command line first, then the config file); nullopt if unset.
-using SettingLookup = std::function<std::optional<std::string>(const std::string& name)>;
-
-/// Builds Settings from `lookup`; throws std::invalid_argument naming the option on a bad value.
-Settings loadSettings(const SettingLookup& lookup);
-
-/// Every option name loadSettings() reads (for --help and the config file docs).
-const char* const* settingNames();
 
 } // namespace livecomments::server

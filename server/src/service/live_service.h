@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "app/rate_limiter.h"
-#include "app/settings.h"
 #include "auth/jwt_auth.h"
 #include "bus/bus.h"
 #include "cache/recent_cache.h"
-#include "fanout_engine.h"
+#include "fanout/fanout_engine.h"
 #include "ids/snowflake.h"
 #include "metrics/metrics.h"
+#include "model/frame.h"
 #include "model/types.h"
+#include "service/rate_limiter.h"
+#include "service/settings.h"
 #include "store/comment_store.h"
 
 #include <atomic>
@@ -37,9 +38,20 @@ struct ResumePlan {
     std::uint64_t lastEventId = 0;
 };
 
+/// A stream about to be opened: everything the `hello` event reports, decided before the
+/// preamble is written.
+struct StreamOpening {
+    std::string subscriptionId; ///< "s-" + 32 hex digits, see LiveService::newSubscriptionId()
+    std::uint32_t videoId = 0;
+    std::string userId; ///< empty = anonymous
+    ResumePlan plan;
+    std::optional<std::uint64_t> lastId; ///< newest stored comment of the video (hello.last_id)
+};
+
 /**
- * The server's application layer: validation, rate limiting, storage, the recent cache, the bus
- * and the fan-out engine wired together. HTTP handlers call it; it never sees HTTP.
+ * The server's service layer: validation, rate limiting, storage, the recent cache, the bus
+ * and the fan-out engine wired together. HTTP handlers call it (never the engine, store or cache
+ * directly); it never sees HTTP.
  *
  * Data flow of a comment: postComment() → CommentStore (group commit) → onCommitted (writer
  * thread) → Bus::publish → bus handler → RecentCache::append + Engine::publish.
@@ -64,7 +76,6 @@ public:
     const Settings& settings() const { return m_settings; }
     const auth::JwtAuth& auth() const { return m_auth; }
     metrics::Metrics& metrics() { return m_metrics; }
-    fanout::Engine& engine() { return *m_engine; }
 
     // --- videos ---
     store::IdempotentResult createVideo(
@@ -73,6 +84,8 @@ public:
     std::string videoJson(std::uint32_t videoId);
     /// {"videos":[…]} newest first, each with its live viewer count.
     std::string videosJson(std::optional<VideoStatus> status, std::size_t limit);
+    /// A history page as the `{"comments":[…],"next_cursor":…}` body.
+    std::string historyJson(const HistoryPage& page);
     std::string endVideo(std::uint32_t videoId, const Principal& caller);
     bool videoExists(std::uint32_t videoId);
 
@@ -87,17 +100,37 @@ public:
     HistoryPage history(std::uint32_t videoId, const store::PageQuery& query);
 
     // --- streams ---
-    /// Decides resumed/reset for a Last-Event-ID (nullopt = none or garbage) before open().
-    ResumePlan planResume(std::uint32_t videoId, std::optional<std::uint64_t> lastEventId);
-    /// The frames to send after open(): the replay (oldest first) or a single `reset` frame.
-    std::vector<fanout::FramePtr> replayFrames(std::uint32_t videoId, const ResumePlan& plan);
-    /// A fresh unguessable subscription id: "s-" + 32 hex digits (128 random bits).
-    static std::string newSubscriptionId();
+    /// Step 1 of a stream: 404 for an unknown video; decides resumed/reset for a Last-Event-ID
+    /// (nullopt = none or garbage), makes the subscription id and reads the newest comment id.
+    StreamOpening prepareStream(std::uint32_t videoId, const std::optional<Principal>& user,
+        std::optional<std::uint64_t> lastEventId);
+    /// The `hello` event frame of `opening`.
+    std::string helloFrame(const StreamOpening& opening) const;
+    /// Step 2: hands the connected socket `fd` (owned from now on) with its `preamble` (response
+    /// head + retry + hello) to the fan-out engine, then writes the replay. False when the
+    /// server is shutting down (fd is closed).
+    bool openStream(int fd, const StreamOpening& opening, std::string preamble);
+    /// Server-side close (DELETE of a subscription). Idempotent: an id this deployment issued for
+    /// `videoId` whose stream is already gone is a success; an id it never issued is 404.
+    /// 401/403 when the open stream belongs to someone else.
+    void closeStream(std::uint32_t videoId, const std::string& subscriptionId,
+        const std::optional<Principal>& caller);
+    /// Whether `subscriptionId` carries a valid MAC for `videoId` (issued by a node sharing this
+    /// JWT secret).
+    bool issuedSubscriptionId(const std::string& subscriptionId, std::uint32_t videoId) const;
+
+    /// Test hook (--test-hooks): throws an unexpected exception (a 500 for the handler).
+    [[noreturn]] static void failForTest();
 
     /// Prometheus text of every metric.
     std::string renderMetrics();
 
 private:
+    ResumePlan planResume(std::uint32_t videoId, std::optional<std::uint64_t> lastEventId);
+    std::vector<FramePtr> replayFrames(std::uint32_t videoId, const ResumePlan& plan);
+    std::optional<std::uint64_t> newestCommentId(std::uint32_t videoId);
+    std::string newSubscriptionId(std::uint32_t videoId) const;
+    std::string subscriptionMac(const std::string& nonceHex, std::uint32_t videoId) const;
     void onCommitted(const std::vector<store::CommitEvent>& events);
     void onBusEvent(const bus::BusEvent& event);
     void onStatsTick();

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: MIT
-#include "app/live_service.h"
+#include "service/live_service.h"
 
+#include "model/clock.h"
 #include "model/errors.h"
 #include "model/json_text.h"
 #include "model/text_rules.h"
 
+#include <Poco/HMACEngine.h>
+#include <Poco/Logger.h>
+#include <Poco/SHA1Engine.h>
+
 #include <sys/random.h>
 
 #include <chrono>
-#include <random>
+#include <stdexcept>
 
 namespace livecomments::server {
 
@@ -17,21 +22,37 @@ namespace {
 /// Upper bound of a replay read; far above any replay-limit + overlap window in practice.
 constexpr std::size_t kReplayReadCap = 1000000;
 
-std::int64_t nowMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 std::string secretFor(const Settings& s)
 {
     return s.jwtSecret.empty() && s.dev ? std::string(auth::kDevSecret) : s.jwtSecret;
 }
 
-fanout::FramePtr frameOf(const cache::CachedComment& c)
+FramePtr frameOf(const cache::CachedComment& c)
 {
-    return c.frame ? c.frame : fanout::makeFrame(c.id, commentFrame(c.id, c.json));
+    return c.frame ? c.frame : makeFrame(c.id, commentFrame(c.id, c.json));
 }
+
+Poco::Logger& streamLog()
+{
+    static Poco::Logger& logger = Poco::Logger::get("livecomments.stream");
+    return logger;
+}
+
+std::string toHex(const unsigned char* bytes, std::size_t size)
+{
+    static const char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (std::size_t i = 0; i < size; ++i) {
+        out.push_back(kHex[bytes[i] >> 4]);
+        out.push_back(kHex[bytes[i] & 0xf]);
+    }
+    return out;
+}
+
+/// Random nonce hex digits and MAC hex digits of a subscription id ("s-" + both).
+constexpr std::size_t kNonceHex = 16;
+constexpr std::size_t kMacHex = 16;
 
 } // namespace
 
@@ -80,6 +101,12 @@ void LiveService::start()
         m_bus->setInterest(videoId, active);
     };
     m_engine->onStatsTick = [this] { onStatsTick(); };
+    m_engine->onStreamClosed
+        = [](const std::string& subscriptionId, std::uint32_t videoId, const char* reason) {
+              if (streamLog().debug())
+                  streamLog().debug("stream %s on video %u closed (%s)", subscriptionId, videoId,
+                      std::string(reason));
+          };
     m_engine->start();
     m_started = true;
 }
@@ -89,8 +116,9 @@ void LiveService::shutdown()
     m_shuttingDown = true;
     if (!m_started || m_stopped.exchange(true))
         return;
-    // Spread the reconnects of the clients over 1–5 s (PRIOR_ART: avoid reconnect storms): the
-    // engine deals these `retry:` values round-robin over its streams.
+    // Spread the reconnects of the clients over 1–5 s so that they do not all come back at once
+    // (docs/protocol.md "Shutdown"): the engine deals these `retry:` values round-robin over its
+    // streams.
     std::vector<std::string> finals;
     for (int retry = 1000; retry <= 5000; retry += 250)
         finals.push_back("retry: " + std::to_string(retry) + "\n\n");
@@ -117,16 +145,15 @@ std::string LiveService::videoJson(std::uint32_t videoId)
 
 std::string LiveService::videosJson(std::optional<VideoStatus> status, std::size_t limit)
 {
-    std::string out = "{\"videos\":[";
-    bool first = true;
-    for (const Video& video : m_store->videos(status, limit)) {
-        if (!first)
-            out += ',';
-        first = false;
-        out += server::videoJson(video, m_engine->viewers(video.id));
-    }
-    out += "]}";
-    return out;
+    std::vector<std::string> videos;
+    for (const Video& video : m_store->videos(status, limit))
+        videos.push_back(server::videoJson(video, m_engine->viewers(video.id)));
+    return videoListJson(videos);
+}
+
+std::string LiveService::historyJson(const HistoryPage& page)
+{
+    return commentPageJson(page.comments, page.nextCursor);
 }
 
 std::string LiveService::endVideo(std::uint32_t videoId, const Principal& caller)
@@ -194,7 +221,7 @@ HistoryPage LiveService::history(std::uint32_t videoId, const store::PageQuery& 
         page.nextCursor = rows.back().first;
     // "Wholly in the past": no comment can still appear inside the page's id range, i.e. the
     // range ends before now − overlap window (ids of other nodes may lag that much) − 1 s slack.
-    const std::int64_t settled = nowMs() - m_settings.overlapMs - 1000;
+    const std::int64_t settled = wallClockMs() - m_settings.overlapMs - 1000;
     switch (query.direction) {
     case store::PageQuery::Direction::Newest:
         break;
@@ -219,7 +246,7 @@ ResumePlan LiveService::planResume(std::uint32_t videoId, std::optional<std::uin
     if (!lastEventId || *lastEventId == 0)
         return plan;
     // An id from more than a minute in the future cannot come from this deployment: garbage.
-    if (ids::snowflakeUnixMs(*lastEventId) > nowMs() + 60000)
+    if (ids::snowflakeUnixMs(*lastEventId) > wallClockMs() + 60000)
         return plan;
     plan.requested = true;
     plan.lastEventId = *lastEventId;
@@ -233,18 +260,17 @@ ResumePlan LiveService::planResume(std::uint32_t videoId, std::optional<std::uin
     return plan;
 }
 
-std::vector<fanout::FramePtr> LiveService::replayFrames(
-    std::uint32_t videoId, const ResumePlan& plan)
+std::vector<FramePtr> LiveService::replayFrames(std::uint32_t videoId, const ResumePlan& plan)
 {
-    std::vector<fanout::FramePtr> frames;
+    std::vector<FramePtr> frames;
     if (!plan.requested)
         return frames;
     if (plan.reset) {
-        frames.push_back(
-            fanout::makeFrame(0, eventFrame("reset", "{\"reason\":\"gap_too_large\"}")));
+        frames.push_back(makeFrame(0, eventFrame("reset", resetJson("gap_too_large"))));
         return frames;
     }
-    // Start an overlap window earlier: ids of other nodes are only roughly ordered (DESIGN §1).
+    // Start an overlap window earlier: ids of other nodes are only roughly ordered
+    // (docs/protocol.md "Resume").
     const std::uint64_t overlap
         = ids::snowflakeFloorForUnixMs(ids::kEpochUnixMs + m_settings.overlapMs);
     const std::uint64_t from = plan.lastEventId > overlap ? plan.lastEventId - overlap : 0;
@@ -257,30 +283,129 @@ std::vector<fanout::FramePtr> LiveService::replayFrames(
         return frames;
     }
     for (const auto& c : m_store->commentsAfter(videoId, from, kReplayReadCap))
-        frames.push_back(fanout::makeFrame(c.id, commentFrame(c)));
+        frames.push_back(makeFrame(c.id, commentFrame(c)));
     return frames;
 }
 
-std::string LiveService::newSubscriptionId()
+std::optional<std::uint64_t> LiveService::newestCommentId(std::uint32_t videoId)
 {
-    unsigned char bytes[16];
+    std::vector<cache::CachedComment> cached;
+    if (m_cache.newest(videoId, 1, cached))
+        return cached.empty() ? std::nullopt : std::optional<std::uint64_t>(cached.front().id);
+    store::PageQuery newest;
+    newest.limit = 1;
+    const auto rows = m_store->comments(videoId, newest);
+    return rows.empty() ? std::nullopt : std::optional<std::uint64_t>(rows.front().id);
+}
+
+std::string LiveService::subscriptionMac(const std::string& nonceHex, std::uint32_t videoId) const
+{
+    // Keyed with the JWT secret so that every node of a deployment recognises the ids of the
+    // others (a DELETE may reach another node than the stream).
+    Poco::HMACEngine<Poco::SHA1Engine> hmac(secretFor(m_settings) + "/subscription-id");
+    hmac.update(nonceHex + ":" + std::to_string(videoId));
+    const auto& digest = hmac.digest();
+    return toHex(digest.data(), kMacHex / 2);
+}
+
+std::string LiveService::newSubscriptionId(std::uint32_t videoId) const
+{
+    unsigned char bytes[kNonceHex / 2];
     std::size_t got = 0;
     while (got < sizeof bytes) {
         const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
         if (n > 0)
             got += static_cast<std::size_t>(n);
     }
-    static const char kHex[] = "0123456789abcdef";
-    std::string id = "s-";
-    for (unsigned char b : bytes) {
-        id.push_back(kHex[b >> 4]);
-        id.push_back(kHex[b & 0xf]);
-    }
-    return id;
+    const std::string nonce = toHex(bytes, sizeof bytes);
+    return "s-" + nonce + subscriptionMac(nonce, videoId);
 }
 
-// --- wiring
-// ---------------------------------------------------------------------------------------
+bool LiveService::issuedSubscriptionId(
+    const std::string& subscriptionId, std::uint32_t videoId) const
+{
+    if (subscriptionId.size() != 2 + kNonceHex + kMacHex || subscriptionId.rfind("s-", 0) != 0)
+        return false;
+    const std::string nonce = subscriptionId.substr(2, kNonceHex);
+    return subscriptionId.compare(2 + kNonceHex, kMacHex, subscriptionMac(nonce, videoId)) == 0;
+}
+
+StreamOpening LiveService::prepareStream(std::uint32_t videoId,
+    const std::optional<Principal>& user, std::optional<std::uint64_t> lastEventId)
+{
+    if (!videoExists(videoId))
+        throw notFound("video");
+    StreamOpening opening;
+    opening.videoId = videoId;
+    opening.subscriptionId = newSubscriptionId(videoId);
+    if (user)
+        opening.userId = user->userId;
+    opening.plan = planResume(videoId, lastEventId);
+    opening.lastId = newestCommentId(videoId);
+    return opening;
+}
+
+std::string LiveService::helloFrame(const StreamOpening& opening) const
+{
+    HelloEvent hello;
+    hello.subscriptionId = opening.subscriptionId;
+    hello.videoId = opening.videoId;
+    hello.heartbeatMs = m_settings.heartbeatMs;
+    hello.resumed = opening.plan.resumed;
+    hello.lastId = opening.lastId;
+    return eventFrame("hello", helloJson(hello));
+}
+
+bool LiveService::openStream(int fd, const StreamOpening& opening, std::string preamble)
+{
+    fanout::SubscriberInfo info;
+    info.subscriptionId = opening.subscriptionId;
+    info.videoId = opening.videoId;
+    info.userId = opening.userId;
+    if (!m_engine->open(fd, std::move(info), std::move(preamble)))
+        return false;
+    m_metrics.streamOpened();
+    streamLog().debug("stream %s opened on video %u (resumed: %s)", opening.subscriptionId,
+        opening.videoId, std::string(opening.plan.resumed ? "yes" : "no"));
+    try {
+        // Read the replay only now: everything committed before open() is in the store/cache,
+        // everything published after it is held in the queue; the engine drops duplicates.
+        m_engine->resume(opening.subscriptionId, replayFrames(opening.videoId, opening.plan));
+    } catch (const std::exception& e) {
+        streamLog().error("stream %s: replay failed, closing it: %s", opening.subscriptionId,
+            std::string(e.what()));
+        m_engine->close(opening.subscriptionId); // the client reconnects and resumes
+    }
+    return true;
+}
+
+void LiveService::closeStream(std::uint32_t videoId, const std::string& subscriptionId,
+    const std::optional<Principal>& caller)
+{
+    const auto info = m_engine->find(subscriptionId);
+    if (!info || info->videoId != videoId) {
+        // Gone already (closed by an earlier DELETE, by the client or elsewhere): a repeated
+        // DELETE succeeds; an id that was never issued for this video stays unknown.
+        if (issuedSubscriptionId(subscriptionId, videoId))
+            return;
+        throw notFound("subscription");
+    }
+    if (!info->userId.empty()) {
+        if (!caller)
+            throw unauthorized("this subscription was opened with a token; send that user's token");
+        if (caller->userId != info->userId && caller->role != Role::Moderator)
+            throw forbidden("this subscription belongs to another user");
+    }
+    m_engine->close(subscriptionId); // false: closed meanwhile, which is the same outcome
+    streamLog().debug("stream %s: DELETE", subscriptionId);
+}
+
+void LiveService::failForTest()
+{
+    throw std::runtime_error("test hook: forced failure");
+}
+
+// --- wiring -------------------------------------------------------------------------------------
 
 void LiveService::onCommitted(const std::vector<store::CommitEvent>& events)
 {
@@ -312,22 +437,18 @@ void LiveService::onBusEvent(const bus::BusEvent& e)
 {
     switch (e.type) {
     case bus::BusEvent::Type::Comment: {
-        auto frame = fanout::makeFrame(e.commentId, commentFrame(e.commentId, e.json));
+        auto frame = makeFrame(e.commentId, commentFrame(e.commentId, e.json));
         m_cache.append(e.videoId, cache::CachedComment { e.commentId, e.json, frame });
         m_engine->publish(e.videoId, std::move(frame));
         break;
     }
     case bus::BusEvent::Type::Deleted:
         m_cache.remove(e.videoId, e.commentId);
-        m_engine->publish(e.videoId,
-            fanout::makeFrame(
-                0, eventFrame("deleted", "{\"id\":\"" + std::to_string(e.commentId) + "\"}")));
+        m_engine->publish(e.videoId, makeFrame(0, eventFrame("deleted", deletedJson(e.commentId))));
         break;
     case bus::BusEvent::Type::VideoEnded:
         m_cache.drop(e.videoId);
-        m_engine->publish(e.videoId,
-            fanout::makeFrame(
-                0, eventFrame("ended", "{\"video_id\":" + std::to_string(e.videoId) + "}")));
+        m_engine->publish(e.videoId, makeFrame(0, eventFrame("ended", endedJson(e.videoId))));
         break;
     }
 }
@@ -341,9 +462,7 @@ void LiveService::onStatsTick()
     }
     for (const auto videoId : videos) {
         const auto viewers = m_engine->viewers(videoId);
-        m_engine->publish(videoId,
-            fanout::makeFrame(
-                0, eventFrame("stats", "{\"viewers\":" + std::to_string(viewers) + "}")));
+        m_engine->publish(videoId, makeFrame(0, eventFrame("stats", statsJson(viewers))));
     }
 }
 

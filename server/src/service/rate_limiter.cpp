@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "app/rate_limiter.h"
+#include "service/rate_limiter.h"
 
 #include <algorithm>
 #include <cmath>
@@ -29,7 +29,8 @@ bool parseRateLimit(const std::string& text, RateLimit& limit)
     limit.enabled = true;
     limit.count = count;
     limit.seconds = seconds;
-    limit.burst = std::min(5.0, count); // DESIGN: burst of 5, never above the count itself
+    limit.burst
+        = std::min(5.0, count); // docs/protocol.md: burst of 5, never above the count itself
     return true;
 }
 

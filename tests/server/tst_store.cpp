@@ -1,0 +1,770 @@
+// SPDX-License-Identifier: MIT
+// The comment store suite, run once per engine: every test runs against SQLite (a temporary file)
+// and against PostgreSQL (a throwaway server from lctest::PostgresProcess), through the same
+// CommentStore interface built by makeCommentStore() from a --store URL.
+#include "postgres_process.h"
+
+#include "ids/snowflake.h"
+#include "model/errors.h"
+#include "store/comment_store.h"
+#include "store/store_factory.h"
+
+#include <Poco/Data/PostgreSQL/Connector.h>
+#include <Poco/Data/SQLite/Connector.h>
+#include <Poco/Data/Session.h>
+#include <Poco/Exception.h>
+
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+using namespace livecomments::server;
+using store::CommentStore;
+using store::CommitEvent;
+using store::PageQuery;
+
+namespace {
+
+Principal user(const std::string& id, Role role = Role::Viewer)
+{
+    return Principal { id, "user " + id, role };
+}
+
+std::uint64_t idOf(const std::string& body)
+{
+    const QJsonObject o = QJsonDocument::fromJson(QByteArray::fromStdString(body)).object();
+    const QJsonValue id = o.value(QStringLiteral("id"));
+    // Comment ids are decimal strings (64-bit), video ids are numbers.
+    return id.isString() ? id.toString().toULongLong() : static_cast<std::uint64_t>(id.toInt());
+}
+
+std::int64_t nowMs()
+{
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+QList<std::uint64_t> idsOf(const std::vector<Comment>& comments)
+{
+    QList<std::uint64_t> out;
+    for (const auto& c : comments)
+        out.append(c.id);
+    return out;
+}
+
+/// The ApiError kind `fn` throws, or an empty optional when it returns.
+template <typename Fn> std::optional<ErrorKind> errorKindOf(Fn&& fn)
+{
+    try {
+        fn();
+    } catch (const ApiError& e) {
+        return e.kind();
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+class TstStore : public QObject {
+    Q_OBJECT
+private slots:
+    void initTestCase_data();
+    void initTestCase();
+    void init();
+    void cleanupTestCase();
+
+    void videoLifecycle();
+    void groupCommitAcksAfterCommit();
+    void historyPages();
+    void historyIsOneRangeScan();
+    void deletion();
+    void idempotencyKeys();
+    void retentionRemovesOnlyOldComments();
+    void reopenKeepsEverything();
+    void migrationsFreshThenNoOp();
+    void closedStoreRefusesWrites();
+    void writesResumeAfterLostConnection();
+    void twoStoresShareOneDatabase();
+    void malformedUrls_data();
+    void malformedUrls();
+    void unreachableStoreFailsWithinDeadline();
+
+private:
+    /// A store on this test's fresh database, opened.
+    std::unique_ptr<CommentStore> openStore(const store::StoreOptions& options = {});
+    std::unique_ptr<CommentStore> makeStore(const store::StoreOptions& options = {});
+    std::uint32_t newVideo(CommentStore& s, const std::string& streamer = "1");
+    std::vector<std::uint64_t> addComments(CommentStore& s, std::uint32_t video, int n);
+
+    QTemporaryDir m_sqliteDir;
+    std::unique_ptr<lctest::PostgresProcess> m_postgres;
+    QString m_url; ///< this test's fresh database (empty until makeStore())
+    int m_databases = 0;
+    ids::SnowflakeGenerator m_ids { 1 };
+};
+
+void TstStore::initTestCase_data()
+{
+    QTest::addColumn<QString>("engine");
+    QTest::newRow("sqlite") << QStringLiteral("sqlite");
+    QTest::newRow("postgresql") << QStringLiteral("postgresql");
+}
+
+void TstStore::initTestCase()
+{
+    QVERIFY(m_sqliteDir.isValid());
+    // One server for the whole run (both rows); each test gets its own database.
+    m_postgres = std::make_unique<lctest::PostgresProcess>();
+    QVERIFY2(m_postgres->start(), qPrintable(m_postgres->errorString()));
+}
+
+void TstStore::cleanupTestCase()
+{
+    m_postgres.reset(); // stops the server, deletes its directory
+}
+
+void TstStore::init()
+{
+    m_url.clear(); // created by the test's first makeStore()
+}
+
+std::unique_ptr<CommentStore> TstStore::makeStore(const store::StoreOptions& options)
+{
+    if (m_url.isEmpty()) {
+        QFETCH_GLOBAL(QString, engine);
+        const QString name = QStringLiteral("t%1").arg(++m_databases);
+        if (engine == QLatin1String("sqlite")) {
+            m_url = QStringLiteral("sqlite:") + m_sqliteDir.filePath(name + QStringLiteral(".db"));
+        } else {
+            m_url = m_postgres->createDatabase(name);
+            if (m_url.isEmpty())
+                throw std::runtime_error(
+                    "createdb failed: " + m_postgres->errorString().toStdString());
+        }
+    }
+    return store::makeCommentStore(m_url.toStdString(), options, m_ids);
+}
+
+std::unique_ptr<CommentStore> TstStore::openStore(const store::StoreOptions& options)
+{
+    auto s = makeStore(options);
+    s->open();
+    return s;
+}
+
+std::uint32_t TstStore::newVideo(CommentStore& s, const std::string& streamer)
+{
+    return static_cast<std::uint32_t>(
+        idOf(s.createVideo(user(streamer, Role::Streamer), "v", {}).body));
+}
+
+std::vector<std::uint64_t> TstStore::addComments(CommentStore& s, std::uint32_t video, int n)
+{
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < n; ++i)
+        ids.push_back(idOf(s.addComment(video, user("2"), "c" + std::to_string(i), {}).body));
+    return ids;
+}
+
+void TstStore::videoLifecycle()
+{
+    auto s = openStore();
+    std::vector<CommitEvent> events;
+    const auto streamer = user("10", Role::Streamer);
+    const auto created = s->createVideo(streamer, "first", {});
+    QVERIFY(!created.replayed);
+    const auto first = static_cast<std::uint32_t>(idOf(created.body));
+    QVERIFY(first > 0);
+    const std::uint32_t second = newVideo(*s, "11");
+    QVERIFY(second > first);
+
+    const auto v = s->video(first);
+    QVERIFY(v.has_value());
+    QCOMPARE(v->title, std::string("first"));
+    QCOMPARE(v->streamerId, std::string("10"));
+    QCOMPARE(v->streamerName, std::string("user 10"));
+    QVERIFY(v->status == VideoStatus::Live);
+    QCOMPARE(v->commentCount, std::int64_t(0));
+    QVERIFY(std::abs(v->createdAtMs - nowMs()) < 60000);
+    QVERIFY(!s->video(second + 1000).has_value());
+
+    // Only the streamer or a moderator ends a video; ending twice changes nothing.
+    QCOMPARE(errorKindOf([&] { s->endVideo(first, user("99")); }), ErrorKind::Forbidden);
+    QCOMPARE(errorKindOf([&] { s->endVideo(second + 1000, streamer); }), ErrorKind::NotFound);
+    const Video ended = s->endVideo(first, streamer);
+    QVERIFY(ended.status == VideoStatus::Ended);
+    QVERIFY(ended.endedAtMs > 0);
+    QCOMPARE(s->endVideo(first, user("98", Role::Moderator)).endedAtMs, ended.endedAtMs);
+    QVERIFY(s->video(first)->status == VideoStatus::Ended);
+    QCOMPARE(
+        errorKindOf([&] { s->addComment(first, user("2"), "late", {}); }), ErrorKind::Conflict);
+    QCOMPARE(errorKindOf([&] { s->addComment(second + 1000, user("2"), "x", {}); }),
+        ErrorKind::NotFound);
+
+    // Newest first, optionally by status.
+    const auto all = s->videos(std::nullopt, 10);
+    QCOMPARE(all.size(), std::size_t(2));
+    QCOMPARE(all[0].id, second);
+    QCOMPARE(all[1].id, first);
+    const auto live = s->videos(VideoStatus::Live, 10);
+    QCOMPARE(live.size(), std::size_t(1));
+    QCOMPARE(live[0].id, second);
+    QCOMPARE(s->videos(VideoStatus::Ended, 10).at(0).id, first);
+    QCOMPARE(s->videos(std::nullopt, 1).size(), std::size_t(1));
+}
+
+void TstStore::groupCommitAcksAfterCommit()
+{
+    constexpr int kThreads = 6;
+    constexpr int kPerThread = 40;
+    auto s = makeStore();
+    std::mutex eventsMutex;
+    std::vector<std::uint64_t> committedIds; // in onCommitted order
+    std::atomic<int> commits { 0 };
+    std::atomic<std::size_t> largestBatch { 0 };
+    std::atomic<std::size_t> opsTimed { 0 };
+    CommentStore* raw = s.get();
+    s->onCommitted = [&](const std::vector<CommitEvent>& events) {
+        if (events.front().type == CommitEvent::Type::CommentAdded && commits++ == 0) {
+            // Hold the first commit until every other thread's write is queued (each thread has
+            // one write in flight): the next batch must then carry them all in one transaction.
+            const std::size_t others = kThreads - events.size();
+            QElapsedTimer waited;
+            waited.start();
+            while (raw->queuedWrites() < others && waited.elapsed() < 20000)
+                std::this_thread::yield();
+        }
+        std::lock_guard lock(eventsMutex);
+        for (const auto& e : events)
+            if (e.type == CommitEvent::Type::CommentAdded)
+                committedIds.push_back(e.comment.id);
+    };
+    s->onCommitTimed = [&](double, std::size_t ops) {
+        opsTimed += ops;
+        std::size_t seen = largestBatch;
+        while (ops > seen && !largestBatch.compare_exchange_weak(seen, ops)) { }
+    };
+    s->open();
+    const std::uint32_t video = newVideo(*s);
+
+    std::atomic<int> notVisible { 0 };
+    std::mutex ackedMutex;
+    std::vector<std::uint64_t> acked;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kPerThread; ++i) {
+                const auto r = s->addComment(video, user(std::to_string(100 + t)),
+                    "t" + std::to_string(t) + " " + std::to_string(i), {});
+                const std::uint64_t id = idOf(r.body);
+                // Acknowledged means committed: another connection sees it right away.
+                PageQuery q;
+                q.direction = PageQuery::Direction::After;
+                q.cursor = id - 1;
+                q.limit = 1;
+                const auto page = s->comments(video, q);
+                if (page.empty() || page.front().id != id)
+                    ++notVisible;
+                std::lock_guard lock(ackedMutex);
+                acked.push_back(id);
+            }
+        });
+    }
+    for (auto& thread : threads)
+        thread.join();
+
+    QCOMPARE(notVisible.load(), 0);
+    QCOMPARE(acked.size(), std::size_t(kThreads * kPerThread));
+    // The first batch or the one after it held at least half of the threads' writes.
+    QVERIFY2(largestBatch >= std::size_t(kThreads / 2),
+        qPrintable(QStringLiteral("largest batch %1").arg(largestBatch.load())));
+    // Every write went through a timed group commit: the comments, the video and at most one
+    // idempotency-key expiry the purge thread runs at open.
+    const std::size_t writes = kThreads * kPerThread + 1;
+    QVERIFY2(opsTimed >= writes && opsTimed <= writes + 1,
+        qPrintable(QStringLiteral("%1 ops timed").arg(opsTimed.load())));
+    // onCommitted saw every comment once, in id (= commit) order.
+    {
+        std::lock_guard lock(eventsMutex);
+        QCOMPARE(committedIds.size(), acked.size());
+        QVERIFY(std::is_sorted(committedIds.begin(), committedIds.end()));
+        QVERIFY(std::adjacent_find(committedIds.begin(), committedIds.end()) == committedIds.end());
+    }
+    QCOMPARE(s->video(video)->commentCount, std::int64_t(kThreads * kPerThread));
+    QCOMPARE(s->countAfter(video, 0, 10000), std::size_t(kThreads * kPerThread));
+}
+
+void TstStore::historyPages()
+{
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    const std::uint32_t other = newVideo(*s);
+    std::vector<std::uint64_t> ids; // ascending
+    for (int i = 0; i < 25; ++i) {
+        ids.push_back(idOf(s->addComment(video, user("2"), "c" + std::to_string(i), {}).body));
+        s->addComment(other, user("3"), "other", {}); // interleaved: must never show up
+    }
+    QVERIFY(std::is_sorted(ids.begin(), ids.end()));
+
+    PageQuery q;
+    q.limit = 10;
+    const auto newest = s->comments(video, q);
+    QCOMPARE(newest.size(), std::size_t(10));
+    for (std::size_t i = 0; i < newest.size(); ++i) {
+        QCOMPARE(newest[i].id, ids[24 - i]);
+        QCOMPARE(newest[i].videoId, video);
+    }
+    QCOMPARE(newest[0].text, std::string("c24"));
+    QCOMPARE(newest[0].userId, std::string("2"));
+    QCOMPARE(newest[0].userName, std::string("user 2"));
+    QCOMPARE(newest[0].createdAtMs, ids::snowflakeUnixMs(ids[24]));
+
+    q.direction = PageQuery::Direction::Before;
+    q.cursor = ids[15];
+    q.limit = 5;
+    QCOMPARE(idsOf(s->comments(video, q)),
+        (QList<std::uint64_t> { ids[14], ids[13], ids[12], ids[11], ids[10] }));
+    q.cursor = ids[2];
+    QCOMPARE(idsOf(s->comments(video, q)), (QList<std::uint64_t> { ids[1], ids[0] }));
+    q.cursor = ids[0];
+    QVERIFY(s->comments(video, q).empty());
+
+    q.direction = PageQuery::Direction::After;
+    q.cursor = ids[20];
+    q.limit = 100;
+    QCOMPARE(idsOf(s->comments(video, q)),
+        (QList<std::uint64_t> { ids[21], ids[22], ids[23], ids[24] }));
+    q.cursor = 0;
+    q.limit = 3;
+    QCOMPARE(idsOf(s->comments(video, q)), (QList<std::uint64_t> { ids[0], ids[1], ids[2] }));
+    QCOMPARE(
+        idsOf(s->commentsAfter(video, ids[22], 10)), (QList<std::uint64_t> { ids[23], ids[24] }));
+
+    QCOMPARE(s->countAfter(video, ids[19], 100), std::size_t(5));
+    QCOMPARE(s->countAfter(video, ids[19], 3), std::size_t(4)); // stops at cap + 1
+    QCOMPARE(s->countAfter(video, ids[24], 100), std::size_t(0));
+    QCOMPARE(s->countAfter(other, 0, 100), std::size_t(25));
+    PageQuery none;
+    QVERIFY(s->comments(other + 1000, none).empty());
+}
+
+void TstStore::historyIsOneRangeScan()
+{
+    QFETCH_GLOBAL(QString, engine);
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    addComments(*s, video, 3);
+    s->close();
+    // The query plan of a history page, read with a session of our own.
+    const auto url = store::parseStoreUrl(m_url.toStdString());
+    std::vector<std::string> plan;
+    using Poco::Data::Keywords::into;
+    using Poco::Data::Keywords::now;
+    const std::string page = "FROM comments WHERE video_id = " + std::to_string(video)
+        + " AND id < 9000000000000000000 ORDER BY id DESC LIMIT 50";
+    if (engine == QLatin1String("sqlite")) {
+        Poco::Data::SQLite::Connector::registerConnector();
+        Poco::Data::Session db("SQLite", url.path);
+        std::vector<Poco::Int64> a, b, c;
+        db << "EXPLAIN QUERY PLAN SELECT id " + page, into(a), into(b), into(c), into(plan), now;
+        const std::string all = plan.empty() ? "" : plan.front();
+        QVERIFY2(
+            all.find("comments_by_video (video_id=? AND id<?)") != std::string::npos, all.c_str());
+    } else {
+        Poco::Data::PostgreSQL::Connector::registerConnector();
+        Poco::Data::Session db("PostgreSQL",
+            "host=127.0.0.1 port=" + std::to_string(url.port)
+                + " user=postgres dbname=" + url.database);
+        int partitions = 0;
+        db << "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'comments'::regclass",
+            into(partitions), now;
+        QCOMPARE(partitions, 16);
+        db << "EXPLAIN SELECT id " + page, into(plan), now;
+        std::string all;
+        for (const auto& line : plan)
+            all += line + "\n";
+        // One partition, read backwards along the (video_id, id) key.
+        std::size_t partitionsInPlan = 0;
+        for (std::size_t at = all.find(" on comments_p"); at != std::string::npos;
+             at = all.find(" on comments_p", at + 1))
+            ++partitionsInPlan;
+        QVERIFY2(partitionsInPlan == 1, all.c_str());
+        QVERIFY2(all.find("Index Only Scan Backward") != std::string::npos
+                || all.find("Index Scan Backward") != std::string::npos,
+            all.c_str());
+    }
+}
+
+void TstStore::deletion()
+{
+    auto s = openStore();
+    std::vector<CommitEvent> events;
+    std::mutex eventsMutex;
+    s->close();
+    s = makeStore();
+    s->onCommitted = [&](const std::vector<CommitEvent>& e) {
+        std::lock_guard lock(eventsMutex);
+        events.insert(events.end(), e.begin(), e.end());
+    };
+    s->open();
+    const std::uint32_t video = newVideo(*s);
+    const std::uint32_t other = newVideo(*s);
+    const auto ids = addComments(*s, video, 3); // by user 2
+
+    QCOMPARE(
+        errorKindOf([&] { s->deleteComment(video, ids[0], user("3")); }), ErrorKind::Forbidden);
+    QCOMPARE(errorKindOf([&] { s->deleteComment(other, ids[0], user("2")); }), ErrorKind::NotFound);
+    QCOMPARE(
+        errorKindOf([&] { s->deleteComment(video, ids[2] + 1, user("2")); }), ErrorKind::NotFound);
+    QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[0], user("2")); }), std::nullopt);
+    QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[1], user("7", Role::Moderator)); }),
+        std::nullopt);
+    QCOMPARE(errorKindOf([&] { s->deleteComment(video, ids[0], user("2")); }), ErrorKind::NotFound);
+
+    PageQuery q;
+    QCOMPARE(idsOf(s->comments(video, q)), (QList<std::uint64_t> { ids[2] }));
+    QCOMPARE(s->video(video)->commentCount, std::int64_t(1));
+    std::lock_guard lock(eventsMutex);
+    QCOMPARE(std::count_if(events.begin(), events.end(),
+                 [](const auto& e) { return e.type == CommitEvent::Type::CommentDeleted; }),
+        2L);
+    QCOMPARE(events.back().type, CommitEvent::Type::CommentDeleted);
+    QCOMPARE(events.back().comment.id, ids[1]);
+    QCOMPARE(events.back().videoId, video);
+}
+
+void TstStore::idempotencyKeys()
+{
+    auto s = openStore();
+    const auto streamer = user("1", Role::Streamer);
+    const auto v1 = s->createVideo(streamer, "keyed", "video-key");
+    const auto v2 = s->createVideo(streamer, "keyed again", "video-key");
+    QVERIFY(!v1.replayed);
+    QVERIFY(v2.replayed);
+    QCOMPARE(v2.body, v1.body);
+    QCOMPARE(s->videos(std::nullopt, 10).size(), std::size_t(1));
+    const auto video = static_cast<std::uint32_t>(idOf(v1.body));
+
+    const auto first = s->addComment(video, user("2"), "once", "k1");
+    const auto again = s->addComment(video, user("2"), "once (retry)", "k1");
+    QVERIFY(!first.replayed);
+    QVERIFY(again.replayed);
+    QCOMPARE(again.body, first.body);
+    QCOMPARE(s->findCommentResult(video, "2", "k1"), std::optional<std::string>(first.body));
+    QCOMPARE(s->findCommentResult(video, "2", "k2"), std::nullopt);
+    // Keys belong to a user and a video.
+    const auto otherUser = s->addComment(video, user("3"), "same key", "k1");
+    QVERIFY(!otherUser.replayed);
+    QVERIFY(idOf(otherUser.body) != idOf(first.body));
+    // A failed write does not keep its key: the retry does the write.
+    const auto video2 = static_cast<std::uint32_t>(idOf(s->createVideo(streamer, "v2", {}).body));
+    s->endVideo(video2, streamer);
+    QCOMPARE(
+        errorKindOf([&] { s->addComment(video2, user("2"), "late", "k9"); }), ErrorKind::Conflict);
+    QCOMPARE(s->findCommentResult(video2, "2", "k9"), std::nullopt);
+
+    PageQuery q;
+    QCOMPARE(s->comments(video, q).size(), std::size_t(2));
+    QCOMPARE(s->video(video)->commentCount, std::int64_t(2));
+}
+
+void TstStore::retentionRemovesOnlyOldComments()
+{
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    const auto old = addComments(*s, video, 5);
+    const auto keyed = s->addComment(video, user("4"), "keyed", "rk");
+    const std::uint32_t other = newVideo(*s);
+    const auto otherOld = addComments(*s, other, 2);
+    // The cutoff lies after every comment so far: wait for the clock to pass it.
+    const std::int64_t cutoff = ids::snowflakeUnixMs(otherOld.back()) + 1;
+    QTRY_VERIFY_WITH_TIMEOUT(nowMs() > cutoff, 5000);
+    const auto fresh = addComments(*s, video, 3);
+    const std::uint32_t newer = newVideo(*s);
+    const auto newerIds = addComments(*s, newer, 2);
+
+    QCOMPARE(s->purgeCommentsBefore(cutoff), std::size_t(old.size() + 1 + otherOld.size()));
+    PageQuery q;
+    q.limit = 100;
+    QCOMPARE(idsOf(s->comments(video, q)), (QList<std::uint64_t> { fresh[2], fresh[1], fresh[0] }));
+    QVERIFY(s->comments(other, q).empty());
+    QCOMPARE(s->comments(newer, q).size(), std::size_t(2));
+    // Videos and idempotency keys stay; counts follow.
+    QCOMPARE(s->videos(std::nullopt, 10).size(), std::size_t(3));
+    QCOMPARE(s->video(video)->commentCount, std::int64_t(3));
+    QCOMPARE(s->video(other)->commentCount, std::int64_t(0));
+    QCOMPARE(s->video(newer)->commentCount, std::int64_t(2));
+    QCOMPARE(s->findCommentResult(video, "4", "rk"), std::optional<std::string>(keyed.body));
+    QCOMPARE(s->purgeCommentsBefore(cutoff), std::size_t(0));
+
+    // Idempotency keys expire on their own clock.
+    QCOMPARE(s->purgeIdempotencyKeysBefore(nowMs() - 3600000), std::size_t(0));
+    QCOMPARE(s->purgeIdempotencyKeysBefore(nowMs() + 1000), std::size_t(1));
+    QCOMPARE(s->findCommentResult(video, "4", "rk"), std::nullopt);
+    QCOMPARE(s->comments(video, q).size(), std::size_t(3));
+}
+
+void TstStore::reopenKeepsEverything()
+{
+    std::uint32_t video = 0;
+    std::vector<std::uint64_t> ids;
+    std::string keyedBody;
+    {
+        auto s = openStore();
+        video = newVideo(*s);
+        ids = addComments(*s, video, 7);
+        keyedBody = s->addComment(video, user("5"), "keyed", "rk").body;
+        s->deleteComment(video, ids[0], user("2"));
+        s->close();
+    }
+    auto s = openStore();
+    QCOMPARE(s->migrationsApplied(), 0);
+    const auto v = s->video(video);
+    QVERIFY(v.has_value());
+    QCOMPARE(v->commentCount, std::int64_t(7));
+    PageQuery q;
+    q.direction = PageQuery::Direction::After;
+    q.limit = 100;
+    const auto page = s->comments(video, q);
+    QCOMPARE(page.size(), std::size_t(7));
+    QCOMPARE(page.front().id, ids[1]);
+    QCOMPARE(s->findCommentResult(video, "5", "rk"), std::optional<std::string>(keyedBody));
+    // New ids continue above the old ones, writes work after reopening.
+    const auto later = addComments(*s, video, 1);
+    QVERIFY(later[0] > page.back().id);
+}
+
+void TstStore::migrationsFreshThenNoOp()
+{
+    int version = 0;
+    {
+        auto s = openStore();
+        version = s->schemaVersion();
+        QVERIFY(version >= 1);
+        QCOMPARE(s->migrationsApplied(), version); // a fresh database runs every step
+    }
+    for (int i = 0; i < 2; ++i) {
+        auto s = openStore();
+        QCOMPARE(s->schemaVersion(), version);
+        QCOMPARE(s->migrationsApplied(), 0);
+    }
+}
+
+void TstStore::closedStoreRefusesWrites()
+{
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    s->close();
+    s->close(); // idempotent
+    QCOMPARE(
+        errorKindOf([&] { s->addComment(video, user("2"), "x", {}); }), ErrorKind::Unavailable);
+    QVERIFY(s->video(video).has_value()); // reads keep working
+}
+
+void TstStore::writesResumeAfterLostConnection()
+{
+    QFETCH_GLOBAL(QString, engine);
+    auto s = openStore();
+    const std::uint32_t video = newVideo(*s);
+    addComments(*s, video, 2);
+    QVERIFY(s->video(video).has_value()); // a reader connection is open too
+    if (engine == QLatin1String("postgresql")) {
+        // What a PostgreSQL restart or failover does to the server's connections.
+        Poco::Data::PostgreSQL::Connector::registerConnector();
+        Poco::Data::Session admin("PostgreSQL",
+            QStringLiteral("host=127.0.0.1 port=%1 user=postgres dbname=postgres")
+                .arg(m_postgres->port())
+                .toStdString());
+        int terminated = 0;
+        admin << "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                 "WHERE application_name = 'livecomments-server'",
+            Poco::Data::Keywords::into(terminated), Poco::Data::Keywords::now;
+        QVERIFY2(terminated >= 2, qPrintable(QString::number(terminated))); // writer + a reader
+    }
+    // SQLite has no connection to lose: the same writes simply keep working. On PostgreSQL the
+    // first batch may fail (500, nothing committed); the writer then reconnects.
+    int failures = 0;
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 5; ++i) {
+        try {
+            ids.push_back(idOf(s->addComment(video, user("2"), "after", {}).body));
+        } catch (const ApiError& e) {
+            QCOMPARE(e.kind(), ErrorKind::Internal);
+            ++failures;
+        }
+    }
+    qInfo("write failures after the loss: %d", failures);
+    QVERIFY2(failures <= 1, qPrintable(QString::number(failures)));
+    QVERIFY(ids.size() >= 4);
+    // Readers recover too: every acknowledged comment is there.
+    std::optional<Video> v;
+    for (int i = 0; i < 3 && !v; ++i) {
+        try {
+            v = s->video(video);
+        } catch (const Poco::Exception&) { }
+    }
+    QVERIFY(v.has_value());
+    QCOMPARE(v->commentCount, std::int64_t(2 + ids.size()));
+}
+
+void TstStore::twoStoresShareOneDatabase()
+{
+    // Two stores with their own writers on one database, as two servers of a cluster: batches
+    // of both touch the same videos concurrently and race on the same idempotency keys.
+    constexpr int kThreadsPerStore = 3;
+    constexpr int kRounds = 20;
+    auto a = openStore();
+    ids::SnowflakeGenerator otherNode { 2 };
+    auto b = store::makeCommentStore(m_url.toStdString(), {}, otherNode);
+    b->open();
+    const std::vector<std::uint32_t> videos { newVideo(*a), newVideo(*b), newVideo(*a) };
+
+    std::atomic<int> errors { 0 };
+    std::mutex resultsMutex;
+    std::map<std::string, std::vector<store::IdempotentResult>> raced; // key → both results
+    std::vector<std::thread> threads;
+    for (CommentStore* s : { a.get(), b.get() }) {
+        for (int t = 0; t < kThreadsPerStore; ++t) {
+            threads.emplace_back([&, s, t] {
+                for (int r = 0; r < kRounds; ++r) {
+                    try {
+                        // Each thread walks the videos in its own order.
+                        for (int i = 0; i < 3; ++i)
+                            s->addComment(videos[(t + i) % 3], user("2"), "plain", {});
+                        const std::string key
+                            = "race-" + std::to_string(t) + "-" + std::to_string(r);
+                        auto result = s->addComment(videos[t], user("9"), "raced", key);
+                        std::lock_guard lock(resultsMutex);
+                        raced[key].push_back(std::move(result));
+                    } catch (const std::exception& e) {
+                        qWarning("write failed: %s", e.what());
+                        ++errors;
+                    }
+                }
+            });
+        }
+    }
+    for (auto& thread : threads)
+        thread.join();
+    QCOMPARE(errors.load(), 0);
+
+    QCOMPARE(raced.size(), std::size_t(kThreadsPerStore * kRounds));
+    for (const auto& [key, results] : raced) {
+        QCOMPARE(results.size(), std::size_t(2));
+        QCOMPARE(results[0].body, results[1].body); // one comment, the same answer twice
+        QVERIFY2(results[0].replayed != results[1].replayed, key.c_str());
+    }
+    // Both stores see the same history; counts match the rows.
+    const std::size_t plainPerVideo = 2 * kThreadsPerStore * kRounds;
+    for (std::size_t i = 0; i < videos.size(); ++i) {
+        const std::size_t expected = plainPerVideo + kRounds; // + thread i's raced keys
+        QCOMPARE(a->countAfter(videos[i], 0, 100000), expected);
+        QCOMPARE(b->countAfter(videos[i], 0, 100000), expected);
+        QCOMPARE(a->video(videos[i])->commentCount, std::int64_t(expected));
+    }
+}
+
+void TstStore::malformedUrls_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<QString>("complaint");
+    QTest::newRow("empty") << ""
+                           << "unknown store";
+    QTest::newRow("mysql") << "mysql://u@h/db"
+                           << "unknown store";
+    QTest::newRow("bare path") << "/var/lib/lc.db"
+                               << "unknown store";
+    QTest::newRow("empty sqlite path") << "sqlite:"
+                                       << "empty SQLite path";
+    QTest::newRow("no database") << "postgresql://u@h:5432"
+                                 << "no database name";
+    QTest::newRow("empty database") << "postgresql://u@h:5432/"
+                                    << "no database name";
+    QTest::newRow("no user") << "postgresql://h:5432/db"
+                             << "no user";
+    QTest::newRow("empty user") << "postgresql://:pw@h/db"
+                                << "empty user";
+    QTest::newRow("no host") << "postgresql://u@:5432/db"
+                             << "no host";
+    QTest::newRow("port text") << "postgresql://u@h:abc/db"
+                               << "not a number";
+    QTest::newRow("port range") << "postgresql://u@h:70000/db"
+                                << "out of range";
+    QTest::newRow("empty port") << "postgresql://u@h:/db"
+                                << "empty port";
+    QTest::newRow("query") << "postgresql://u@h/db?sslmode=require"
+                           << "unsupported";
+    QTest::newRow("bad escape") << "postgresql://u%4@h/db"
+                                << "bad %-escape";
+    QTest::newRow("ipv6 unclosed") << "postgresql://u@[::1/db"
+                                   << "unclosed";
+}
+
+void TstStore::malformedUrls()
+{
+    QFETCH(QString, url);
+    QFETCH(QString, complaint);
+    try {
+        store::makeCommentStore(url.toStdString(), {}, m_ids);
+        QFAIL("accepted");
+    } catch (const store::StoreUrlError& e) {
+        const QString what = QString::fromStdString(e.what());
+        QVERIFY2(what.contains(complaint), qPrintable(what));
+        QVERIFY2(what.contains(QStringLiteral("expected sqlite:PATH or postgresql://")),
+            qPrintable(what));
+    }
+    // And the good forms parse.
+    const auto pg = store::parseStoreUrl("postgresql://lc%40x:p%3Aw@[::1]:6543/live%20db");
+    QCOMPARE(pg.user, std::string("lc@x"));
+    QCOMPARE(pg.password, std::string("p:w"));
+    QCOMPARE(pg.host, std::string("::1"));
+    QCOMPARE(pg.port, 6543);
+    QCOMPARE(pg.database, std::string("live db"));
+    QCOMPARE(store::parseStoreUrl("postgres://u@db/x").port, 5432);
+    QCOMPARE(store::parseStoreUrl("sqlite:a:b.db").path, std::string("a:b.db"));
+}
+
+void TstStore::unreachableStoreFailsWithinDeadline()
+{
+    QFETCH_GLOBAL(QString, engine);
+    QString url;
+    QString expected;
+    if (engine == QLatin1String("sqlite")) {
+        url = QStringLiteral("sqlite:") + m_sqliteDir.filePath(QStringLiteral("missing/dir/x.db"));
+        expected = QStringLiteral("unable to open");
+    } else {
+        // A port nothing listens on: the server was stopped, its port is free.
+        lctest::PostgresProcess gone;
+        QVERIFY2(gone.start(), qPrintable(gone.errorString()));
+        url = gone.url(QStringLiteral("postgres"));
+        gone.stop();
+        expected = QStringLiteral("is unreachable: 3 attempt(s)");
+    }
+    store::StoreOptions options;
+    options.connectAttempts = 3;
+    options.connectDeadlineMs = 4000;
+    auto s = store::makeCommentStore(url.toStdString(), options, m_ids);
+    QElapsedTimer timer;
+    timer.start();
+    try {
+        s->open();
+        QFAIL("opened an unreachable store");
+    } catch (const Poco::Exception& e) {
+        const QString what = QString::fromStdString(e.displayText());
+        QVERIFY2(what.contains(expected, Qt::CaseInsensitive), qPrintable(what));
+    }
+    QVERIFY2(timer.elapsed() < options.connectDeadlineMs + 2000,
+        qPrintable(QStringLiteral("took %1 ms").arg(timer.elapsed())));
+}
+
+QTEST_GUILESS_MAIN(TstStore)
+#include "tst_store.moc"
