@@ -6,8 +6,10 @@
 #                    exists
 #   ./dev.sh test    install what is missing, build everything, check the style
 #                    (tools/check_style.sh), run the whole CTest suite, then the suite again under
-#                    ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
-# Others: ./dev.sh deps | build [preset] | test-sanitizers | bench | package
+#                    ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those); in between,
+#                    sdk/core's unit tests cross-built for arm64 and run under qemu-user
+#                    (LC_SKIP_ARM64=1 skips that)
+# Others: ./dev.sh deps | build [preset] | test-sanitizers | test-arm64 | bench | package
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -23,6 +25,14 @@ DEPS=(
   chromium xvfb xauth nginx libnginx-mod-nchan gnuplot-nox redis-server postgresql
   nlohmann-json3-dev libzstd-dev libpq-dev clang clang-format clang-tidy libclang-rt-14-dev
   lintian fakeroot dpkg-dev systemd
+)
+
+# The arm64 cross-build of sdk/core and its unit tests (preset arm64, run under qemu-user).
+# Multiarch: the :arm64 dev packages install beside the amd64 ones (apt upgrades the amd64 twins
+# to the same version when the archive has a newer one).
+ARM64_DEPS=(
+  crossbuild-essential-arm64 qemu-user
+  libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 qt6-base-dev:arm64
 )
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
@@ -43,6 +53,32 @@ deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
   # Services some packages start on install are not ours; tests start their own on free ports.
+}
+
+deps_arm64() {
+  local missing=()
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    log "adding the arm64 architecture to dpkg"
+    as_root dpkg --add-architecture arm64
+  fi
+  for p in "${ARM64_DEPS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing missing arm64 packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# sdk/core and its unit tests cross-built for arm64 and run under qemu-aarch64.
+test_arm64() {
+  deps_arm64
+  local start=$SECONDS
+  build arm64
+  log "running the arm64 unit tests under qemu-user"
+  ctest --preset arm64 --parallel 2
+  log "arm64 step: $((SECONDS - start)) s"
 }
 
 raise_fd_limit() {
@@ -110,6 +146,9 @@ test_suite() {
   tools/check_style.sh build/ci
   log "running the test suite"
   ctest --preset ci --parallel 2 "$@"
+  if [ "${LC_SKIP_ARM64:-0}" != 1 ]; then
+    test_arm64
+  fi
   if [ "${LC_SKIP_SANITIZERS:-0}" != 1 ]; then
     test_sanitizers "$@"
   fi
@@ -135,6 +174,7 @@ case "$cmd" in
   run) run "$@" ;;
   test) test_suite "$@" ;;
   test-sanitizers) test_sanitizers "$@" ;;
+  test-arm64) test_arm64 ;;
   bench) deps; build dev --target livecomments-bench livecomments-server; raise_fd_limit; exec bench/compare.sh "$@" ;;
   package)
     # Prefix /usr: the SDK, its .pc file and the QML module land in Debian's multiarch paths.
@@ -142,5 +182,5 @@ case "$cmd" in
     cmake --preset dev -B build/package -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
     cmake --build build/package
     (cd build/package && cpack -G DEB && cpack -G TGZ) ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

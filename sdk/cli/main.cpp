@@ -468,7 +468,11 @@ int main(int argc, char** argv)
 {
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);
+#ifdef SIGPIPE
+    // POSIX only (Windows has no SIGPIPE): a closed stdout pipe surfaces as a write error
+    // instead of killing the process. SIGINT/SIGTERM are standard C and exist everywhere.
     std::signal(SIGPIPE, SIG_IGN);
+#endif
     if (argc < 2) {
         std::cerr << kUsage;
         return kExitUsage;
