@@ -42,9 +42,10 @@ as_root() {
     echo "need root (or sudo) to run: $*" >&2; exit 1; fi
 }
 
-deps() {
+# Installs whichever of the given Debian packages are missing.
+install_missing() {
   local missing=()
-  for p in "${DEPS[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -52,23 +53,19 @@ deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
+}
+
+deps() {
+  install_missing "${DEPS[@]}"
   # Services some packages start on install are not ours; tests start their own on free ports.
 }
 
 deps_arm64() {
-  local missing=()
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     log "adding the arm64 architecture to dpkg"
     as_root dpkg --add-architecture arm64
   fi
-  for p in "${ARM64_DEPS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing missing arm64 packages: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
+  install_missing "${ARM64_DEPS[@]}"
 }
 
 # sdk/core and its unit tests cross-built for arm64 and run under qemu-aarch64.
