@@ -14,6 +14,7 @@
 #include <QTcpSocket>
 #include <QtTest>
 
+#include <mutex>
 #include <optional>
 
 using namespace livecomments;
@@ -122,6 +123,7 @@ private slots:
     void tooManyRedirectsFail();
     void streamFollowsAndKeepsLastEventId_data();
     void streamFollowsAndKeepsLastEventId();
+    void logHookTellsWhatHappens();
     void cliEventsFollows_data();
     void cliEventsFollows();
 
@@ -302,6 +304,37 @@ void TstRedirects::streamFollowsAndKeepsLastEventId()
     for (const auto& r : last)
         QCOMPARE(r.headers.value("last-event-id"), lastId);
     QCOMPARE(comments.size(), 2);
+}
+
+void TstRedirects::logHookTellsWhatHappens()
+{
+    std::mutex mutex;
+    QStringList lines; // "level: message", filled on the I/O thread
+    auto cfg = sdktest::testConfig(QUrl(m_redirector->base("/hop/301/1")));
+    cfg.onLog = [&](LogLevel level, const std::string& message) {
+        std::lock_guard<std::mutex> lock(mutex);
+        lines << QString::fromLatin1(logLevelName(level)) + ": " + QString::fromStdString(message);
+    };
+    auto has = [&](const QString& level, const QString& part) {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (const auto& l : lines) {
+            if (l.startsWith(level + ": ") && l.contains(part))
+                return true;
+        }
+        return false;
+    };
+    auto client = Client::create(cfg);
+    QVERIFY(client);
+    std::optional<Result<Video>> video;
+    (*client)->fetchVideo(m_video, [&](Result<Video> r) { video = std::move(r); });
+    QTRY_VERIFY_WITH_TIMEOUT(video.has_value(), 10000);
+    QVERIFY(has("debug", "HTTP 301 redirect: GET " + m_redirector->base("/hop/301/1")));
+    auto sub = (*client)->subscribe(m_video, {});
+    QVERIFY(sub);
+    QTRY_VERIFY_WITH_TIMEOUT(has("info", "stream live"), 10000);
+    QVERIFY(has("debug", "stream redirect 301"));
+    m_proxy->cutAll();
+    QTRY_VERIFY_WITH_TIMEOUT(has("warning", "reconnecting in"), 10000);
 }
 
 void TstRedirects::cliEventsFollows_data()

@@ -28,6 +28,17 @@ class ClientCore;
 /// Client is gone (the SDK then skips them).
 using Executor = std::function<void(std::function<void()>)>;
 
+/// Severity of a ClientConfig::onLog message.
+enum class LogLevel {
+    Debug, ///< every connection attempt, redirect hop and request
+    Info, ///< streams going live, suspend/resume, network changes
+    Warning, ///< reconnects, outbox retries, cache recreated
+    Error, ///< streams or posts that failed for good
+};
+
+/// Stable lower-case name, e.g. "warning".
+const char* logLevelName(LogLevel level) noexcept;
+
 /// Local SQLite cache settings.
 struct CacheOptions {
     std::string path; ///< SQLite file; empty = no cache (outbox kept in memory only)
@@ -57,6 +68,10 @@ struct ClientConfig {
     /// cache) and every restored entry was reported to onOutbox: from then on pendingPosts()
     /// includes them. @p restored = number of entries restored.
     std::function<void(std::size_t restored)> onOutboxLoaded;
+    /// Log hook: what the SDK does and why (connections, redirects, reconnects, retries). Called
+    /// synchronously on the I/O thread (not through the executor, so lines keep their order);
+    /// must be quick and must not call back into the Client. Empty = no logging.
+    std::function<void(LogLevel, const std::string&)> onLog;
     /// Asynchronous errors that belong to no single call (e.g. the cache had to be recreated).
     std::function<void(const Error&)> onError;
 };

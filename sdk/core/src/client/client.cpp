@@ -108,6 +108,21 @@ bool validHeader(const std::pair<std::string, std::string>& h)
 }
 } // namespace
 
+const char* logLevelName(LogLevel level) noexcept
+{
+    switch (level) {
+    case LogLevel::Debug:
+        return "debug";
+    case LogLevel::Info:
+        return "info";
+    case LogLevel::Warning:
+        return "warning";
+    case LogLevel::Error:
+        return "error";
+    }
+    return "error";
+}
+
 // ---- Client ----------------------------------------------------------------------------------
 
 Client::Client(std::shared_ptr<ClientCore> core)
@@ -408,6 +423,13 @@ void Timeline::loadOlder()
 {
     auto impl = m_impl;
     impl->core()->post([impl] { impl->loadOlderOnLoop(); });
+}
+
+void Timeline::loadOlder(std::function<void(Result<std::size_t>)> onDone)
+{
+    auto impl = m_impl;
+    impl->core()->post(
+        [impl, onDone = std::move(onDone)]() mutable { impl->loadOlderOnLoop(std::move(onDone)); });
 }
 
 void Timeline::setReaderPosition(std::size_t index)

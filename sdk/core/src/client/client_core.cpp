@@ -185,6 +185,8 @@ void ClientCore::openCache()
 
 void ClientCore::startOnLoop()
 {
+    if (!m_cacheNote.empty())
+        log(LogLevel::Warning, m_cacheNote);
     if (m_config.onError) {
         auto cb = m_config.onError;
         if (!m_cacheNote.empty()) {
@@ -279,6 +281,17 @@ std::string ClientCore::token()
     }
 }
 
+void ClientCore::log(LogLevel level, const std::string& message) const
+{
+    if (!m_config.onLog)
+        return;
+    try {
+        m_config.onLog(level, message);
+    } catch (...) {
+        // A throwing log hook must not take the I/O thread down.
+    }
+}
+
 HttpRequest ClientCore::makeRequest(std::string method, const std::string& path)
 {
     return makeRequest(std::move(method), path, token());
@@ -306,6 +319,9 @@ void ClientCore::startRequest(HttpRequest request, TransferCallbacks callbacks, 
     callbacks.onDone = [self, original, done, hops](TransferResult& r) {
         const auto target = r.error ? std::nullopt : redirectTarget(original->url, r.response);
         if (target && hops < kMaxRedirects && !self->closed()) {
+            self->log(LogLevel::Debug,
+                "HTTP " + std::to_string(r.response.status) + " redirect: " + original->method + " "
+                    + original->url + " -> " + *target);
             HttpRequest next = *original;
             applyRedirect(next, r.response.status, *target);
             TransferCallbacks cbs;
@@ -321,6 +337,7 @@ void ClientCore::startRequest(HttpRequest request, TransferCallbacks callbacks, 
         if (done)
             done(r);
     };
+    log(LogLevel::Debug, request.method + " " + request.url);
     m_loop->startTransfer(std::move(request), std::move(callbacks));
 }
 
@@ -477,6 +494,7 @@ void ClientCore::suspendOnLoop()
 {
     if (m_suspended)
         return;
+    log(LogLevel::Info, "suspended: streams closed, outbox paused");
     m_suspended = true;
     forEachHandle(m_handles, [](Closable& h) { h.suspendOnLoop(); });
     // A post on the wire finishes (its answer is kept); a waiting retry waits for resume().
@@ -489,6 +507,7 @@ void ClientCore::resumeOnLoop()
 {
     if (!m_suspended)
         return;
+    log(LogLevel::Info, "resumed");
     m_suspended = false;
     forEachHandle(m_handles, [](Closable& h) { h.resumeOnLoop(); });
     m_outboxBackoff.reset();
@@ -499,6 +518,7 @@ void ClientCore::reconnectNowOnLoop()
 {
     if (m_suspended)
         return;
+    log(LogLevel::Info, "reconnecting now (network changed or asked)");
     forEachHandle(m_handles, [](Closable& h) { h.reconnectNowOnLoop(); });
     m_outboxBackoff.reset();
     serverReachable();
@@ -560,6 +580,7 @@ void ClientCore::outboxPump()
             error = errorFromHttp(r.response);
         item.entry.error = *error;
         if (!error->isRecoverable()) {
+            self->log(LogLevel::Error, "post " + key + " failed for good: " + error->message);
             item.entry.state = PostState::Failed;
             self->outboxReport(item);
             self->outboxFinish(key);
@@ -567,6 +588,9 @@ void ClientCore::outboxPump()
         }
         // Recoverable: same key again after a backoff delay (Retry-After wins when longer).
         self->outboxReport(item);
+        self->log(LogLevel::Warning,
+            "post " + key + " not sent (attempt " + std::to_string(item.entry.attempts)
+                + "): " + error->message);
         if (self->m_suspended)
             return; // resume() pumps again
         auto delay = self->m_outboxBackoff.nextDelay();

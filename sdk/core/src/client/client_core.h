@@ -68,6 +68,9 @@ public:
     /// Same, with the token @p token (already fetched from the provider).
     HttpRequest makeRequest(std::string method, const std::string& path, const std::string& token);
     std::string token();
+    /// ClientConfig::onLog, if set (loop thread; exceptions swallowed).
+    void log(LogLevel level, const std::string& message) const;
+    bool logs() const { return static_cast<bool>(m_config.onLog); }
     /// Starts a (non-stream) request on the loop, following up to kMaxRedirects redirects (see
     /// client/redirect.h); onDone sees the final answer. Loop thread.
     void startRequest(HttpRequest request, TransferCallbacks callbacks, int hops = 0);

@@ -194,6 +194,9 @@ void EventSourceImpl::connectHop()
             const std::string from
                 = self->m_hopTrail.empty() ? self->m_request.url : self->m_hopTrail.back().second;
             if (auto target = redirectTarget(from, resp); target && self->m_hops < kMaxRedirects) {
+                self->m_core->log(LogLevel::Debug,
+                    "stream redirect " + std::to_string(resp.status) + ": " + from + " -> "
+                        + *target);
                 self->m_redirect = std::make_pair(resp.status, *target);
                 return false;
             }
@@ -210,6 +213,7 @@ void EventSourceImpl::connectHop()
             self->m_backoff.onConnected(self->m_lastByte);
             StreamStatus s;
             s.state = StreamState::Live;
+            self->m_core->log(LogLevel::Info, "stream live: " + self->m_request.url);
             self->setStatus(s);
             self->m_core->serverReachable();
             self->armWatchdog();
@@ -347,6 +351,7 @@ void EventSourceImpl::onConnectionEnded(Error why)
         m_backoff.onDisconnected(Clock::now());
     m_live = false;
     if (!why.isRecoverable()) {
+        m_core->log(LogLevel::Error, "stream " + m_request.url + " closed: " + why.message);
         closeOnLoop(std::move(why));
         return;
     }
@@ -361,6 +366,9 @@ void EventSourceImpl::onConnectionEnded(Error why)
     s.state = StreamState::Reconnecting;
     s.attempt = m_backoff.attempt();
     s.delay = delay;
+    m_core->log(LogLevel::Warning,
+        "stream " + m_request.url + " ended (" + why.message + "); reconnecting in "
+            + std::to_string(delay.count()) + " ms");
     s.error = std::move(why);
     auto weak = weak_from_this();
     m_retryTimer = m_core->loop().addTimer(delay, [weak] {

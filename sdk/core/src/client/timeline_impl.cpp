@@ -106,9 +106,9 @@ void TimelineImpl::startOnLoop()
             if (!m_seq.empty())
                 newest = m_seq.back().id;
             if (newest || m_status.atBeginning) {
-                m_ready = true;
                 m_initialRequested = true;
                 publishStatus();
+                markReady();
             }
         }
     }
@@ -222,6 +222,32 @@ CommentId TimelineImpl::newestId() const
     return m_seq.empty() ? 0 : m_seq.back().id;
 }
 
+void TimelineImpl::markReady()
+{
+    m_ready = true;
+    if (m_callbacks.onReady) {
+        auto cb = m_callbacks.onReady;
+        m_core->deliver(m_gate, [cb] { cb(); });
+    }
+    if (!m_olderWaiters.empty())
+        loadOlderOnLoop(); // asked before the first page was in
+}
+
+void TimelineImpl::finishOlder(const Result<std::size_t>& result)
+{
+    auto waiters = std::move(m_olderWaiters);
+    m_olderWaiters.clear();
+    for (auto& w : waiters)
+        m_core->deliver(m_gate, [w, result] { w(result); });
+}
+
+void TimelineImpl::loadOlderOnLoop(std::function<void(Result<std::size_t>)> onDone)
+{
+    if (onDone)
+        m_olderWaiters.push_back(std::move(onDone));
+    loadOlderOnLoop();
+}
+
 void TimelineImpl::becomeReady()
 {
     m_ready = true;
@@ -235,6 +261,7 @@ void TimelineImpl::becomeReady()
     insert(std::move(pending));
     recordSegment();
     publishStatus();
+    markReady();
     // A live timeline always catches up after the first page: the stream's starting point is
     // not tied to the page (the page was read after hello, the stream may have started earlier
     // or later, or reset meanwhile), so whatever lies between the two is fetched with `after=`.
@@ -420,11 +447,19 @@ void TimelineImpl::setReaderIdOnLoop(CommentId id)
 void TimelineImpl::loadOlderOnLoop()
 {
     CommentId oldest = 0;
+    bool nothingOlder = false;
     {
         std::lock_guard<std::mutex> lock(m_mutex);
-        if (m_closed || !m_ready || m_status.loadingOlder || m_status.atBeginning || m_seq.empty())
+        // Not ready: markReady() comes back here; in flight: its answer serves every waiter.
+        if (m_closed || !m_ready || m_status.loadingOlder)
             return;
-        oldest = m_seq.front().id;
+        nothingOlder = m_status.atBeginning || m_seq.empty();
+        if (!nothingOlder)
+            oldest = m_seq.front().id;
+    }
+    if (nothingOlder) {
+        finishOlder(std::size_t(0));
+        return;
     }
     if (useCache()) {
         if (auto slice = m_core->cache()->olderThan(m_video, oldest, m_options.pageSize)) {
@@ -432,8 +467,10 @@ void TimelineImpl::loadOlderOnLoop()
                 std::lock_guard<std::mutex> lock(m_mutex);
                 m_status.atBeginning = slice->reachesBeginning;
             }
+            const std::size_t before = size();
             insert(std::move(slice->comments));
             publishStatus();
+            finishOlder(size() - before);
             maybePrefetch();
             return;
         }
@@ -462,13 +499,17 @@ void TimelineImpl::loadOlderOnLoop()
                 self->m_status.lastError = r.error();
             }
         }
+        std::size_t added = 0;
         if (r) {
             if (self->useCache())
                 self->m_core->cache()->storeComments(self->m_video, r->comments);
+            const std::size_t before = self->size();
             self->insert(std::move(r->comments));
+            added = self->size() - before;
             self->recordSegment();
         }
         self->publishStatus();
+        self->finishOlder(r ? Result<std::size_t>(added) : Result<std::size_t>(r.error()));
         if (r)
             self->maybePrefetch();
     });
