@@ -20,6 +20,8 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${LC_CROSS_TRIPLE}/pkgconfig:/usr/share/pkgconfig)
 # Qt's host tools (moc) come from the build machine's Qt.
 set(QT_HOST_PATH /usr CACHE PATH "host Qt prefix (moc, rcc)")
-# ctest runs every test binary under user-mode emulation; -L lets the emulated loader find the
-# cross libc, and falls back to the multiarch paths for everything else.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-${CMAKE_SYSTEM_PROCESSOR};-L;/usr/${LC_CROSS_TRIPLE})
+# ctest runs every test binary under user-mode emulation. No `-L /usr/aarch64-linux-gnu`: the
+# :arm64 dev packages bring the multiarch libc6:arm64 (/lib/ld-linux-aarch64.so.1), and mixing
+# the cross toolchain's libc from that prefix with the multiarch Qt/curl libraries made the Qt
+# Test executables hang at their first test; the multiarch loader alone runs them.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-${CMAKE_SYSTEM_PROCESSOR})

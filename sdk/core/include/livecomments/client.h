@@ -51,6 +51,13 @@ struct ClientConfig {
     /// Returns the bearer token (without "Bearer "), or "" for anonymous. Called on the I/O
     /// thread before each request; must be quick and must not call back into the Client.
     std::function<std::string()> tokenProvider;
+    /// Asynchronous token refresh, used when the server answers 401 to a request or stream that
+    /// carried a token: called on the I/O thread with a `done` callback that the app calls
+    /// once, from any thread and at any later time, with a new token ("" = none). The failed
+    /// request (or stream connection) is then retried once with it; a second 401 is final.
+    /// From then on that token is used instead of tokenProvider's. Concurrent 401s share one
+    /// refresh. Empty = a 401 is final at once.
+    std::function<void(std::function<void(std::string token)> done)> tokenRefresher;
     /// Who the outbox belongs to. Empty = the user the token names (its JWT `sub`; an opaque
     /// token is its own identity), read once in create(). Posts queued by one user are only ever
     /// sent with a token of that user, and only to the baseUrl they were written for.

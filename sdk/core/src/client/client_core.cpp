@@ -272,6 +272,11 @@ std::string ClientCore::url(const std::string& path) const
 
 std::string ClientCore::token()
 {
+    {
+        std::lock_guard<std::mutex> lock(m_tokenMutex);
+        if (m_refreshedToken)
+            return *m_refreshedToken;
+    }
     if (!m_config.tokenProvider)
         return {};
     try {
@@ -311,12 +316,76 @@ HttpRequest ClientCore::makeRequest(
     return r;
 }
 
-void ClientCore::startRequest(HttpRequest request, TransferCallbacks callbacks, int hops)
+static bool hasAuthorization(const HttpRequest& request)
+{
+    return std::any_of(request.headers.begin(), request.headers.end(),
+        [](const auto& h) { return h.first == "Authorization" || h.first == "authorization"; });
+}
+
+void ClientCore::refreshToken(std::function<void(bool)> then)
+{
+    m_refreshWaiters.push_back(std::move(then));
+    if (m_refreshWaiters.size() > 1)
+        return; // one refresh at a time; its answer serves every waiter
+    log(LogLevel::Info, "HTTP 401: asking the app for a new token");
+    std::weak_ptr<ClientCore> weak = shared_from_this();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto done = [weak, answered](std::string fresh) {
+        if (answered->exchange(true))
+            return; // a second answer is ignored
+        auto self = weak.lock();
+        if (!self)
+            return;
+        self->post([self, fresh = std::move(fresh)] {
+            const bool ok = !fresh.empty() && fresh.find_first_of("\r\n") == std::string::npos;
+            if (ok) {
+                std::lock_guard<std::mutex> lock(self->m_tokenMutex);
+                self->m_refreshedToken = fresh;
+            }
+            auto waiters = std::move(self->m_refreshWaiters);
+            self->m_refreshWaiters.clear();
+            for (auto& w : waiters)
+                w(ok);
+        });
+    };
+    try {
+        m_config.tokenRefresher(done);
+    } catch (...) {
+        done({});
+    }
+}
+
+void ClientCore::startRequest(
+    HttpRequest request, TransferCallbacks callbacks, int hops, bool refreshed)
 {
     auto self = shared_from_this();
     auto original = std::make_shared<HttpRequest>(request); // the next hop starts from it
     auto done = std::move(callbacks.onDone);
-    callbacks.onDone = [self, original, done, hops](TransferResult& r) {
+    callbacks.onDone = [self, original, done, hops, refreshed](TransferResult& r) {
+        if (!r.error && r.response.status == 401 && !refreshed && self->m_config.tokenRefresher
+            && hasAuthorization(*original) && !self->closed()) {
+            // One refresh-and-retry: the same request with the app's new token.
+            auto result = std::make_shared<TransferResult>(r);
+            self->refreshToken([self, original, done, hops, result](bool ok) {
+                if (!ok) {
+                    if (done)
+                        done(*result);
+                    return;
+                }
+                HttpRequest again = *original;
+                auto& h = again.headers;
+                h.erase(std::remove_if(h.begin(), h.end(),
+                            [](const auto& p) {
+                                return p.first == "Authorization" || p.first == "authorization";
+                            }),
+                    h.end());
+                h.emplace_back("Authorization", "Bearer " + self->token());
+                TransferCallbacks cbs;
+                cbs.onDone = done;
+                self->startRequest(std::move(again), std::move(cbs), hops, true);
+            });
+            return;
+        }
         const auto target = r.error ? std::nullopt : redirectTarget(original->url, r.response);
         if (target && hops < kMaxRedirects && !self->closed()) {
             self->log(LogLevel::Debug,
@@ -326,7 +395,7 @@ void ClientCore::startRequest(HttpRequest request, TransferCallbacks callbacks, 
             applyRedirect(next, r.response.status, *target);
             TransferCallbacks cbs;
             cbs.onDone = done;
-            self->startRequest(std::move(next), std::move(cbs), hops + 1);
+            self->startRequest(std::move(next), std::move(cbs), hops + 1, refreshed);
             return;
         }
         if (target && !r.error) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace livecomments::detail {
@@ -73,7 +74,14 @@ public:
     bool logs() const { return static_cast<bool>(m_config.onLog); }
     /// Starts a (non-stream) request on the loop, following up to kMaxRedirects redirects (see
     /// client/redirect.h); onDone sees the final answer. Loop thread.
-    void startRequest(HttpRequest request, TransferCallbacks callbacks, int hops = 0);
+    /// A 401 answer to a request that carried a token is retried once after
+    /// ClientConfig::tokenRefresher handed over a new token (@p refreshed: already done).
+    void startRequest(
+        HttpRequest request, TransferCallbacks callbacks, int hops = 0, bool refreshed = false);
+    /// Asks ClientConfig::tokenRefresher for a new token (one at a time; concurrent callers
+    /// share the answer); @p then runs on the loop with true when a token came. Loop thread.
+    void refreshToken(std::function<void(bool ok)> then);
+    bool canRefreshToken() const { return static_cast<bool>(m_config.tokenRefresher); }
 
     // History (loop thread; callbacks are internal, not gated).
     void fetchHistoryOnLoop(
@@ -119,6 +127,9 @@ private:
     bool m_gateOpen = true;
     std::unique_ptr<Cache> m_cache;
     OutboxOwner m_owner;
+    std::mutex m_tokenMutex;
+    std::optional<std::string> m_refreshedToken; ///< from tokenRefresher; wins over tokenProvider
+    std::vector<std::function<void(bool)>> m_refreshWaiters;
     std::string m_cacheNote;
     Error m_cacheError;
     std::vector<std::weak_ptr<Closable>> m_handles;

@@ -156,6 +156,7 @@ void EventSourceImpl::connectHop()
         return;
     m_failure.reset();
     m_redirect.reset();
+    m_refreshFor.reset();
     m_live = false;
     HttpRequest req;
     req.method = m_request.method;
@@ -207,7 +208,14 @@ void EventSourceImpl::connectHop()
                 resp.status, -1 };
             return false;
         }
+        if (resp.status == 401 && self->m_request.sendAuthorization && !self->m_refreshTried
+            && self->m_core->canRefreshToken()) {
+            // One refresh-and-retry (ClientConfig::tokenRefresher) before giving up.
+            self->m_refreshFor = errorFromHttp(resp);
+            return false;
+        }
         if (resp.status == 200 && isEventStream(resp.contentType())) {
+            self->m_refreshTried = false;
             self->m_live = true;
             self->m_lastByte = Clock::now();
             self->m_backoff.onConnected(self->m_lastByte);
@@ -253,6 +261,21 @@ void EventSourceImpl::connectHop()
             return;
         self->m_transfer = 0;
         self->m_parser.endOfStream();
+        if (self->m_refreshFor) {
+            const Error why = *self->m_refreshFor;
+            self->m_refreshFor.reset();
+            self->m_refreshTried = true;
+            self->m_core->refreshToken([weak, why](bool ok) {
+                auto self = weak.lock();
+                if (!self || self->m_closed)
+                    return;
+                if (ok)
+                    self->connect();
+                else
+                    self->onConnectionEnded(why);
+            });
+            return;
+        }
         if (self->m_redirect) {
             // The next hop at once: a redirect is no failure (no backoff, no status change).
             self->m_hopTrail.push_back(*self->m_redirect);

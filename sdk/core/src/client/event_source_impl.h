@@ -71,6 +71,8 @@ private:
     std::vector<std::pair<int, std::string>> m_hopTrail;
     std::optional<std::pair<int, std::string>> m_redirect; ///< the hop the current answer asks for
     int m_hops = 0;
+    std::optional<Error> m_refreshFor; ///< a 401 to answer with one token refresh
+    bool m_refreshTried = false; ///< since the last live connection
     bool m_closed = false;
     bool m_live = false;
     bool m_lastConnection = false;
