@@ -29,11 +29,16 @@ Rectangle {
         return list.originY + list.contentHeight - list.contentY - list.height
     }
     function maybeLoadOlder() {
-        if (list.count === 0 || session.loadingOlder || session.atBeginning)
+        if (list.count === 0)
             return
-        // The oldest rows are at the top: prefetch when the top visible row is within 15 rows of
-        // the oldest loaded one (QML's fetchMore only fires at the last row, so trigger it here).
+        // The oldest rows are at the top. The core Timeline prefetches the next older page when
+        // the reader's oldest visible row gets within its prefetch distance (cached pages first);
+        // loadOlder() covers the very top (QML's fetchMore only fires at the last row).
         var top = list.indexAt(list.width / 2, list.contentY + 4)
+        if (top >= 0)
+            session.setReaderRow(top)
+        if (session.loadingOlder || session.atBeginning)
+            return
         // top < 0: not laid out yet, or the footer is under the point; atYBeginning covers the top.
         if (list.atYBeginning || (top >= 0 && top >= list.count - 15))
             session.loadOlder()

@@ -40,12 +40,14 @@ Rectangle {
                 Layout.fillWidth: true
                 spacing: 6
                 Text {
+                    objectName: "outboxRow"
                     Layout.fillWidth: true
                     elide: Text.ElideRight
                     textFormat: Text.PlainText
                     font.pixelSize: 12
                     color: modelData.state === "failed" ? composer.palette_.live : composer.palette_.subtext
-                    text: (modelData.state === "failed" ? "✕ Not sent: " : "… Sending: ") + modelData.text
+                    // Pending = kept in the persistent outbox until the server has it (also across restarts).
+                    text: (modelData.state === "failed" ? "✕ Not sent: " : "… Pending: ") + modelData.text
                           + (modelData.state === "failed" && modelData.error.length ? " (" + modelData.error + ")" : "")
                 }
                 ToolButton {

@@ -59,23 +59,13 @@ Rectangle {
             font.pixelSize: 13
         }
 
-        // Connection indicator: live / connecting / reconnecting in Ns / offline.
+        // Connection indicator: live / connecting / offline — reconnecting in Ns / offline.
         Row {
             objectName: "connection"
             spacing: 6
             readonly property int st: bar.session.state
-            readonly property string label: {
-                switch (st) {
-                case LiveSession.Live: return "Live"
-                case LiveSession.Connecting: return "Connecting…"
-                case LiveSession.Reconnecting:
-                    return bar.session.reconnectIn > 0 ? "Reconnecting in " + bar.session.reconnectIn + "s"
-                                                       : "Reconnecting…"
-                case LiveSession.Closed:
-                    return bar.session.comments.count > 0 ? "Offline — cached history" : "Offline"
-                default: return "Idle"
-                }
-            }
+            // One wording for every client of LiveSession: "Offline — reconnecting in 3s", ...
+            readonly property string label: bar.session.statusText.length ? bar.session.statusText : "Idle"
             Rectangle {
                 anchors.verticalCenter: parent.verticalCenter
                 width: 9; height: 9; radius: 4.5

@@ -21,6 +21,8 @@ ApplicationWindow {
     property string mediaSource
     property bool hasMultimedia: false
     property bool useCurl: false
+    // SQLite cache (history + persistent outbox); "" = none. main.cpp passes the app-data file.
+    property string cachePath
     property bool dark: true
 
     // Counters for --measure-frames and tests.
@@ -42,6 +44,7 @@ ApplicationWindow {
         videoId: root.videoId
         token: root.token
         transport: root.useCurl ? LiveSession.Curl : LiveSession.QtNetwork
+        cachePath: root.cachePath
         onLiveComment: function(comment) {
             root.receivedCount++
             videoArea.overlay.add(comment)

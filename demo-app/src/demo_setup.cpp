@@ -99,6 +99,7 @@ QVariantMap DemoSetup::initialProperties(const DemoConfig& config)
         { QStringLiteral("mediaSource"), config.media },
         { QStringLiteral("hasMultimedia"), hasMultimedia() },
         { QStringLiteral("useCurl"), config.transport == QLatin1String("curl") },
+        { QStringLiteral("cachePath"), config.cachePath },
         { QStringLiteral("dark"), config.dark },
     };
 }

@@ -21,6 +21,8 @@ struct DemoConfig {
     QString media; ///< file or URL for Qt Multimedia; empty = animated scene
     QString token; ///< JWT; empty = ask POST /auth/dev-token
     QString transport = QStringLiteral("qt"); ///< "qt" or "curl"
+    /// History cache + persistent outbox; main.cpp defaults it to LiveSession::defaultCachePath().
+    QString cachePath;
     bool dark = true;
 };
 

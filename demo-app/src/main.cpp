@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 // livecomments-demo --server=URL [--video=ID] [--name=NAME] [--media=FILE_OR_URL] [--token=T]
-//                   [--transport=qt|curl] [--light] [--screenshot=FILE [--screenshot-delay=MS]]
+//                   [--transport=qt|curl] [--cache=FILE] [--light]
+//                   [--screenshot=FILE [--screenshot-delay=MS]]
 //                   [--measure-frames=SECONDS]
 #include "demo_setup.h"
+
+#include <livecomments/qt/live_session.h>
 
 #include <QCommandLineParser>
 #include <QGuiApplication>
@@ -48,6 +51,10 @@ int main(int argc, char* argv[])
     const QCommandLineOption transport(QStringLiteral("transport"),
         QStringLiteral("qt (Qt Network) or curl (core libcurl client)."), QStringLiteral("KIND"),
         QStringLiteral("qt"));
+    const QCommandLineOption cache(QStringLiteral("cache"),
+        QStringLiteral("History cache and outbox file (default: in the app-data folder; \"\" = "
+                       "none)."),
+        QStringLiteral("FILE"), livecomments::qt::LiveSession::defaultCachePath());
     const QCommandLineOption light(QStringLiteral("light"), QStringLiteral("Light palette."));
     const QCommandLineOption screenshot(QStringLiteral("screenshot"),
         QStringLiteral("Grab the window into FILE (PNG) and exit."), QStringLiteral("FILE"));
@@ -59,7 +66,7 @@ int main(int argc, char* argv[])
         QStringLiteral("SECONDS"));
     const QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size WxH."),
         QStringLiteral("WxH"), QStringLiteral("1280x720"));
-    parser.addOptions({ server, video, name, media, token, transport, light, screenshot,
+    parser.addOptions({ server, video, name, media, token, transport, cache, light, screenshot,
         screenshotDelay, measure, size });
     parser.process(app);
 
@@ -70,6 +77,7 @@ int main(int argc, char* argv[])
     config.media = parser.value(media);
     config.token = parser.value(token);
     config.transport = parser.value(transport);
+    config.cachePath = parser.value(cache);
     config.dark = !parser.isSet(light);
     if (const QString error = DemoSetup::prepare(config); !error.isEmpty()) {
         std::fprintf(stderr, "livecomments-demo: %s\n", qPrintable(error));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// LiveSession against the real server, for both transports: header facts, history + live in the
-// model, own posts through the outbox, and the 429 countdown with a rate-limited server.
+// LiveSession against the real server, for both HTTP backends: header facts, history + live in the
+// model, own posts through the outbox, the 429 countdown with a rate-limited server, and the
+// offline start: cached history at once, gap filled, deletions revalidated, the persistent outbox.
 #include "livecomments/qt/live_session.h"
 
 #include "fault_proxy.h"
@@ -8,7 +9,10 @@
 #include "server_process.h"
 
 #include <QSignalSpy>
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <cmath>
 
 using livecomments::qt::CommentModel;
 using livecomments::qt::LiveSession;
@@ -27,12 +31,19 @@ private slots:
     void resetMarksGapAndRefills();
     void unknownVideoReportsNotFound_data() { kinds(); }
     void unknownVideoReportsNotFound();
+    void offlineStartShowsCacheThenCatchesUp_data() { kinds(); }
+    void offlineStartShowsCacheThenCatchesUp();
+    void cacheDefaultsToAppDataLocation();
 
 private:
     void kinds();
     void setUp(LiveSession& s, const QUrl& server, qint32 video, const QString& token);
+    /// The comment texts of @p s, newest first.
+    static QStringList texts(const LiveSession& s);
     std::unique_ptr<lctest::ServerProcess> m_server;
     std::unique_ptr<lctest::ServerProcess> m_limited;
+    QTemporaryDir m_dir;
+    int m_caches = 0;
 };
 
 void TstLiveSession::kinds()
@@ -44,6 +55,8 @@ void TstLiveSession::kinds()
 
 void TstLiveSession::initTestCase()
 {
+    QStandardPaths::setTestModeEnabled(true);
+    QVERIFY(m_dir.isValid());
     m_server
         = std::make_unique<lctest::ServerProcess>(QStringList { QStringLiteral("--stats-ms=300") });
     QVERIFY2(m_server->start(), m_server->log().constData());
@@ -56,6 +69,10 @@ void TstLiveSession::setUp(LiveSession& s, const QUrl& server, qint32 video, con
 {
     QFETCH(LiveSession::TransportKind, kind);
     s.setTransport(kind);
+    // A cache of its own per session unless the test chose one (sessions must not see each
+    // other's history).
+    if (s.cachePath() == LiveSession::defaultCachePath())
+        s.setCachePath(m_dir.filePath(QStringLiteral("cache-%1.sqlite").arg(++m_caches)));
     s.setServer(server);
     s.setVideoId(video);
     s.setToken(token);
@@ -170,8 +187,8 @@ void TstLiveSession::rateLimitShowsCountdown()
 
 void TstLiveSession::resetMarksGapAndRefills()
 {
-    // More comments missed than --replay-limit: the server sends `reset`; the session marks a
-    // possible gap and refetches the newest page, so the missed comments still show up.
+    // More comments missed than --replay-limit: the server sends `reset`; the Timeline fetches
+    // what was missed with `after=`, so the missed comments still show up, each once.
     lctest::ServerProcess server({ QStringLiteral("--replay-limit=3") });
     QVERIFY2(server.start(), server.log().constData());
     lctest::FaultProxy proxy(server.port());
@@ -202,10 +219,13 @@ void TstLiveSession::resetMarksGapAndRefills()
     QCOMPARE(lctest::postComment(server.baseUrl(), streamer, video, QStringLiteral("after")).status,
         201);
     QTRY_COMPARE_WITH_TIMEOUT(s.comments()->count(), 10, 10000);
-    bool gap = false;
-    for (int row = 0; row < s.comments()->count(); ++row)
-        gap = gap || s.comments()->index(row).data(int(CommentModel::Role::GapBefore)).toBool();
-    QVERIFY(gap);
+    // The core Timeline refills exactly (`after=` from its newest id): every comment once, in
+    // order.
+    QStringList expected { QStringLiteral("after") };
+    for (int i = 7; i >= 0; --i)
+        expected.append(QStringLiteral("missed %1").arg(i));
+    expected.append(QStringLiteral("before"));
+    QCOMPARE(texts(s), expected);
 }
 
 void TstLiveSession::unknownVideoReportsNotFound()
@@ -217,6 +237,133 @@ void TstLiveSession::unknownVideoReportsNotFound()
     QTRY_COMPARE_WITH_TIMEOUT(s.status(), LiveSession::Status::NotFound, 10000);
     QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Closed, 10000);
     QVERIFY(!errors.isEmpty());
+}
+
+QStringList TstLiveSession::texts(const LiveSession& s)
+{
+    QStringList out;
+    for (int row = 0; row < s.comments()->count(); ++row)
+        out.append(s.comments()->at(row).text);
+    return out;
+}
+
+void TstLiveSession::offlineStartShowsCacheThenCatchesUp()
+{
+    lctest::ServerProcess server({ QStringLiteral("--retry-ms=200") });
+    QVERIFY2(server.start(), server.log().constData());
+    const QString streamer
+        = server.token(QStringLiteral("1"), QStringLiteral("host"), QStringLiteral("streamer"));
+    const QString viewer = server.token(QStringLiteral("5"), QStringLiteral("me"));
+    const qint32 video = lctest::createVideo(server.baseUrl(), streamer, QStringLiteral("Offline"));
+    QVERIFY(video > 0);
+    QStringList ids;
+    for (const QString& text :
+        { QStringLiteral("h0"), QStringLiteral("h1"), QStringLiteral("h2") }) {
+        const auto r = lctest::postComment(server.baseUrl(), streamer, video, text);
+        QCOMPARE(r.status, 201);
+        ids.append(r.json().value(QStringLiteral("id")).toString());
+    }
+    const QString cache = m_dir.filePath(QStringLiteral("offline-%1.sqlite").arg(++m_caches));
+
+    {
+        // First visit: the video is watched once, so its history is in the cache.
+        LiveSession first;
+        first.setCachePath(cache);
+        setUp(first, server.baseUrl(), video, viewer);
+        QTRY_COMPARE_WITH_TIMEOUT(first.state(), LiveSession::State::Live, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(texts(first), QStringList({ "h2", "h1", "h0" }), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(first.timeline() && !first.timeline()->status().fillingGap
+                && !first.timeline()->status().loadingOlder,
+            10000);
+    }
+    // While the viewer is away: two new comments, and h1 is deleted.
+    QCOMPARE(
+        lctest::postComment(server.baseUrl(), streamer, video, QStringLiteral("m0")).status, 201);
+    QCOMPARE(
+        lctest::postComment(server.baseUrl(), streamer, video, QStringLiteral("m1")).status, 201);
+    const auto del = lctest::http("DELETE",
+        lctest::endpoint(
+            server.baseUrl(), QStringLiteral("/videos/%1/comments/%2").arg(video).arg(ids[1])),
+        {}, lctest::bearer(streamer));
+    QCOMPARE(del.status, 204);
+    QVERIFY(server.terminate());
+
+    {
+        // Reopened with the server down: the cached history at once, offline status, and a
+        // comment typed now is kept as pending — then the app quits.
+        LiveSession offline;
+        offline.setCachePath(cache);
+        QElapsedTimer clock;
+        clock.start();
+        setUp(offline, server.baseUrl(), video, viewer);
+        QTRY_COMPARE_WITH_TIMEOUT(texts(offline), QStringList({ "h2", "h1", "h0" }), 5000);
+        QVERIFY2(clock.elapsed() < 3000, QByteArray::number(clock.elapsed()));
+        QTRY_COMPARE_WITH_TIMEOUT(offline.state(), LiveSession::State::Reconnecting, 10000);
+        QVERIFY2(offline.statusText().startsWith(QStringLiteral("Offline — reconnecting")),
+            qPrintable(offline.statusText()));
+        QVERIFY(!offline.post(QStringLiteral("typed offline")).isEmpty());
+        QCOMPARE(offline.outbox().size(), 1);
+        QCOMPARE(offline.outbox().at(0).toMap().value(QStringLiteral("state")).toString(),
+            QStringLiteral("pending"));
+    }
+
+    // Started again, still offline: the typed comment is back from the cache, as pending.
+    LiveSession s;
+    s.setCachePath(cache);
+    setUp(s, server.baseUrl(), video, viewer);
+    QTRY_COMPARE_WITH_TIMEOUT(s.outbox().size(), 1, 5000);
+    QCOMPARE(s.outbox().at(0).toMap().value(QStringLiteral("text")).toString(),
+        QStringLiteral("typed offline"));
+    QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "h2", "h1", "h0" }), 5000);
+
+    // The server comes back (same store, same port): the gap fills, h1 disappears after
+    // revalidation, the queued comment goes out once and shows once.
+    QVERIFY2(server.restart(), server.log().constData());
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 40000);
+    QTRY_COMPARE_WITH_TIMEOUT(
+        texts(s), QStringList({ "typed offline", "m1", "m0", "h2", "h0" }), 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(s.outbox().isEmpty(), 10000);
+    const auto stored = lctest::http("GET",
+        lctest::endpoint(
+            server.baseUrl(), QStringLiteral("/videos/%1/comments?limit=200").arg(video)));
+    QCOMPARE(stored.status, 200);
+    int copies = 0;
+    for (const QJsonValue& c : stored.json().value(QStringLiteral("comments")).toArray())
+        copies += c.toObject().value(QStringLiteral("text")).toString()
+            == QLatin1String("typed offline");
+    QCOMPARE(copies, 1);
+    QCOMPARE(s.comments()->count(), 5); // no duplicate rows either
+
+    // Reopened with nothing changed: the cached page is revalidated with its stored ETag and the
+    // server answers 304 (the first reopen stores the ETag of the page it now starts from).
+    auto notModified = [&server] {
+        const auto m = lctest::http("GET", lctest::endpoint(server.baseUrl(), "/metrics"));
+        const double v = lctest::metricValue(m.body,
+            "livecomments_http_requests_total{route=\"/videos/{id}/comments\",status=\"304\"}");
+        return std::isnan(v) ? 0.0 : v;
+    };
+    for (int visit = 0; visit < 2; ++visit) {
+        const double before = notModified();
+        LiveSession again;
+        again.setCachePath(cache);
+        setUp(again, server.baseUrl(), video, viewer);
+        QTRY_COMPARE_WITH_TIMEOUT(again.state(), LiveSession::State::Live, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(again.timeline() && !again.timeline()->status().fillingGap, 10000);
+        if (visit == 1)
+            QTRY_VERIFY_WITH_TIMEOUT(notModified() > before, 10000);
+        QCOMPARE(texts(again), texts(s));
+    }
+}
+
+void TstLiveSession::cacheDefaultsToAppDataLocation()
+{
+    LiveSession s;
+    const QString expected = QDir(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation))
+                                 .filePath(QStringLiteral("livecomments-cache.sqlite"));
+    QCOMPARE(s.cachePath(), expected);
+    QCOMPARE(LiveSession::defaultCachePath(), expected);
+    s.setCachePath(m_dir.filePath(QStringLiteral("elsewhere.sqlite")));
+    QCOMPARE(s.cachePath(), m_dir.filePath(QStringLiteral("elsewhere.sqlite")));
 }
 
 QTEST_GUILESS_MAIN(TstLiveSession)

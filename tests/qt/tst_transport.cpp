@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// One transport suite, run for both implementations (Curl = core's libcurl Client, QtNetwork =
-// QNetworkAccessManager + core's SseParser/Backoff), against the real server (ServerProcess) and,
-// for stream cuts, through the FaultProxy.
+// One transport suite, run for both HTTP backends under the same core Client (Curl = libcurl,
+// QtNetwork = QtNetworkBackend on QNetworkAccessManager), against the real server (ServerProcess)
+// and, for stream cuts, through the FaultProxy.
 #include "livecomments/qt/transport.h"
 
 #include "fault_proxy.h"
@@ -13,12 +13,13 @@
 
 #include <memory>
 
+using livecomments::HistoryPage;
+using livecomments::OutboxEntry;
+using livecomments::PostState;
+using livecomments::Result;
+using livecomments::Video;
 using livecomments::qt::Comment;
-using livecomments::qt::Failure;
-using livecomments::qt::HistoryPage;
-using livecomments::qt::PostUpdate;
 using livecomments::qt::Transport;
-using livecomments::qt::VideoInfo;
 
 class TstTransport : public QObject {
     Q_OBJECT
@@ -88,6 +89,8 @@ std::unique_ptr<Transport> TstTransport::make(const QUrl& server)
 {
     QFETCH(Transport::Kind, kind);
     auto t = Transport::create(kind);
+    if (t->kind() != kind)
+        return nullptr;
     t->setServer(server);
     t->setToken(m_viewerToken.toUtf8());
     return t;
@@ -131,37 +134,36 @@ void TstTransport::videoAndHistoryPages()
         posted.append(Comment::parseId(r.json().value(QStringLiteral("id")).toString()));
     }
     bool videoDone = false;
-    VideoInfo video;
-    t->fetchVideo(m_video, this, [&](const VideoInfo& v, const std::optional<Failure>& f) {
-        QVERIFY(!f);
-        video = v;
+    Video video;
+    t->fetchVideo(m_video, this, [&](const Result<Video>& v) {
+        QVERIFY(v);
+        video = *v;
         videoDone = true;
     });
     QTRY_VERIFY_WITH_TIMEOUT(videoDone, 10000);
     QCOMPARE(video.id, m_video);
-    QCOMPARE(video.title, QStringLiteral("suite"));
-    QVERIFY(video.live);
+    QCOMPARE(video.title, std::string("suite"));
+    QCOMPARE(video.status, std::string("live"));
 
     QList<HistoryPage> pages;
     auto fetch = [&](const QString& before) {
-        t->fetchHistory(
-            m_video, before, 3, this, [&](const HistoryPage& p, const std::optional<Failure>& f) {
-                QVERIFY(!f);
-                pages.append(p);
-            });
+        t->fetchHistory(m_video, before, 3, this, [&](const Result<HistoryPage>& p) {
+            QVERIFY(p);
+            pages.append(*p);
+        });
     };
     fetch({});
     QTRY_COMPARE_WITH_TIMEOUT(pages.size(), 1, 10000);
     QCOMPARE(pages[0].comments.size(), 3);
     QCOMPARE(pages[0].comments[0].id, posted[4]); // newest first
     QCOMPARE(pages[0].comments[2].id, posted[2]);
-    QVERIFY(!pages[0].nextCursor.isEmpty());
-    fetch(pages[0].comments.last().idString());
+    QVERIFY(pages[0].nextCursor.has_value());
+    fetch(QString::number(pages[0].comments.back().id));
     QTRY_COMPARE_WITH_TIMEOUT(pages.size(), 2, 10000);
     QCOMPARE(pages[1].comments.size(), 2);
     QCOMPARE(pages[1].comments[0].id, posted[1]);
     QCOMPARE(pages[1].comments[1].id, posted[0]);
-    QCOMPARE(pages[1].comments[1].text, QStringLiteral("old 0"));
+    QCOMPARE(pages[1].comments[1].text, std::string("old 0"));
 }
 
 void TstTransport::postIsSentOnceAndStreamed()
@@ -172,27 +174,26 @@ void TstTransport::postIsSentOnceAndStreamed()
     QSignalSpy hello(t.get(), &Transport::hello);
     t->subscribe(m_video);
     QVERIFY(hello.wait(10000));
-    QList<PostUpdate> updates;
+    QList<OutboxEntry> updates;
     const QString key = t->post(m_video, QStringLiteral("  from the transport  "), this,
-        [&updates](const PostUpdate& u) { updates.append(u); });
+        [&updates](const OutboxEntry& u) { updates.append(u); });
     QVERIFY(!key.isEmpty());
-    QTRY_VERIFY_WITH_TIMEOUT(
-        !updates.isEmpty() && updates.last().state == PostUpdate::State::Sent, 10000);
-    QCOMPARE(updates.last().key, key);
+    QTRY_VERIFY_WITH_TIMEOUT(!updates.isEmpty() && updates.last().state == PostState::Sent, 10000);
+    QCOMPARE(QString::fromStdString(updates.last().key), key);
     QVERIFY(updates.last().comment.has_value());
     const quint64 id = updates.last().comment->id;
-    QCOMPARE(updates.last().comment->userName, QStringLiteral("bob"));
+    QCOMPARE(updates.last().comment->user.name, std::string("bob"));
     QTRY_VERIFY_WITH_TIMEOUT(m_received.contains(id), 10000);
     QCOMPARE(m_received.count(id), 1);
 
     // 429-free server: an empty text is rejected for good, not retried.
     updates.clear();
     t->post(m_video, QStringLiteral("   "), this,
-        [&updates](const PostUpdate& u) { updates.append(u); });
+        [&updates](const OutboxEntry& u) { updates.append(u); });
     QTRY_VERIFY_WITH_TIMEOUT(
-        !updates.isEmpty() && updates.last().state == PostUpdate::State::Failed, 10000);
+        !updates.isEmpty() && updates.last().state == PostState::Failed, 10000);
     QVERIFY(updates.last().error.has_value());
-    QVERIFY(!updates.last().error->recoverable);
+    QVERIFY(!updates.last().error->isRecoverable());
 }
 
 void TstTransport::streamCutResumesWithoutLossOrDuplicates()

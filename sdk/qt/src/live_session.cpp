@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "livecomments/qt/live_session.h"
 
+#include <QDir>
+#include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QNetworkInformation>
+#include <QStandardPaths>
+
+#include <algorithm>
 
 namespace livecomments::qt {
 
@@ -33,10 +38,28 @@ QJsonObject jwtClaims(const QString& token)
         parts.at(1).toLatin1(), QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
     return QJsonDocument::fromJson(json).object();
 }
+
+QList<Comment> toQt(const std::vector<livecomments::Comment>& comments)
+{
+    QList<Comment> out;
+    out.reserve(static_cast<qsizetype>(comments.size()));
+    for (const auto& c : comments)
+        out.append(Comment::fromCore(c));
+    return out;
+}
 } // namespace
+
+QString LiveSession::defaultCachePath()
+{
+    const QString dir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    if (dir.isEmpty())
+        return {};
+    return QDir(dir).filePath(QStringLiteral("livecomments-cache.sqlite"));
+}
 
 LiveSession::LiveSession(QObject* parent)
     : QObject(parent)
+    , m_cachePath(defaultCachePath())
     , m_model(new CommentModel(this))
 {
     m_model->setOrder(CommentModel::Order::NewestFirst);
@@ -44,28 +67,28 @@ LiveSession::LiveSession(QObject* parent)
     m_tick.setInterval(250);
     connect(&m_tick, &QTimer::timeout, this, [this] {
         emit countdownChanged();
+        emit statusTextChanged();
         if (reconnectIn() == 0 && rateLimitedFor() == 0)
             m_tick.stop();
     });
-    // Trimmed rows can be loaded again.
-    connect(m_model, &QAbstractItemModel::rowsRemoved, this, [this] {
-        if (m_atBeginning) {
-            m_atBeginning = false;
-            emit historyChanged();
-        }
-    });
+    connect(m_model, &CommentModel::countChanged, this, &LiveSession::statusTextChanged);
     if (loadReachability()) {
         connect(QNetworkInformation::instance(), &QNetworkInformation::reachabilityChanged, this,
             [this](QNetworkInformation::Reachability r) {
                 // Back online: reconnect at once instead of waiting out the backoff.
-                if (r == QNetworkInformation::Reachability::Online && m_transport)
-                    m_transport->reconnectNow();
+                if (r == QNetworkInformation::Reachability::Online)
+                    reconnect();
             });
     }
     rebuildTransport();
 }
 
-LiveSession::~LiveSession() = default;
+LiveSession::~LiveSession()
+{
+    // The Timeline first: after close() returns none of its callbacks runs.
+    m_timeline.reset();
+    m_transport.reset();
+}
 
 void LiveSession::componentComplete()
 {
@@ -136,83 +159,53 @@ void LiveSession::setTransport(TransportKind kind)
         start();
 }
 
+void LiveSession::setCachePath(const QString& path)
+{
+    if (path == m_cachePath)
+        return;
+    m_cachePath = path;
+    emit cachePathChanged();
+    if (m_complete)
+        start();
+}
+
 void LiveSession::rebuildTransport()
 {
-    m_transport
-        = Transport::create(m_transportKind == TransportKind::Curl ? Transport::Kind::Curl
-                                                                   : Transport::Kind::QtNetwork);
-    Transport* t = m_transport.get();
-    if (!t) {
-        Failure f;
-        f.code = QStringLiteral("unavailable");
-        f.message = QStringLiteral("this build has no libcurl (core Client) transport");
-        setFailure(f);
-        return;
-    }
-    t->setToken(m_token.toUtf8());
-    connect(t, &Transport::stateChanged, this, [this, t] {
-        if (t->state() == Transport::State::Reconnecting) {
-            m_reconnectAtMs = m_clock.elapsed() + t->reconnectDelayMs();
-            m_tick.start();
-        } else {
-            m_reconnectAtMs = 0;
-        }
-        emit stateChanged();
-        emit countdownChanged();
-    });
-    connect(t, &Transport::hello, this, [this] {
-        clearFailure();
-        fetchVideo(); // the header facts may have changed while we were away
-    });
-    connect(t, &Transport::commentReceived, this, &LiveSession::onComment);
-    connect(t, &Transport::commentDeleted, this, [this](quint64 id) { m_model->remove(id); });
-    connect(t, &Transport::resetReceived, this, [this] {
-        // The server could not replay what we missed: mark the hole and refill the newest page.
-        m_model->markGap();
-        fetchNewestPage();
-    });
-    connect(t, &Transport::statsReceived, this, [this](int viewers) {
-        if (viewers == m_video.viewers)
-            return;
-        m_video.viewers = viewers;
-        emit viewersChanged();
-    });
-    connect(t, &Transport::videoEnded, this, [this] {
-        // The header shows "ended" at once; status says why the stream will not come back.
-        m_video.live = false;
-        m_videoKnown = true;
-        emit videoChanged();
-        m_status = Status::Ended;
-        m_errorString = tr("The video has ended");
-        emit statusChanged();
-        emit videoEnded();
-    });
-    connect(t, &Transport::streamError, this,
-        [this](int httpStatus, const QString& message, bool fatal) {
+    m_timeline.reset();
+    m_transport = std::make_unique<Transport>(m_transportKind == TransportKind::Curl
+            ? Transport::Kind::Curl
+            : Transport::Kind::QtNetwork);
+    m_transport->setToken(m_token.toUtf8());
+    m_transport->setOutboxHandler([this](const OutboxEntry& e) { onOutbox(e); });
+    connect(m_transport.get(), &Transport::streamError, this,
+        [this](int, const QString& message, bool) {
             Failure f;
-            f.httpStatus = httpStatus;
             f.message = message;
-            f.code = httpStatus == 0 ? QStringLiteral("network") : QString();
-            f.recoverable = !fatal;
             setFailure(f);
         });
 }
 
-LiveSession::State LiveSession::state() const
+void LiveSession::setState(State state, int attempt, int delayMs)
 {
-    if (!m_transport)
-        return State::Idle;
-    return static_cast<State>(static_cast<int>(m_transport->state()));
-}
-
-int LiveSession::attempt() const
-{
-    return m_transport ? m_transport->attempt() : 0;
+    if (state == m_state && attempt == m_attempt && delayMs == m_delayMs)
+        return;
+    m_state = state;
+    m_attempt = attempt;
+    m_delayMs = delayMs;
+    if (state == State::Reconnecting) {
+        m_reconnectAtMs = m_clock.elapsed() + delayMs;
+        m_tick.start();
+    } else {
+        m_reconnectAtMs = 0;
+    }
+    emit stateChanged();
+    emit countdownChanged();
+    emit statusTextChanged();
 }
 
 int LiveSession::reconnectIn() const
 {
-    if (state() != State::Reconnecting || m_reconnectAtMs == 0)
+    if (m_state != State::Reconnecting || m_reconnectAtMs == 0)
         return 0;
     const qint64 left = m_reconnectAtMs - m_clock.elapsed();
     return left <= 0 ? 0 : static_cast<int>((left + 999) / 1000);
@@ -224,173 +217,302 @@ int LiveSession::rateLimitedFor() const
     return left <= 0 ? 0 : static_cast<int>((left + 999) / 1000);
 }
 
+QString LiveSession::statusText() const
+{
+    switch (m_state) {
+    case State::Live:
+        return tr("Live");
+    case State::Connecting:
+        return tr("Connecting…");
+    case State::Reconnecting: {
+        const int in = reconnectIn();
+        return in > 0 ? tr("Offline — reconnecting in %1s").arg(in) : tr("Offline — reconnecting…");
+    }
+    case State::Closed:
+        return m_model->count() > 0 ? tr("Offline — cached history") : tr("Offline");
+    case State::Idle:
+        break;
+    }
+    return {};
+}
+
 void LiveSession::start()
 {
     ++m_epoch;
-    if (!m_transport)
-        return;
-    m_transport->unsubscribe();
+    m_timeline.reset();
+    m_sequence.clear();
     m_model->clear();
     m_videoKnown = false;
+    m_ended = false;
     m_video = {};
     m_loadingOlder = false;
     m_atBeginning = false;
+    m_fillingGap = false;
     m_historyLoaded = false;
+    // Rows of another video (or server) are not this session's; the Client reports its restored
+    // entries again when it is created.
+    m_outbox.clear();
+    emit outboxChanged();
     emit videoChanged();
     emit viewersChanged();
     emit historyChanged();
-    if (!m_server.isValid() || m_server.isEmpty() || m_videoId <= 0)
+    if (!m_server.isValid() || m_server.isEmpty() || m_videoId <= 0) {
+        setState(State::Idle);
         return;
+    }
     refreshToken();
+    if (!m_cachePath.isEmpty())
+        QDir().mkpath(QFileInfo(m_cachePath).absolutePath());
     m_transport->setServer(m_server);
     m_transport->setToken(m_token.toUtf8());
-    // Subscribe first and fetch the newest page in parallel: the model drops the overlap by id,
-    // so nothing posted in between is lost.
-    m_transport->subscribe(m_videoId);
+    m_transport->setCachePath(m_cachePath);
+    Client* client = m_transport->client();
+    if (!client) {
+        setState(State::Closed);
+        return;
+    }
+    // Entries restored before this session existed (the Client may be older than this start).
+    for (const OutboxEntry& e : client->pendingPosts())
+        onOutbox(e);
+    const quint64 epoch = m_epoch;
+    auto current = [this, epoch] { return epoch == m_epoch; };
+    TimelineCallbacks cb;
+    cb.onChange = [this, current](const TimelineChange& c) {
+        if (current())
+            onChange(c);
+    };
+    cb.onStatus = [this, current](const TimelineStatus& s) {
+        if (current())
+            onTimelineStatus(s);
+    };
+    cb.onStreamStatus = [this, current](const StreamStatus& s) {
+        if (current())
+            onStreamStatus(s);
+    };
+    cb.onViewers = [this, current](std::int64_t viewers) {
+        if (!current() || viewers == m_video.viewers)
+            return;
+        m_video.viewers = viewers;
+        emit viewersChanged();
+    };
+    cb.onEnded = [this, current](VideoId) {
+        if (!current())
+            return;
+        // The header shows "ended" at once; status says why the stream will not come back.
+        m_ended = true;
+        emit videoChanged();
+        m_status = Status::Ended;
+        m_errorString = tr("The video has ended");
+        emit statusChanged();
+        emit videoEnded();
+    };
+    TimelineOptions options;
+    options.pageSize = kPageSize;
+    setState(State::Connecting);
+    auto timeline = client->openTimeline(m_videoId, std::move(cb), options);
+    if (!timeline) {
+        setFailure(Failure::fromCore(timeline.error()));
+        setState(State::Closed);
+        return;
+    }
+    m_timeline = std::move(timeline).value();
     fetchVideo();
-    fetchNewestPage();
 }
 
 void LiveSession::stop()
 {
     ++m_epoch;
-    if (m_transport)
-        m_transport->unsubscribe();
+    m_timeline.reset();
+    setState(State::Idle);
+}
+
+void LiveSession::onChange(const TimelineChange& c)
+{
+    using Kind = TimelineChange::Kind;
+    if (c.kind == Kind::Reset) {
+        m_model->clear();
+        m_sequence.clear();
+        for (const auto& comment : c.comments)
+            m_sequence.push_back(comment.id);
+        m_model->addOlder(toQt(c.comments));
+    } else if (c.kind == Kind::Removed) {
+        const std::size_t end = std::min(c.index + c.count, m_sequence.size());
+        for (std::size_t i = std::min(c.index, end); i < end; ++i)
+            m_model->remove(m_sequence[i]);
+        m_sequence.erase(m_sequence.begin() + static_cast<std::ptrdiff_t>(std::min(c.index, end)),
+            m_sequence.begin() + static_cast<std::ptrdiff_t>(end));
+    } else {
+        const bool atNewestEnd = !m_sequence.empty() && c.index >= m_sequence.size();
+        const std::size_t at = std::min(c.index, m_sequence.size());
+        std::vector<CommentId> ids;
+        for (const auto& comment : c.comments)
+            ids.push_back(comment.id);
+        m_sequence.insert(
+            m_sequence.begin() + static_cast<std::ptrdiff_t>(at), ids.begin(), ids.end());
+        const QList<Comment> comments = toQt(c.comments);
+        if (!atNewestEnd) {
+            m_model->addOlder(comments); // older pages and the first (cached) history
+        } else {
+            m_model->addLive(comments);
+            // The danmaku overlay wants what arrives live, not a catch-up batch.
+            if (m_state == State::Live && !m_fillingGap) {
+                for (const Comment& comment : comments) {
+                    emit liveComment({ { QStringLiteral("commentId"), comment.idString() },
+                        { QStringLiteral("text"), comment.text },
+                        { QStringLiteral("userName"), comment.userName },
+                        { QStringLiteral("own"),
+                            !m_userId.isEmpty() && comment.userId == m_userId } });
+                }
+            }
+        }
+    }
+    if (!m_historyLoaded) {
+        m_historyLoaded = true;
+        emit historyChanged();
+    }
+}
+
+void LiveSession::onTimelineStatus(const TimelineStatus& s)
+{
+    const bool settled = !s.loadingOlder && !s.fillingGap && !s.lastError;
+    const bool changed = s.loadingOlder != m_loadingOlder || s.atBeginning != m_atBeginning
+        || (settled && !m_historyLoaded);
+    m_loadingOlder = s.loadingOlder;
+    m_atBeginning = s.atBeginning;
+    m_fillingGap = s.fillingGap;
+    if (settled)
+        m_historyLoaded = true;
+    if (changed)
+        emit historyChanged();
+}
+
+void LiveSession::onStreamStatus(const StreamStatus& s)
+{
+    switch (s.state) {
+    case StreamState::Connecting:
+        setState(State::Connecting);
+        break;
+    case StreamState::Live:
+        setState(State::Live);
+        clearFailure();
+        fetchVideo(); // the header facts may have changed while we were away
+        break;
+    case StreamState::Reconnecting:
+        if (s.error)
+            setFailure(Failure::fromCore(*s.error));
+        setState(State::Reconnecting, s.attempt, static_cast<int>(s.delay.count()));
+        break;
+    case StreamState::Closed:
+        if (s.error)
+            setFailure(Failure::fromCore(*s.error));
+        setState(State::Closed);
+        break;
+    }
 }
 
 void LiveSession::fetchVideo()
 {
     const quint64 epoch = m_epoch;
-    m_transport->fetchVideo(
-        m_videoId, this, [this, epoch](const VideoInfo& v, const std::optional<Failure>& f) {
-            if (epoch != m_epoch)
-                return;
-            if (f) {
-                setFailure(*f);
-                return;
-            }
-            const bool viewersDiffer = v.viewers != m_video.viewers;
-            m_video = v;
-            // A reply sent before the `ended` event must not bring the video back to life.
-            if (m_transport && m_transport->ended())
-                m_video.live = false;
-            m_videoKnown = true;
-            emit videoChanged();
-            if (viewersDiffer)
-                emit viewersChanged();
-        });
-}
-
-void LiveSession::fetchNewestPage()
-{
-    const quint64 epoch = m_epoch;
-    m_loadingOlder = true;
-    emit historyChanged();
-    m_transport->fetchHistory(m_videoId, {}, kPageSize, this,
-        [this, epoch](const HistoryPage& page, const std::optional<Failure>& f) {
-            if (epoch != m_epoch)
-                return;
-            m_loadingOlder = false;
-            if (f) {
-                setFailure(*f);
-            } else {
-                m_model->addOlder(page.comments);
-                if (!m_historyLoaded)
-                    m_atBeginning = page.nextCursor.isEmpty();
-                m_historyLoaded = true;
-            }
-            emit historyChanged();
-        });
+    m_transport->fetchVideo(m_videoId, this, [this, epoch](const Result<Video>& r) {
+        if (epoch != m_epoch)
+            return;
+        if (!r) {
+            // Offline is already in the stream state; only a definite answer is a failure.
+            if (r.error().httpStatus != 0)
+                setFailure(Failure::fromCore(r.error()));
+            return;
+        }
+        const bool viewersDiffer = r->viewers != m_video.viewers;
+        m_video = *r;
+        m_videoKnown = true;
+        emit videoChanged();
+        if (viewersDiffer)
+            emit viewersChanged();
+    });
 }
 
 void LiveSession::loadOlder()
 {
-    if (!m_transport || m_loadingOlder || m_atBeginning || m_videoId <= 0)
+    if (m_timeline)
+        m_timeline->loadOlder();
+}
+
+void LiveSession::setReaderRow(int row)
+{
+    if (!m_timeline || row < 0 || m_sequence.empty())
         return;
-    if (!m_historyLoaded) {
-        fetchNewestPage();
-        return;
-    }
-    const quint64 epoch = m_epoch;
-    m_loadingOlder = true;
-    emit historyChanged();
-    m_transport->fetchHistory(m_videoId, m_model->oldestId(), kPageSize, this,
-        [this, epoch](const HistoryPage& page, const std::optional<Failure>& f) {
-            if (epoch != m_epoch)
-                return;
-            m_loadingOlder = false;
-            if (f) {
-                setFailure(*f);
-            } else {
-                m_model->addOlder(page.comments);
-                m_atBeginning = page.nextCursor.isEmpty();
-            }
-            emit historyChanged();
-        });
+    // Rows are newest first; the Timeline counts from the oldest loaded comment.
+    const auto r = static_cast<std::size_t>(row);
+    m_timeline->setReaderPosition(r >= m_sequence.size() ? 0 : m_sequence.size() - 1 - r);
 }
 
 void LiveSession::reconnect()
 {
-    if (m_transport)
-        m_transport->reconnectNow();
-}
-
-void LiveSession::onComment(const Comment& comment)
-{
-    if (m_model->contains(comment.id))
-        return;
-    m_model->addLive(comment);
-    emit liveComment({ { QStringLiteral("commentId"), comment.idString() },
-        { QStringLiteral("text"), comment.text }, { QStringLiteral("userName"), comment.userName },
-        { QStringLiteral("own"), !m_userId.isEmpty() && comment.userId == m_userId } });
+    // Skipping the backoff wait: reopen at once. The cache shows the history again immediately
+    // and the Timeline resumes after its newest cached id, so nothing is lost or doubled.
+    if (m_state == State::Reconnecting)
+        start();
 }
 
 QString LiveSession::post(const QString& text)
 {
     const QString trimmed = text.trimmed();
-    if (trimmed.isEmpty() || trimmed.size() > maxLength() || !m_transport || m_videoId <= 0)
+    if (trimmed.isEmpty() || trimmed.size() > maxLength() || m_videoId <= 0)
         return {};
     refreshToken();
     m_transport->setToken(m_token.toUtf8());
-    OutboxRow row;
-    row.text = trimmed;
-    const QString key = m_transport->post(m_videoId, trimmed, this,
-        [this, trimmed](const PostUpdate& u) { onPostUpdate(trimmed, u); });
-    row.key = key.isEmpty() ? QStringLiteral("local-%1").arg(m_clock.elapsed()) : key;
-    m_outbox.append(row);
-    emit outboxChanged();
-    return row.key;
+    Client* client = m_transport->client();
+    if (!client)
+        return {};
+    auto key = client->post(m_videoId, trimmed.toStdString());
+    if (!key) {
+        setFailure(Failure::fromCore(key.error()));
+        return {};
+    }
+    OutboxEntry e;
+    e.key = key.value();
+    e.videoId = m_videoId;
+    e.text = trimmed.toStdString();
+    onOutbox(e); // shown as pending at once; the outbox reports the same key again
+    return QString::fromStdString(e.key);
 }
 
-void LiveSession::onPostUpdate(const QString& text, const PostUpdate& u)
+void LiveSession::onOutbox(const OutboxEntry& e)
 {
-    auto it = std::find_if(m_outbox.begin(), m_outbox.end(), [&u, &text](const OutboxRow& r) {
-        return r.key == u.key || (u.key.isEmpty() && r.text == text);
-    });
-    if (u.error && u.error->retryAfterMs > 0
-        && (u.error->httpStatus == 429 || u.error->code == QLatin1String("rate_limited"))) {
-        m_rateLimitedUntilMs = m_clock.elapsed() + u.error->retryAfterMs;
+    if (e.videoId != m_videoId)
+        return;
+    const QString key = QString::fromStdString(e.key);
+    auto it = std::find_if(
+        m_outbox.begin(), m_outbox.end(), [&key](const OutboxRow& r) { return r.key == key; });
+    if (e.error && e.error->retryAfterMs > 0 && e.error->code == ErrorCode::RateLimited) {
+        m_rateLimitedUntilMs = m_clock.elapsed() + e.error->retryAfterMs;
         m_tick.start();
         emit countdownChanged();
     }
-    if (u.state == PostUpdate::State::Sent) {
+    if (e.state == PostState::Sent) {
+        // The Timeline shows the stored comment (live stream or gap fill), once, by id.
         if (it != m_outbox.end())
             m_outbox.erase(it);
-        if (u.comment)
-            onComment(*u.comment);
         clearFailure();
-    } else if (it != m_outbox.end()) {
-        it->state = u.state;
-        it->attempts = u.attempts;
-        it->error = u.error ? u.error->message : QString();
-        if (u.state == PostUpdate::State::Failed && u.error) {
-            if (u.error->httpStatus == 409) {
-                m_video.live = false;
-                m_videoKnown = true;
-                emit videoChanged();
-            }
-            setFailure(*u.error);
+        emit outboxChanged();
+        return;
+    }
+    if (it == m_outbox.end()) {
+        OutboxRow row;
+        row.key = key;
+        row.text = QString::fromStdString(e.text);
+        m_outbox.append(row);
+        it = m_outbox.end() - 1;
+    }
+    it->state = e.state;
+    it->attempts = e.attempts;
+    it->error = e.error ? QString::fromStdString(e.error->message) : QString();
+    if (e.state == PostState::Failed && e.error) {
+        if (e.error->httpStatus == 409) {
+            m_ended = true;
+            emit videoChanged();
         }
+        setFailure(Failure::fromCore(*e.error));
     }
     emit outboxChanged();
 }
@@ -399,7 +521,7 @@ void LiveSession::retry(const QString& key)
 {
     const auto it = std::find_if(
         m_outbox.begin(), m_outbox.end(), [&key](const OutboxRow& r) { return r.key == key; });
-    if (it == m_outbox.end() || it->state != PostUpdate::State::Failed)
+    if (it == m_outbox.end() || it->state != PostState::Failed)
         return;
     const QString text = it->text;
     m_outbox.erase(it);
@@ -411,7 +533,7 @@ void LiveSession::dismiss(const QString& key)
 {
     const auto it = std::find_if(
         m_outbox.begin(), m_outbox.end(), [&key](const OutboxRow& r) { return r.key == key; });
-    if (it == m_outbox.end() || it->state == PostUpdate::State::Pending)
+    if (it == m_outbox.end() || it->state == PostState::Pending)
         return;
     m_outbox.erase(it);
     emit outboxChanged();
@@ -423,9 +545,7 @@ QVariantList LiveSession::outbox() const
     for (const OutboxRow& r : m_outbox) {
         list.append(
             QVariantMap { { QStringLiteral("key"), r.key }, { QStringLiteral("text"), r.text },
-                { QStringLiteral("state"),
-                    r.state == PostUpdate::State::Failed ? QStringLiteral("failed")
-                                                         : QStringLiteral("pending") },
+                { QStringLiteral("state"), QString::fromLatin1(postStateName(r.state)) },
                 { QStringLiteral("error"), r.error }, { QStringLiteral("attempts"), r.attempts } });
     }
     return list;
@@ -436,7 +556,7 @@ void LiveSession::setFailure(const Failure& f)
     Status s = Status::NetworkError;
     switch (f.httpStatus) {
     case 0:
-        s = f.code == QLatin1String("unavailable") ? Status::Rejected : Status::NetworkError;
+        s = Status::NetworkError;
         break;
     case 401:
         s = Status::Unauthorized;

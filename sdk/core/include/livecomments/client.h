@@ -5,6 +5,7 @@
 #include "livecomments/comment.h"
 #include "livecomments/error.h"
 #include "livecomments/event_source.h"
+#include "livecomments/http_backend.h"
 #include "livecomments/outbox.h"
 #include "livecomments/result.h"
 #include "livecomments/subscription.h"
@@ -81,10 +82,14 @@ struct ClientConfig {
     std::function<void(LogLevel, const std::string&)> onLog;
     /// Asynchronous errors that belong to no single call (e.g. the cache had to be recreated).
     std::function<void(const Error&)> onError;
+    /// How bytes move (see HttpBackend); empty = libcurl. The Qt binding passes its
+    /// QNetworkAccessManager backend here. Everything else in the Client is the same either way.
+    std::shared_ptr<HttpBackend> httpBackend;
 };
 
-/// Entry point of the SDK. Owns one I/O thread running a libcurl multi loop that serves every
-/// stream, request and the outbox, and owns the SQLite cache connection.
+/// Entry point of the SDK. Owns one I/O thread that serves every stream, request and the outbox
+/// over its HttpBackend (libcurl unless ClientConfig::httpBackend says otherwise), and owns the
+/// SQLite cache connection.
 ///
 /// Threading: every public method is thread-safe and non-blocking (it queues a command and wakes
 /// the I/O thread). Callbacks run on the I/O thread or through ClientConfig::executor, and never

@@ -213,6 +213,10 @@ bool Cache::openAndCheck(std::string* why)
     }
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
+    // Added after schema 1 shipped; a table that may be missing costs no version bump (and so no
+    // loss of cached history or of the outbox).
+    exec("CREATE TABLE IF NOT EXISTS page_etags(video_id INTEGER NOT NULL, query TEXT NOT NULL,"
+         " etag TEXT NOT NULL, PRIMARY KEY(video_id, query)) WITHOUT ROWID");
     return true;
 }
 
@@ -291,6 +295,26 @@ bool Cache::addSegment(VideoId video, CommentId lo, CommentId hi)
         }
     }
     return exec("COMMIT");
+}
+
+std::string Cache::pageEtag(VideoId video, const std::string& query)
+{
+    Stmt s(m_db, "SELECT etag FROM page_etags WHERE video_id=? AND query=?");
+    s.bind(1, video).bind(2, query);
+    return s.step() == SQLITE_ROW ? s.text(0) : std::string();
+}
+
+void Cache::setPageEtag(VideoId video, const std::string& query, const std::string& etag)
+{
+    Stmt s(m_db,
+        etag.empty() ? "DELETE FROM page_etags WHERE video_id=? AND query=?"
+                     : "INSERT OR REPLACE INTO page_etags(video_id, query, etag) VALUES(?,?,?)");
+    s.bind(1, video).bind(2, query);
+    if (!etag.empty())
+        s.bind(3, etag);
+    const int rc = s.step();
+    if (rc != SQLITE_DONE)
+        onSqliteError(rc);
 }
 
 void Cache::removeComment(VideoId video, CommentId id)
@@ -416,7 +440,8 @@ void Cache::enforceLimit()
             continue;
         exec("BEGIN");
         for (const char* sql : { "DELETE FROM comments WHERE video_id=?",
-                 "DELETE FROM segments WHERE video_id=?", "DELETE FROM videos WHERE video_id=?" }) {
+                 "DELETE FROM segments WHERE video_id=?", "DELETE FROM page_etags WHERE video_id=?",
+                 "DELETE FROM videos WHERE video_id=?" }) {
             Stmt s(m_db, sql);
             s.bind(1, v);
             s.step();
@@ -447,7 +472,8 @@ bool Cache::bindServer(const std::string& server, bool* cleared)
     // its rows, each bound to its own server and user).
     if (!exec("BEGIN"))
         return false;
-    const bool ok = exec("DELETE FROM comments; DELETE FROM segments; DELETE FROM videos;");
+    const bool ok = exec("DELETE FROM comments; DELETE FROM segments; DELETE FROM videos;"
+                         " DELETE FROM page_etags;");
     Stmt s(m_db, "INSERT OR REPLACE INTO meta(key, value) VALUES('server', ?)");
     s.bind(1, server);
     if (!ok || s.step() != SQLITE_DONE) {

@@ -49,6 +49,11 @@ public:
     /// Records that every comment with lo <= id <= hi is stored (merging with neighbours).
     bool addSegment(VideoId video, CommentId lo, CommentId hi);
     void removeComment(VideoId video, CommentId id);
+    /// The ETag the server gave for history query @p query ("before=ID&limit=N") of @p video, or
+    /// "" (for If-None-Match revalidation of what the cache shows).
+    std::string pageEtag(VideoId video, const std::string& query);
+    /// Stores (or, when @p etag is empty, forgets) that ETag.
+    void setPageEtag(VideoId video, const std::string& query, const std::string& etag);
     /// The newest @p limit comments of the newest complete segment, if any.
     std::optional<CachedSlice> newest(VideoId video, int limit);
     /// Up to @p limit comments older than @p before, served only when a segment covers

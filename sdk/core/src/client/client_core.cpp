@@ -118,7 +118,7 @@ Result<std::shared_ptr<ClientCore>> ClientCore::create(ClientConfig config)
     std::call_once(g_curlInit, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     std::shared_ptr<ClientCore> core(new ClientCore(std::move(config)));
     if (!core->m_loop->valid())
-        return Error { ErrorCode::Internal, "curl_multi_init failed", 0, -1 };
+        return Error { ErrorCode::Internal, "cannot start the HTTP backend", 0, -1 };
     // Before the I/O thread exists (so without locking): pendingPosts() right after create()
     // must already list the restored entries.
     core->openCache();
@@ -145,7 +145,7 @@ Result<std::shared_ptr<ClientCore>> ClientCore::create(ClientConfig config)
 
 ClientCore::ClientCore(ClientConfig config)
     : m_config(std::move(config))
-    , m_loop(std::make_unique<IoLoop>())
+    , m_loop(std::make_unique<IoLoop>(m_config.httpBackend))
     , m_outboxBackoff(m_config.backoff)
 { }
 

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "client/timeline_impl.h"
 
+#include "client/wire.h"
+
 #include <algorithm>
+#include <unordered_set>
+#include <utility>
 
 namespace livecomments::detail {
 
@@ -105,6 +109,7 @@ void TimelineImpl::startOnLoop()
             insert(std::move(slice->comments));
             if (!m_seq.empty())
                 newest = m_seq.back().id;
+            m_revalidateOnHello = newest;
             if (newest || m_status.atBeginning) {
                 m_initialRequested = true;
                 publishStatus();
@@ -134,6 +139,10 @@ void TimelineImpl::startLive(CommentId resumeAfter)
     };
     sink.onHello = [weak](const Hello&) {
         auto self = weak.lock();
+        if (self && self->m_revalidateOnHello) {
+            // The server is reachable: check the page the cache showed (deleted meanwhile?).
+            self->revalidate(std::exchange(self->m_revalidateOnHello, 0) + 1);
+        }
         if (self && !self->m_initialRequested) {
             self->m_initialRequested = true;
             self->initialLoad();
@@ -420,6 +429,54 @@ void TimelineImpl::recordSegment()
     m_core->cache()->enforceLimit();
 }
 
+void TimelineImpl::revalidate(CommentId before)
+{
+    if (m_closed || !useCache() || before <= 1)
+        return;
+    const std::string query
+        = "before=" + std::to_string(before) + "&limit=" + std::to_string(m_options.pageSize);
+    HttpRequest req
+        = m_core->makeRequest("GET", "/videos/" + std::to_string(m_video) + "/comments?" + query);
+    req.headers.emplace_back("Accept", "application/json");
+    const std::string etag = m_core->cache()->pageEtag(m_video, query);
+    if (!etag.empty())
+        req.headers.emplace_back("If-None-Match", etag);
+    auto weak = weak_from_this();
+    TransferCallbacks cbs;
+    cbs.onDone = [weak, query, before](TransferResult& r) {
+        auto self = weak.lock();
+        // Best effort: offline or failing, the next open or page revalidates again.
+        if (!self || self->m_closed || r.error || r.response.status != 200)
+            return;
+        auto page = parseHistoryPage(r.response.body);
+        if (!page)
+            return;
+        self->m_core->cache()->setPageEtag(self->m_video, query, r.response.header("etag"));
+        // The page covers [its oldest id, before) — or everything below `before` when it is the
+        // last one. Whatever we hold there and the server does not is gone.
+        CommentId lo = 1;
+        std::unordered_set<CommentId> present;
+        for (const auto& c : page->comments) {
+            present.insert(c.id);
+            if (page->nextCursor)
+                lo = lo == 1 ? c.id : std::min(lo, c.id);
+        }
+        std::vector<CommentId> gone;
+        {
+            std::lock_guard<std::mutex> lock(self->m_mutex);
+            for (const auto& c : self->m_seq) {
+                if (c.id >= lo && c.id < before && !present.count(c.id))
+                    gone.push_back(c.id);
+            }
+        }
+        for (CommentId id : gone)
+            self->remove(id);
+        self->m_core->cache()->storeComments(self->m_video, page->comments);
+        self->insert(std::move(page->comments));
+    };
+    m_core->startRequest(std::move(req), std::move(cbs));
+}
+
 void TimelineImpl::maybePrefetch()
 {
     if (m_reader != kNoReader && m_reader < m_options.prefetchDistance)
@@ -471,6 +528,7 @@ void TimelineImpl::loadOlderOnLoop()
             insert(std::move(slice->comments));
             publishStatus();
             finishOlder(size() - before);
+            revalidate(oldest);
             maybePrefetch();
             return;
         }

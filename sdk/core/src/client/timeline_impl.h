@@ -65,6 +65,10 @@ private:
     void insert(std::vector<Comment> comments);
     void remove(CommentId id);
     void recordSegment();
+    /// Re-asks the server for the cached page `before=@p before&limit=pageSize` with
+    /// If-None-Match (the ETag stored for it): 304 = unchanged; 200 = comments of that range the
+    /// server no longer has are removed (deleted while we were offline), new ones merged.
+    void revalidate(CommentId before);
     void maybePrefetch();
     void publishStatus();
     void emit(TimelineChange change);
@@ -89,6 +93,7 @@ private:
     bool m_refill = false;
     std::size_t m_reader = kNoReader;
     std::vector<std::function<void(Result<std::size_t>)>> m_olderWaiters;
+    CommentId m_revalidateOnHello = 0; ///< the cached opening page waits for a reachable server
     std::atomic<int> m_netPages { 0 };
 
     mutable std::mutex m_mutex; ///< guards m_seq and m_status for the snapshot getters

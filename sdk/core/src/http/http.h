@@ -3,6 +3,7 @@
 // Internal HTTP value types and the single CURLcode/HTTP-status -> Error mapping.
 
 #include "livecomments/error.h"
+#include "livecomments/http_backend.h"
 
 #include <chrono>
 #include <optional>
@@ -13,20 +14,11 @@
 
 namespace livecomments::detail {
 
-using Headers = std::vector<std::pair<std::string, std::string>>;
+using Headers = HttpHeaders;
 
-/// A request for the I/O loop.
-struct HttpRequest {
-    std::string method = "GET";
-    std::string url;
-    Headers headers;
-    std::string body;
-    /// Streams have no total timeout and hand their body to TransferCallbacks::onData.
-    bool stream = false;
-    std::chrono::milliseconds connectTimeout { 10000 };
-    std::chrono::milliseconds timeout { 30000 }; ///< total, non-stream only
-    std::string userAgent;
-};
+/// A request for the I/O loop (the public backend request type: streams have no total timeout
+/// and hand their body to TransferCallbacks::onData).
+using HttpRequest = HttpBackendRequest;
 
 /// Response head (and body for non-stream requests).
 struct HttpResponse {

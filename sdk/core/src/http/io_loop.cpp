@@ -1,41 +1,75 @@
 // SPDX-License-Identifier: MIT
 #include "http/io_loop.h"
 
-#include "http/curl_handles.h"
-
 #include <algorithm>
-#include <cctype>
-#include <cstring>
 
 namespace livecomments::detail {
 
 struct IoLoop::Transfer {
-    TransferId id = 0;
-    CurlEasy easy;
-    CurlSlist headers;
-    HttpRequest request;
+    bool stream = false;
     TransferCallbacks callbacks;
     TransferResult result;
-    bool headDone = false;
-    bool cancelled = false;
-    bool added = false;
-    char errorBuffer[CURL_ERROR_SIZE] = {};
 };
 
-IoLoop::IoLoop()
-    : m_multi(curl_multi_init())
-{ }
+/// The link from backend sinks to the loop. A backend may report after the loop is gone (its
+/// thread races the Client's shutdown), so sinks reach the loop only through this, under a lock.
+struct IoLoop::SinkHub {
+    std::mutex mutex;
+    IoLoop* loop = nullptr;
+};
+
+/// Queues every backend event as a loop command (copying the bytes), which wakes the loop.
+class IoLoop::Sink final : public HttpBackendSink {
+public:
+    Sink(std::shared_ptr<SinkHub> hub, TransferId id)
+        : m_hub(std::move(hub))
+        , m_id(id)
+    { }
+    void onHead(int status, HttpHeaders headers) override
+    {
+        send([id = m_id, status, headers = std::move(headers)](
+                 IoLoop& l) mutable { l.onHead(id, status, std::move(headers)); });
+    }
+    void onData(std::string_view chunk) override
+    {
+        send([id = m_id, bytes = std::string(chunk)](IoLoop& l) { l.onData(id, bytes); });
+    }
+    void onDone(std::optional<Error> error) override
+    {
+        send([id = m_id, error = std::move(error)](IoLoop& l) { l.onDone(id, error); });
+    }
+
+private:
+    template <typename Fn> void send(Fn fn)
+    {
+        std::lock_guard<std::mutex> lock(m_hub->mutex);
+        if (IoLoop* loop = m_hub->loop)
+            loop->post([loop, fn = std::move(fn)]() mutable { fn(*loop); });
+    }
+    std::shared_ptr<SinkHub> m_hub;
+    TransferId m_id;
+};
+
+IoLoop::IoLoop(std::shared_ptr<HttpBackend> backend)
+    : m_backend(backend ? std::move(backend) : makeCurlBackend())
+    , m_hub(std::make_shared<SinkHub>())
+{
+    m_hub->loop = this;
+}
 
 IoLoop::~IoLoop()
 {
-    // run() has returned (or never ran); transfers were dropped there. Clean whatever is left.
-    for (auto& [id, t] : m_transfers) {
-        if (t->added)
-            curl_multi_remove_handle(m_multi, t->easy.get());
+    {
+        std::lock_guard<std::mutex> lock(m_hub->mutex);
+        m_hub->loop = nullptr;
+    }
+    // run() has returned (or never ran) and cancelled its transfers; whatever is left goes too.
+    if (m_backend) {
+        for (auto& [id, t] : m_transfers)
+            m_backend->cancel(id);
     }
     m_transfers.clear();
-    if (m_multi)
-        curl_multi_cleanup(m_multi);
+    m_backend.reset(); // ends the backend's I/O (joins its thread) before the loop goes
 }
 
 bool IoLoop::post(std::function<void()> fn)
@@ -46,7 +80,7 @@ bool IoLoop::post(std::function<void()> fn)
             return false;
         m_commands.push_back(std::move(fn));
     }
-    curl_multi_wakeup(m_multi);
+    m_wake.notify_one();
     return true;
 }
 
@@ -56,8 +90,7 @@ void IoLoop::stop()
         std::lock_guard<std::mutex> lock(m_mutex);
         m_stop = true;
     }
-    if (m_multi)
-        curl_multi_wakeup(m_multi);
+    m_wake.notify_one();
 }
 
 bool IoLoop::stopped() const
@@ -68,23 +101,70 @@ bool IoLoop::stopped() const
 
 TransferId IoLoop::startTransfer(HttpRequest request, TransferCallbacks callbacks)
 {
+    const TransferId id = m_nextTransfer++;
     auto t = std::make_unique<Transfer>();
-    t->id = m_nextTransfer++;
-    t->request = std::move(request);
+    t->stream = request.stream;
     t->callbacks = std::move(callbacks);
-    const TransferId id = t->id;
     m_transfers.emplace(id, std::move(t));
-    m_toAdd.push_back(id); // added outside libcurl callbacks (multi calls are not re-entrant)
+    ++m_requestCount;
+    m_backend->start(id, std::move(request), std::make_shared<Sink>(m_hub, id));
     return id;
 }
 
 void IoLoop::cancelTransfer(TransferId id)
 {
+    if (m_transfers.erase(id))
+        m_backend->cancel(id);
+}
+
+void IoLoop::onHead(TransferId id, int status, Headers headers)
+{
     auto it = m_transfers.find(id);
-    if (it == m_transfers.end() || it->second->cancelled)
+    if (it == m_transfers.end())
         return;
-    it->second->cancelled = true;
-    m_toRemove.push_back(id);
+    Transfer& t = *it->second;
+    t.result.response.status = status;
+    t.result.response.headers = std::move(headers);
+    if (t.callbacks.onHead && !t.callbacks.onHead(t.result.response))
+        abortByHandler(id);
+}
+
+void IoLoop::onData(TransferId id, const std::string& bytes)
+{
+    auto it = m_transfers.find(id);
+    if (it == m_transfers.end())
+        return;
+    Transfer& t = *it->second;
+    if (!t.stream) {
+        t.result.response.body += bytes;
+        return;
+    }
+    if (t.callbacks.onData && !t.callbacks.onData(bytes))
+        abortByHandler(id);
+}
+
+void IoLoop::onDone(TransferId id, std::optional<Error> error)
+{
+    auto node = m_transfers.extract(id);
+    if (node.empty())
+        return;
+    Transfer& t = *node.mapped();
+    t.result.error = std::move(error);
+    if (t.callbacks.onDone)
+        t.callbacks.onDone(t.result);
+}
+
+void IoLoop::abortByHandler(TransferId id)
+{
+    // A handler may have cancelled (or replaced) the transfer itself meanwhile.
+    auto node = m_transfers.extract(id);
+    if (node.empty())
+        return;
+    m_backend->cancel(id);
+    Transfer& t = *node.mapped();
+    t.result.abortedByHandler = true;
+    if (t.callbacks.onDone)
+        t.callbacks.onDone(t.result);
 }
 
 TimerId IoLoop::addTimer(std::chrono::milliseconds delay, std::function<void()> fn)
@@ -100,213 +180,15 @@ void IoLoop::cancelTimer(TimerId id)
     m_timers.erase(id);
 }
 
-std::size_t IoLoop::writeCallback(char* data, std::size_t size, std::size_t n, void* user)
+Clock::time_point IoLoop::nextTimerTime() const
 {
-    // No exception may cross into libcurl: every handler body is wrapped.
-    auto* t = static_cast<Transfer*>(user);
-    const std::size_t bytes = size * n;
-    try {
-        if (t->cancelled)
-            return 0;
-        if (!t->headDone) {
-            t->headDone = true;
-            if (t->callbacks.onHead && !t->callbacks.onHead(t->result.response)) {
-                t->result.abortedByHandler = true;
-                return 0;
-            }
-        }
-        if (t->request.stream) {
-            if (t->callbacks.onData && !t->callbacks.onData(std::string_view(data, bytes))) {
-                t->result.abortedByHandler = true;
-                return 0;
-            }
-        } else {
-            t->result.response.body.append(data, bytes);
-        }
-        return bytes;
-    } catch (...) {
-        t->result.abortedByHandler = true;
-        return 0;
-    }
-}
-
-std::size_t IoLoop::headerCallback(char* data, std::size_t size, std::size_t n, void* user)
-{
-    auto* t = static_cast<Transfer*>(user);
-    const std::size_t bytes = size * n;
-    try {
-        std::string_view line(data, bytes);
-        while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
-            line.remove_suffix(1);
-        auto& resp = t->result.response;
-        if (line.rfind("HTTP/", 0) == 0) {
-            // A new status line (after 1xx or a redirect): start over.
-            resp.headers.clear();
-            resp.status = 0;
-            const auto sp = line.find(' ');
-            if (sp != std::string_view::npos && line.size() >= sp + 4)
-                resp.status = std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
-            return bytes;
-        }
-        if (line.empty()) {
-            // End of a header block. Only the final (non-1xx) one counts.
-            if (resp.status >= 200 && !t->headDone) {
-                t->headDone = true;
-                if (t->callbacks.onHead && !t->cancelled && !t->callbacks.onHead(resp)) {
-                    t->result.abortedByHandler = true;
-                    return 0;
-                }
-            }
-            return bytes;
-        }
-        const auto colon = line.find(':');
-        if (colon != std::string_view::npos) {
-            std::string name(line.substr(0, colon));
-            for (auto& c : name)
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            std::string_view value = line.substr(colon + 1);
-            while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-                value.remove_prefix(1);
-            while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
-                value.remove_suffix(1);
-            resp.headers.emplace_back(std::move(name), std::string(value));
-        }
-        return bytes;
-    } catch (...) {
-        t->result.abortedByHandler = true;
-        return 0;
-    }
-}
-
-void IoLoop::addPending()
-{
-    auto ids = std::move(m_toAdd);
-    m_toAdd.clear();
-    for (TransferId id : ids) {
-        auto it = m_transfers.find(id);
-        if (it == m_transfers.end() || it->second->cancelled)
-            continue;
-        Transfer& t = *it->second;
-        const HttpRequest& r = t.request;
-        t.easy.reset(curl_easy_init());
-        CURL* e = t.easy.get();
-        bool ok = e != nullptr;
-        if (ok) {
-            curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
-            curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &IoLoop::writeCallback);
-            curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-            curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &IoLoop::headerCallback);
-            curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-            curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errorBuffer);
-            curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-            curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-            curl_easy_setopt(
-                e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connectTimeout.count()));
-            if (!r.stream && r.timeout.count() > 0)
-                curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
-            if (!r.userAgent.empty())
-                curl_easy_setopt(e, CURLOPT_USERAGENT, r.userAgent.c_str());
-            if (r.method == "POST") {
-                curl_easy_setopt(e, CURLOPT_POST, 1L);
-                curl_easy_setopt(
-                    e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-                curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
-            } else if (r.method != "GET") {
-                curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-                if (!r.body.empty()) {
-                    curl_easy_setopt(
-                        e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-                    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
-                }
-            }
-            for (const auto& [name, value] : r.headers) {
-                const std::string line = name + ": " + value;
-                ok = ok && appendHeader(t.headers, line.c_str());
-            }
-            // No "Expect: 100-continue" round trip for small JSON bodies.
-            ok = ok && appendHeader(t.headers, "Expect:");
-            curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers.get());
-        }
-        if (ok && curl_multi_add_handle(m_multi, e) == CURLM_OK) {
-            t.added = true;
-            ++m_requestCount;
-            continue;
-        }
-        // Could not even start: report it as a failed transfer on the next turn.
-        t.cancelled = true;
-        m_toRemove.push_back(id);
-        auto onDone = std::move(t.callbacks.onDone);
-        if (onDone) {
-            TransferResult res;
-            res.error = Error { ErrorCode::Internal, "could not start HTTP request", 0, -1 };
-            m_timers.emplace(m_nextTimer, [onDone, res]() mutable { onDone(res); });
-            m_timerQueue.emplace(Clock::now(), m_nextTimer++);
-        }
-    }
-}
-
-void IoLoop::removeCancelled()
-{
-    auto ids = std::move(m_toRemove);
-    m_toRemove.clear();
-    for (TransferId id : ids) {
-        auto it = m_transfers.find(id);
-        if (it == m_transfers.end())
-            continue;
-        if (it->second->added)
-            curl_multi_remove_handle(m_multi, it->second->easy.get());
-        m_transfers.erase(it);
-    }
-}
-
-void IoLoop::finishDone()
-{
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(m_multi, &queued)) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        Transfer* t = nullptr;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-        if (!t)
-            continue;
-        const CURLcode code = msg->data.result;
-        curl_multi_remove_handle(m_multi, t->easy.get());
-        t->added = false;
-        auto node = m_transfers.extract(t->id);
-        if (node.empty() || t->cancelled)
-            continue;
-        TransferResult& res = t->result;
-        if (code != CURLE_OK && !res.abortedByHandler)
-            res.error = errorFromCurl(code, t->errorBuffer);
-        if (res.response.status == 0) {
-            long status = 0;
-            curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
-            res.response.status = static_cast<int>(status);
-        }
-        if (!t->headDone && !res.error && !res.abortedByHandler && t->callbacks.onHead) {
-            // A response without body (e.g. 204) still gets its head callback.
-            t->headDone = true;
-            if (!t->callbacks.onHead(res.response))
-                res.abortedByHandler = true;
-        }
-        if (t->callbacks.onDone)
-            t->callbacks.onDone(res);
-    }
-}
-
-std::chrono::milliseconds IoLoop::nextTimerDelay() const
-{
-    // Skip cancelled timers lazily.
+    // Cancelled timers are skipped lazily; wake at least once a second regardless.
+    const auto cap = Clock::now() + std::chrono::seconds(1);
     for (const auto& [when, id] : m_timerQueue) {
-        if (m_timers.count(id)) {
-            const auto d
-                = std::chrono::duration_cast<std::chrono::milliseconds>(when - Clock::now());
-            return std::max(d + std::chrono::milliseconds(1), std::chrono::milliseconds(0));
-        }
+        if (m_timers.count(id))
+            return std::min(when, cap);
     }
-    return std::chrono::milliseconds(1000);
+    return cap;
 }
 
 void IoLoop::runTimers()
@@ -338,25 +220,10 @@ void IoLoop::run()
         for (auto& c : commands)
             c();
         commands.clear();
-        removeCancelled();
-        addPending();
-        int running = 0;
-        curl_multi_perform(m_multi, &running);
-        finishDone();
         runTimers();
-        removeCancelled();
-        addPending();
-        if (!m_toAdd.empty())
-            continue;
-        const auto delay = std::min(nextTimerDelay(), std::chrono::milliseconds(1000));
-        {
-            std::lock_guard<std::mutex> lock(m_mutex);
-            if (m_stop)
-                break;
-            if (!m_commands.empty())
-                continue;
-        }
-        curl_multi_poll(m_multi, nullptr, 0, static_cast<int>(delay.count()), nullptr);
+        const auto until = nextTimerTime();
+        std::unique_lock<std::mutex> lock(m_mutex);
+        m_wake.wait_until(lock, until, [this] { return m_stop || !m_commands.empty(); });
     }
     // Commands queued before stop() still run once (e.g. a post() that returned its key must
     // reach the outbox table); whatever they start is dropped below.
@@ -372,11 +239,8 @@ void IoLoop::run()
             c();
     }
     // Drop everything on this thread; no callback is called any more.
-    for (auto& [id, t] : m_transfers) {
-        if (t->added)
-            curl_multi_remove_handle(m_multi, t->easy.get());
-        t->added = false;
-    }
+    for (auto& [id, t] : m_transfers)
+        m_backend->cancel(id);
     m_transfers.clear();
     m_timers.clear();
     m_timerQueue.clear();

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <QDateTime>
-#include <QJsonObject>
-#include <QString>
+#include <livecomments/comment.h>
 
-#include <optional>
+#include <QDateTime>
+#include <QString>
 
 namespace livecomments::qt {
 
-/// One comment as the Qt binding holds it (docs/protocol.md "Objects").
+/// A core livecomments::Comment as the Qt model holds it (Qt strings, QDateTime) plus the model's
+/// own gap mark. Built only from core values (fromCore()); the wire is decoded by the core.
 ///
 /// Threading: a plain value type; copy it freely between threads.
 struct Comment {
@@ -23,8 +23,8 @@ struct Comment {
 
     /// The id as the decimal string used on the wire.
     QString idString() const { return QString::number(id); }
-    /// Parses the wire JSON object; std::nullopt when the id is missing or not a decimal number.
-    static std::optional<Comment> fromJson(const QJsonObject& object);
+    /// The Qt view of core's @p comment.
+    static Comment fromCore(const livecomments::Comment& comment);
     /// Parses a decimal id string (the wire form); 0 when invalid.
     static quint64 parseId(const QString& id);
 };

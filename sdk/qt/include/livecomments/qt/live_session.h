@@ -17,18 +17,24 @@
 
 namespace livecomments::qt {
 
-/// A viewer's session on one live video, for QML: the live stream, the history pager, the
-/// outbox, and the header facts (title, live/ended, viewers).
+/// A viewer's session on one live video, for QML: a core livecomments::Timeline (cached history
+/// at once, the gap filled with `after=`, older pages prefetched, the live stream with the core's
+/// reconnects and watchdog), the core's persistent outbox, and the header facts (title,
+/// live/ended, viewers). The comment model is fed from the Timeline's changes only.
 ///
 /// ```qml
 /// LiveSession { id: session; server: "http://127.0.0.1:8080"; videoId: 42; token: myJwt }
 /// ListView { model: session.comments; verticalLayoutDirection: ListView.BottomToTop }
 /// ```
 /// It starts once the QML component is complete (or on start()) and restarts when server,
-/// videoId or transport change. Errors become the `status` property and errorOccurred();
-/// nothing throws. QNetworkInformation reachability "online" skips a pending backoff wait.
+/// videoId, transport or cachePath change. The SQLite cache (history + outbox) defaults to
+/// `livecomments-cache.sqlite` in QStandardPaths::AppDataLocation; a comment posted offline is
+/// kept there and sent once, also after an app restart. Errors become the `status` property and
+/// errorOccurred(); nothing throws. QNetworkInformation reachability "online" skips a pending
+/// backoff wait.
 ///
-/// Threading: a QObject of the GUI thread; the transport delivers everything on that thread.
+/// Threading: a QObject of the GUI thread; the core Client's executor delivers every callback on
+/// that thread.
 class LiveSession : public QObject, public QQmlParserStatus {
     Q_OBJECT
     Q_INTERFACES(QQmlParserStatus)
@@ -40,6 +46,11 @@ class LiveSession : public QObject, public QQmlParserStatus {
     Q_PROPERTY(QJSValue tokenProvider READ tokenProvider WRITE setTokenProvider NOTIFY
             tokenProviderChanged)
     Q_PROPERTY(TransportKind transport READ transport WRITE setTransport NOTIFY transportChanged)
+    /// SQLite cache file (history pages and the persistent outbox); "" = no cache (outbox in
+    /// memory only). Default: livecomments-cache.sqlite in QStandardPaths::AppDataLocation.
+    Q_PROPERTY(QString cachePath READ cachePath WRITE setCachePath NOTIFY cachePathChanged)
+    /// One line for the header: "Live", "Connecting…", "Offline — reconnecting in 3s", ...
+    Q_PROPERTY(QString statusText READ statusText NOTIFY statusTextChanged)
     Q_PROPERTY(State state READ state NOTIFY stateChanged)
     Q_PROPERTY(int reconnectIn READ reconnectIn NOTIFY countdownChanged) ///< seconds, Reconnecting
     Q_PROPERTY(int attempt READ attempt NOTIFY stateChanged)
@@ -56,12 +67,13 @@ class LiveSession : public QObject, public QQmlParserStatus {
     Q_PROPERTY(bool loadingOlder READ loadingOlder NOTIFY historyChanged)
     Q_PROPERTY(bool atBeginning READ atBeginning NOTIFY historyChanged)
     Q_PROPERTY(bool historyLoaded READ historyLoaded NOTIFY historyChanged)
-    /// Own posts not yet confirmed: [{key, text, state: "pending"|"failed", error, attempts}].
+    /// Own posts not yet confirmed (also those restored from the cache after a restart):
+    /// [{key, text, state: "pending"|"failed", error, attempts}].
     Q_PROPERTY(QVariantList outbox READ outbox NOTIFY outboxChanged)
     Q_PROPERTY(int rateLimitedFor READ rateLimitedFor NOTIFY countdownChanged) ///< seconds (429)
     Q_PROPERTY(int maxLength READ maxLength CONSTANT) ///< comment length limit (characters)
 public:
-    /// Which transport carries the session.
+    /// Which HTTP backend carries the session's core Client.
     enum class TransportKind { Curl, QtNetwork };
     Q_ENUM(TransportKind)
     /// Connection state (the header's indicator).
@@ -97,15 +109,20 @@ public:
     void setTokenProvider(const QJSValue& provider);
     TransportKind transport() const { return m_transportKind; }
     void setTransport(TransportKind kind);
-    State state() const;
+    QString cachePath() const { return m_cachePath; }
+    void setCachePath(const QString& path);
+    /// The default cachePath (QStandardPaths::AppDataLocation).
+    static QString defaultCachePath();
+    QString statusText() const;
+    State state() const { return m_state; }
     int reconnectIn() const;
-    int attempt() const;
+    int attempt() const { return m_attempt; }
     Status status() const { return m_status; }
     QString errorString() const { return m_errorString; }
-    QString title() const { return m_video.title; }
-    QString streamerName() const { return m_video.streamerName; }
-    bool live() const { return m_video.live; }
-    bool ended() const { return m_videoKnown && !m_video.live; }
+    QString title() const { return QString::fromStdString(m_video.title); }
+    QString streamerName() const { return QString::fromStdString(m_video.streamer.name); }
+    bool live() const { return m_videoKnown && !m_ended && m_video.status == "live"; }
+    bool ended() const { return m_ended || (m_videoKnown && m_video.status != "live"); }
     int viewers() const { return static_cast<int>(m_video.viewers); }
     QString userId() const { return m_userId; }
     QString userName() const { return m_userName; }
@@ -116,8 +133,10 @@ public:
     QVariantList outbox() const;
     int rateLimitedFor() const;
     int maxLength() const { return 500; }
-    /// The transport in use (tests).
+    /// The Client holder in use (tests).
     Transport* transportObject() const { return m_transport.get(); }
+    /// The core Timeline in use, or nullptr (tests).
+    livecomments::Timeline* timeline() const { return m_timeline.get(); }
 
     /// Connects (again) with the current properties.
     Q_INVOKABLE void start();
@@ -131,6 +150,9 @@ public:
     Q_INVOKABLE void dismiss(const QString& key);
     /// Loads the next older history page (no-op while loading or at the beginning).
     Q_INVOKABLE void loadOlder();
+    /// The oldest row the reader can see (a row of `comments`): the Timeline prefetches the next
+    /// older page when it gets within TimelineOptions::prefetchDistance of the oldest loaded one.
+    Q_INVOKABLE void setReaderRow(int row);
     /// Skips a pending reconnect wait.
     Q_INVOKABLE void reconnect();
 
@@ -140,6 +162,8 @@ signals:
     void tokenChanged();
     void tokenProviderChanged();
     void transportChanged();
+    void cachePathChanged();
+    void statusTextChanged();
     void stateChanged();
     void countdownChanged();
     void statusChanged();
@@ -161,15 +185,17 @@ private:
     void refreshToken();
     void setFailure(const Failure& failure);
     void clearFailure();
-    void onComment(const Comment& comment);
-    void onPostUpdate(const QString& text, const PostUpdate& update);
+    void setState(State state, int attempt = 0, int delayMs = 0);
+    void onChange(const TimelineChange& change);
+    void onTimelineStatus(const TimelineStatus& status);
+    void onStreamStatus(const StreamStatus& status);
+    void onOutbox(const OutboxEntry& entry);
     void fetchVideo();
-    void fetchNewestPage();
 
     struct OutboxRow {
         QString key;
         QString text;
-        PostUpdate::State state = PostUpdate::State::Pending;
+        PostState state = PostState::Pending;
         QString error;
         int attempts = 0;
     };
@@ -179,17 +205,26 @@ private:
     QString m_token;
     QJSValue m_tokenProvider;
     TransportKind m_transportKind = TransportKind::QtNetwork;
+    QString m_cachePath;
     std::unique_ptr<Transport> m_transport;
+    std::unique_ptr<livecomments::Timeline> m_timeline;
+    /// Ids of the Timeline's sequence as delivered so far (to map Removed ranges to ids).
+    std::vector<CommentId> m_sequence;
     CommentModel* m_model = nullptr;
+    State m_state = State::Idle;
+    int m_attempt = 0;
+    int m_delayMs = 0;
     Status m_status = Status::Ok;
     QString m_errorString;
-    VideoInfo m_video;
+    Video m_video;
     bool m_videoKnown = false;
+    bool m_ended = false;
     QString m_userId;
     QString m_userName;
     bool m_complete = false;
     bool m_loadingOlder = false;
     bool m_atBeginning = false;
+    bool m_fillingGap = false;
     bool m_historyLoaded = false;
     QList<OutboxRow> m_outbox;
     QElapsedTimer m_clock;

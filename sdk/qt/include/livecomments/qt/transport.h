@@ -3,133 +3,115 @@
 
 #include "livecomments/qt/comment.h"
 
+#include <livecomments/client.h>
+
 #include <QByteArray>
-#include <QJsonObject>
-#include <QList>
 #include <QObject>
-#include <QPair>
-#include <QPointer>
-#include <QSet>
 #include <QUrl>
 
-#include <deque>
 #include <functional>
 #include <memory>
-#include <optional>
-
-namespace livecomments {
-struct SseEvent;
-}
+#include <mutex>
+#include <string>
 
 namespace livecomments::qt {
 
-/// Why a request or stream failed (mirrors livecomments::Error).
+/// Why a request or stream failed: livecomments::Error in Qt strings (for QML status texts).
 struct Failure {
     int httpStatus = 0; ///< HTTP status when a response came, else 0
-    QString code; ///< stable lower-case code: "network", "timeout", "rate_limited", "conflict", ...
+    QString code; ///< livecomments::errorCodeName(): "network", "timeout", "rate_limited", ...
     QString message; ///< human-readable detail
     int retryAfterMs = -1; ///< the server's Retry-After (429/503), else -1
     bool recoverable = false; ///< trying again later may succeed
+
+    static Failure fromCore(const livecomments::Error& error);
 };
 
-/// A video as shown in the player header.
-struct VideoInfo {
-    qint32 id = 0;
-    QString title;
-    QString streamerName;
-    bool live = false;
-    qint64 viewers = 0;
-    qint64 commentCount = 0;
-};
-
-/// One history page (older comments).
-struct HistoryPage {
-    QList<Comment> comments; ///< newest first, as on the wire
-    QString nextCursor; ///< empty = no older page
-};
-
-/// Delivery state of a posted comment (outbox).
-struct PostUpdate {
-    enum class State { Pending, Sent, Failed };
-    QString key; ///< Idempotency-Key, stable for the entry
-    State state = State::Pending;
-    int attempts = 0;
-    std::optional<Comment> comment; ///< Sent: the stored comment
-    std::optional<Failure> error; ///< Failed: why; Pending: the last recoverable error
-};
-
-/// One live-comment connection to a server: the event stream of one video plus short requests.
+/// A core livecomments::Client for a Qt thread: chooses the HTTP backend (libcurl or Qt
+/// Network), marshals every callback to this object's thread, and turns one core Subscription
+/// into signals. It has no reconnect loop, watchdog, decoder or outbox of its own: those are the
+/// core's (EventSource, Subscription, ClientCore's outbox) and are the same for both kinds.
 ///
-/// Two implementations share this interface and the same test suite (tests/qt/tst_transport):
-/// Kind::Curl wraps livecomments::core's libcurl Client; Kind::QtNetwork uses
-/// QNetworkAccessManager and core's SseParser + Backoff. Both decode the same events (this base
-/// class does it) and follow core's reconnect rules: backoff with full jitter, `retry:` honoured,
-/// `Last-Event-ID` sent on reconnect, no reconnect on 204/401/403/404, heartbeat watchdog of
-/// 2.5 × `hello.heartbeat_ms`, no reconnect after an intentional unsubscribe().
-///
-/// Threading: a QObject of the thread that created it (the GUI thread in practice); every
-/// method must be called there and every signal and request callback is delivered there.
+/// Threading: a QObject of the thread that created it (the GUI thread in practice); every method
+/// must be called there and every signal and request callback is delivered there. The Client is
+/// destroyed (its I/O thread joined) before this QObject, so no task can target a dead object;
+/// tasks still queued die with the object (Qt drops posted events of a deleted receiver).
 class Transport : public QObject {
     Q_OBJECT
 public:
-    /// Which implementation.
-    enum class Kind { Curl, QtNetwork };
+    /// Which HTTP backend moves the bytes.
+    enum class Kind {
+        Curl, ///< libcurl (the core's default backend)
+        QtNetwork, ///< QNetworkAccessManager (QtNetworkBackend)
+    };
     Q_ENUM(Kind)
     /// Stream state.
     enum class State {
         Idle, ///< not subscribed
         Connecting, ///< first connection in progress
         Live, ///< `hello` received, events flowing
-        Reconnecting, ///< waiting reconnectDelayMs() before the next attempt
-        Closed, ///< gave up (204/401/403/404) or unsubscribed
+        Reconnecting, ///< waiting reconnectDelayMs() before the next attempt (core's backoff)
+        Closed, ///< gave up (204/401/403/404), or the stream of an ended video dropped
     };
     Q_ENUM(State)
 
-    /// Creates the implementation of @p kind (never nullptr).
+    explicit Transport(Kind kind, QObject* parent = nullptr);
+    /// Same as the constructor (kept for callers of the former factory).
     static std::unique_ptr<Transport> create(Kind kind, QObject* parent = nullptr);
     ~Transport() override;
 
-    virtual Kind kind() const = 0;
-    /// Server base URL, e.g. http://127.0.0.1:8080. Takes effect at the next connection.
+    Kind kind() const { return m_kind; }
+    /// Server base URL, e.g. http://127.0.0.1:8080. A change makes a new Client at next use.
     void setServer(const QUrl& server) { m_server = server; }
     QUrl server() const { return m_server; }
-    /// Bearer token (JWT) for requests and the stream; empty = anonymous.
-    void setToken(const QByteArray& token) { m_token = token; }
+    /// Bearer token (JWT) for requests and the stream; empty = anonymous. Read by the core before
+    /// each request.
+    void setToken(const QByteArray& token);
     QByteArray token() const { return m_token; }
+    /// SQLite cache (and persistent outbox) file; empty = none. A change makes a new Client.
+    void setCachePath(const QString& path) { m_cachePath = path; }
+    QString cachePath() const { return m_cachePath; }
+
+    /// The core Client for the current settings, created on first use (nullptr if it cannot be
+    /// created; streamError() tells why). Its callbacks run on this object's thread.
+    livecomments::Client* client();
+    /// Receives every outbox change of client() (also restored entries); set before client().
+    void setOutboxHandler(std::function<void(const OutboxEntry&)> handler)
+    {
+        m_outboxHandler = std::move(handler);
+    }
 
     /// Opens the event stream of @p videoId, resuming after @p lastEventId when not empty.
-    virtual void subscribe(qint32 videoId, const QString& lastEventId = {}) = 0;
+    void subscribe(qint32 videoId, const QString& lastEventId = {});
     /// Closes the stream on purpose; no reconnect follows. State becomes Idle.
-    virtual void unsubscribe() = 0;
-    /// Skips the remaining backoff wait (e.g. the network came back). No-op unless
-    /// Reconnecting or Connecting/Live with a dead stream.
-    virtual void reconnectNow() = 0;
-    /// GET /videos/{id}. @p done runs on this object's thread unless @p context is gone; never
-    /// after ~Transport().
-    virtual void fetchVideo(qint32 videoId, QObject* context,
-        std::function<void(const VideoInfo&, const std::optional<Failure>&)> done)
-        = 0;
+    void unsubscribe();
+    /// Skips the remaining backoff wait (e.g. the network came back): reopens the core
+    /// subscription at its resume point. No-op unless Reconnecting.
+    void reconnectNow();
+    /// GET /videos/{id}. @p done runs on this object's thread unless @p context is gone.
+    void fetchVideo(qint32 videoId, QObject* context,
+        std::function<void(const livecomments::Result<livecomments::Video>&)> done);
     /// GET /videos/{id}/comments?before=@p before&limit=@p limit (newest page when @p before is
-    /// empty).
-    virtual void fetchHistory(qint32 videoId, const QString& before, int limit, QObject* context,
-        std::function<void(const HistoryPage&, const std::optional<Failure>&)> done)
-        = 0;
-    /// Posts a comment with an Idempotency-Key, retrying network errors, 5xx and 429 (after
-    /// Retry-After) with the same key until Sent or Failed. Returns the key at once; @p update
-    /// gets every state change.
-    virtual QString post(qint32 videoId, const QString& text, QObject* context,
-        std::function<void(const PostUpdate&)> update)
-        = 0;
+    /// empty); comments newest first, as on the wire.
+    void fetchHistory(qint32 videoId, const QString& before, int limit, QObject* context,
+        std::function<void(const livecomments::Result<livecomments::HistoryPage>&)> done);
+    /// Client::post() (the core outbox: idempotency key, retries, persisted with a cache).
+    /// Returns the key at once, or "" when rejected at once (then @p update gets Failed).
+    QString post(qint32 videoId, const QString& text, QObject* context,
+        std::function<void(const livecomments::OutboxEntry&)> update);
 
     State state() const { return m_state; }
     int attempt() const { return m_attempt; } ///< reconnect attempt number (0 when Live)
     int reconnectDelayMs() const { return m_delayMs; } ///< delay chosen for this reconnect
-    QString lastEventId() const { return m_lastEventId; } ///< id of the last event received
-    int connectionCount() const { return m_connections; } ///< streams opened so far
+    QString lastEventId() const { return m_lastEventId; } ///< id of the last comment received
+    int connectionCount() const { return m_connections; } ///< streams that reached `hello`
     int lastStreamStatus() const { return m_lastStatus; } ///< HTTP status of the last stream
-    /// The streamer ended the subscribed video (`ended` event). The stream stays open for
+    /// The streamer ended the subscribed video (core's onEnded). The stream stays open for
     /// deletions; when it drops, the state becomes Closed instead of Reconnecting.
     bool ended() const { return m_ended; }
+
+    /// Converts a core comment to the model's Qt value.
+    static Comment toQt(const livecomments::Comment& comment) { return Comment::fromCore(comment); }
 
 signals:
     void stateChanged();
@@ -145,34 +127,30 @@ signals:
     /// The stream failed. @p fatal: no reconnect will follow (204/401/403/404 or bad response).
     void streamError(int httpStatus, const QString& message, bool fatal);
 
-protected:
-    explicit Transport(QObject* parent);
+private:
     void setState(State state, int attempt = 0, int delayMs = 0);
-    /// Forgets the ids seen so far (a new subscription).
-    void resetDedupe();
-    /// Sets ended(); emits videoEnded() when it becomes true. false on a new subscription.
     void setEnded(bool ended);
-    /// Decodes one SSE event into the signals above (shared by both implementations); a
-    /// comment id seen within the last kDedupeWindow ids (the server's resume overlap) is dropped.
-    void dispatchEvent(const livecomments::SseEvent& event);
-    /// The stream URL of @p videoId.
-    QUrl streamUrl(qint32 videoId) const;
-    /// The full URL of @p pathAndQuery on server().
-    QUrl urlFor(const QString& pathAndQuery) const;
-    /// Whether a stream answered with this status must not be retried (WHATWG + the reconnect table
-    /// of docs/sdk.md "Streams").
-    static bool isFatalStatus(int status);
+    void openSubscription(CommentId resumeAfter);
 
+    struct TokenBox {
+        std::mutex mutex;
+        std::string token;
+    };
+    Kind m_kind;
     QUrl m_server;
     QByteArray m_token;
+    QString m_cachePath;
+    std::function<void(const OutboxEntry&)> m_outboxHandler;
+    std::shared_ptr<TokenBox> m_tokenBox = std::make_shared<TokenBox>();
+    std::unique_ptr<livecomments::Client> m_client;
+    QUrl m_clientServer;
+    QString m_clientCache;
+    std::unique_ptr<livecomments::Subscription> m_subscription;
+    qint32 m_videoId = 0;
+    quint64 m_generation = 0; ///< bumps per subscription: callbacks of an old one are ignored
     QString m_lastEventId;
     int m_connections = 0;
     int m_lastStatus = 0;
-
-private:
-    static constexpr int kDedupeWindow = 4096;
-    QSet<quint64> m_seen;
-    std::deque<quint64> m_seenOrder;
     State m_state = State::Idle;
     int m_attempt = 0;
     int m_delayMs = 0;
