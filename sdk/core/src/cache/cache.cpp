@@ -237,6 +237,8 @@ bool Cache::createSchema()
                 " video_id INTEGER NOT NULL, text TEXT NOT NULL, attempts INTEGER NOT NULL,"
                 " server TEXT NOT NULL, user_id TEXT NOT NULL);"
                 "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE page_etags(video_id INTEGER NOT NULL, query TEXT NOT NULL,"
+                " etag TEXT NOT NULL, PRIMARY KEY(video_id, query)) WITHOUT ROWID;"
                 "PRAGMA application_id=1279479124;"
                 "PRAGMA user_version=2;"
                 "COMMIT;");
