@@ -5,13 +5,15 @@
 #                    demo video, print a dev token and curl commands, open the player if a display
 #                    exists
 #   ./dev.sh test    install what is missing, build everything, check the style
-#                    (tools/check_style.sh), run the whole CTest suite, then the suite again under
-#                    ASan+UBSan and TSan (LC_SKIP_SANITIZERS=1 skips those)
+#                    (tools/check_style.sh), run the whole CTest suite, a few seconds of each fuzz
+#                    target, sdk/core's unit tests cross-built for arm64 under qemu-user
+#                    (LC_SKIP_ARM64=1 skips that), then the suite again under ASan+UBSan and TSan
+#                    (LC_SKIP_SANITIZERS=1 skips those)
 #   ./dev.sh cluster [N]  Redis + PostgreSQL (data in ./var/cluster) + N nodes (default 3) + nginx
 #                    with packaging/nginx/livecomments-cluster.conf, all on loopback; Ctrl-C stops all
 #                    (ports: LC_PORT 8080 + nodes above it, LC_PG_PORT 55432, LC_REDIS_PORT 56379;
 #                    LC_NODE_ARGS: more options for every node)
-# Others: ./dev.sh deps | build [preset] | test-sanitizers | bench | package
+# Others: ./dev.sh deps | build [preset] | test-sanitizers | test-arm64 | bench | package
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -29,6 +31,14 @@ DEPS=(
   lintian fakeroot dpkg-dev systemd
 )
 
+# The arm64 cross-build of sdk/core and its unit tests (preset arm64, run under qemu-user).
+# Multiarch: the :arm64 dev packages install beside the amd64 ones (apt upgrades the amd64 twins
+# to the same version when the archive has a newer one).
+ARM64_DEPS=(
+  crossbuild-essential-arm64 qemu-user
+  libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 qt6-base-dev:arm64
+)
+
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
 as_root() {
@@ -36,9 +46,10 @@ as_root() {
     echo "need root (or sudo) to run: $*" >&2; exit 1; fi
 }
 
-deps() {
+# Installs whichever of the given Debian packages are missing.
+install_missing() {
   local missing=()
-  for p in "${DEPS[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -46,7 +57,29 @@ deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
+}
+
+deps() {
+  install_missing "${DEPS[@]}"
   # Services some packages start on install are not ours; tests start their own on free ports.
+}
+
+deps_arm64() {
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    log "adding the arm64 architecture to dpkg"
+    as_root dpkg --add-architecture arm64
+  fi
+  install_missing "${ARM64_DEPS[@]}"
+}
+
+# sdk/core and its unit tests cross-built for arm64 and run under qemu-aarch64.
+test_arm64() {
+  deps_arm64
+  local start=$SECONDS
+  build arm64
+  log "running the arm64 unit tests under qemu-user"
+  ctest --preset arm64 --parallel 2
+  log "arm64 step: $((SECONDS - start)) s"
 }
 
 raise_fd_limit() {
@@ -156,6 +189,9 @@ test_suite() {
   cmake --preset fuzz >/dev/null
   cmake --build --preset fuzz
   ctest --preset fuzz -L fuzz
+  if [ "${LC_SKIP_ARM64:-0}" != 1 ]; then
+    test_arm64
+  fi
   if [ "${LC_SKIP_SANITIZERS:-0}" != 1 ]; then
     test_sanitizers "$@"
   fi
@@ -182,6 +218,7 @@ case "$cmd" in
   cluster) cluster "$@" ;;
   test) test_suite "$@" ;;
   test-sanitizers) test_sanitizers "$@" ;;
+  test-arm64) test_arm64 ;;
   bench) deps; build dev --target livecomments-bench livecomments-server; raise_fd_limit; exec bench/compare.sh "$@" ;;
   package)
     # Prefix /usr: the SDK, its .pc file and the QML module land in Debian's multiarch paths.
@@ -189,5 +226,5 @@ case "$cmd" in
     cmake --preset dev -B build/package -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
     cmake --build build/package
     (cd build/package && cpack -G DEB && cpack -G TGZ) ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

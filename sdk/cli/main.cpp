@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // livecomments — command-line client of the LiveComments SDK.
-//   livecomments tail    --server=URL --video=ID [--token=T] [--history=N]
-//   livecomments post    --server=URL --video=ID --token=T TEXT
-//   livecomments history --server=URL --video=ID [--before=C] [--limit=N]
+//   livecomments tail    --server=URL --video=ID [--token=T] [--history=N] [--cache=PATH] [--json]
+//   livecomments post    --server=URL --video=ID --token=T [--cache=PATH] [--json] TEXT
+//   livecomments history --server=URL --video=ID [--before=C] [--limit=N] [--cache=PATH] [--json]
+//   livecomments delete  --server=URL --video=ID --token=T --comment=ID [--json]
 //   livecomments events  URL [--header="K: V"]... [--last-event-id=ID] [--retry-ms=N]
 //                        [--max-events=N] [--timeout-ms=N]
-// Data goes to stdout (one JSON object per line); diagnostics, reconnects and errors to stderr.
+// Data goes to stdout (one line per comment: "12:49:17 alice: hello", oldest first, or one JSON
+// object per line with --json; events are always JSON); diagnostics, reconnects and errors go
+// to stderr.
 #include "livecomments/client.h"
 #include "json/json.h"
 
@@ -34,9 +37,12 @@ constexpr int kExitTimeout = 3;
 const char* const kUsage
     = "usage:\n"
       "  livecomments --version\n"
-      "  livecomments tail    --server=URL --video=ID [--token=T] [--history=N]\n"
-      "  livecomments post    --server=URL --video=ID --token=T TEXT\n"
-      "  livecomments history --server=URL --video=ID [--before=C] [--limit=N]\n"
+      "  livecomments tail    --server=URL --video=ID [--token=T] [--history=N] [--cache=PATH]\n"
+      "                       [--json]\n"
+      "  livecomments post    --server=URL --video=ID --token=T [--cache=PATH] [--json] TEXT\n"
+      "  livecomments history --server=URL --video=ID [--before=C] [--limit=N] [--cache=PATH]\n"
+      "                       [--json]\n"
+      "  livecomments delete  --server=URL --video=ID --token=T --comment=ID [--json]\n"
       "  livecomments events  URL [--header=\"K: V\"]... [--last-event-id=ID] [--retry-ms=N]\n"
       "                       [--max-events=N] [--timeout-ms=N]\n";
 
@@ -72,7 +78,9 @@ std::optional<Args> parseArgs(int argc, char** argv, int first)
                 a.positional.emplace_back(argv[i]);
             break;
         }
-        if (s.rfind("--", 0) == 0 && s.size() > 2) {
+        if (s == "--json") {
+            a.options.emplace("json", "1"); // a flag: takes no value
+        } else if (s.rfind("--", 0) == 0 && s.size() > 2) {
             const auto eq = s.find('=');
             if (eq != std::string::npos) {
                 a.options.emplace(s.substr(2, eq - 2), s.substr(eq + 1));
@@ -110,6 +118,19 @@ std::string commentJson(const Comment& c)
         + ",\"name\":" + json::quoted(c.user.name) + "},\"text\":" + json::quoted(c.text)
         + ",\"created_at\":" + json::quoted(c.createdAt) + "}";
     return out;
+}
+
+/// "12:49:17 alice: hello" (UTC time of day); control characters become spaces so that one
+/// comment stays one line.
+std::string commentLine(const Comment& c)
+{
+    std::string line = c.createdAt.size() >= 19 ? c.createdAt.substr(11, 8) : c.createdAt;
+    line += ' ';
+    line += c.user.name.empty() ? "user-" + c.user.id : c.user.name;
+    line += ": ";
+    for (const char ch : c.text)
+        line += static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F ? ' ' : ch;
+    return line;
 }
 
 std::string errorText(const Error& e)
@@ -172,10 +193,13 @@ extern "C" void onSignal(int)
     std::_Exit(130);
 }
 
-std::unique_ptr<Client> makeClient(const std::string& server, const std::string& token, Output& out)
+std::unique_ptr<Client> makeClient(const std::string& server, const std::string& token, Output& out,
+    const std::string& cachePath = {})
 {
     ClientConfig cfg;
     cfg.baseUrl = server;
+    cfg.cache.path = cachePath;
+    cfg.onError = [&out](const Error& e) { out.err(errorText(e)); };
     cfg.userAgent = "livecomments-cli/0.1";
     if (!token.empty())
         cfg.tokenProvider = [token] { return token; };
@@ -294,6 +318,9 @@ struct Common {
     std::string server;
     VideoId video = 0;
     std::string token;
+    std::string cache; ///< --cache=PATH (SQLite file), empty = none
+    bool json = false; ///< --json: JSON lines instead of human-readable ones
+    std::string format(const Comment& c) const { return json ? commentJson(c) : commentLine(c); }
 };
 
 std::optional<Common> common(const Args& a, Output& out, bool needToken)
@@ -301,6 +328,8 @@ std::optional<Common> common(const Args& a, Output& out, bool needToken)
     Common c;
     c.server = a.get("server").value_or("");
     c.token = a.get("token").value_or("");
+    c.cache = a.get("cache").value_or("");
+    c.json = a.get("json").has_value();
     const auto video = toNumber(a.get("video"), 1, 2147483647);
     if (c.server.empty() || !video || (needToken && c.token.empty())) {
         std::cerr << kUsage;
@@ -326,30 +355,96 @@ int cmdHistory(const Args& a, Output& out)
         }
         q.limit = static_cast<int>(*limit);
     }
+    auto client = makeClient(c->server, c->token, out, c->cache);
+    if (!client)
+        return kExitUsage;
+    Done done;
+    auto print = [&](const std::vector<Comment>& oldestFirst) {
+        for (const auto& cm : oldestFirst)
+            out.line(c->format(cm));
+    };
+    std::unique_ptr<Timeline> offline;
+    client->fetchHistory(c->video, q, [&](Result<HistoryPage> r) {
+        if (r && c->json) {
+            // The page as the server sent it (newest first, with its cursor).
+            std::string s = "{\"comments\":[";
+            bool first = true;
+            for (const auto& cm : r->comments) {
+                if (!first)
+                    s += ',';
+                first = false;
+                s += commentJson(cm);
+            }
+            s += "],\"next_cursor\":" + (r->nextCursor ? json::quoted(*r->nextCursor) : "null")
+                + "}";
+            out.line(s);
+            done.finish(kExitOk);
+            return;
+        }
+        if (r) {
+            print(std::vector<Comment>(r->comments.rbegin(), r->comments.rend()));
+            done.finish(kExitOk);
+            return;
+        }
+        out.err(errorText(r.error()));
+        if (c->cache.empty() || !r.error().isRecoverable() || q.before) {
+            done.finish(kExitFailure);
+            return;
+        }
+        // Offline: the newest page from the cache (a Timeline without live stream serves it
+        // at once; its own network retry is not waited for).
+        done.finish(-1);
+    });
+    auto code = done.wait(std::chrono::milliseconds(60000));
+    if (code && *code == -1) {
+        std::vector<Comment> cached;
+        Done shown;
+        TimelineCallbacks tcb;
+        tcb.onChange = [&](const TimelineChange& ch) {
+            if (ch.kind != TimelineChange::Kind::Removed && !ch.comments.empty())
+                shown.finish(kExitOk);
+        };
+        TimelineOptions opts;
+        opts.live = false;
+        opts.pageSize = q.limit;
+        auto timeline = client->openTimeline(c->video, tcb, opts);
+        if (!timeline)
+            return kExitFailure;
+        if (!shown.wait(std::chrono::milliseconds(2000))) {
+            out.err("nothing cached for this video");
+            return kExitFailure;
+        }
+        out.err("offline: showing cached comments");
+        print((*timeline)->snapshot());
+        return kExitOk;
+    }
+    return code.value_or(kExitTimeout);
+}
+
+int cmdDelete(const Args& a, Output& out)
+{
+    auto c = common(a, out, true);
+    const auto comment = a.get("comment") ? parseCommentId(*a.get("comment")) : std::nullopt;
+    if (!c || !comment) {
+        if (c)
+            std::cerr << kUsage;
+        return kExitUsage;
+    }
     auto client = makeClient(c->server, c->token, out);
     if (!client)
         return kExitUsage;
     Done done;
-    client->fetchHistory(c->video, q, [&](Result<HistoryPage> r) {
+    client->deleteComment(c->video, *comment, [&](Result<void> r) {
         if (!r) {
             out.err(errorText(r.error()));
             done.finish(kExitFailure);
             return;
         }
-        std::string s = "{\"comments\":[";
-        bool first = true;
-        for (const auto& cm : r->comments) {
-            if (!first)
-                s += ',';
-            first = false;
-            s += commentJson(cm);
-        }
-        s += "],\"next_cursor\":" + (r->nextCursor ? json::quoted(*r->nextCursor) : "null") + "}";
-        out.line(s);
+        const std::string id = std::to_string(*comment);
+        out.line(c->json ? "{\"deleted\":" + json::quoted(id) + "}" : "deleted " + id);
         done.finish(kExitOk);
     });
-    auto code = done.wait(std::chrono::milliseconds(60000));
-    return code.value_or(kExitTimeout);
+    return done.wait(std::chrono::milliseconds(60000)).value_or(kExitTimeout);
 }
 
 int cmdPost(const Args& a, Output& out)
@@ -360,13 +455,13 @@ int cmdPost(const Args& a, Output& out)
             std::cerr << kUsage;
         return kExitUsage;
     }
-    auto client = makeClient(c->server, c->token, out);
+    auto client = makeClient(c->server, c->token, out, c->cache);
     if (!client)
         return kExitUsage;
     Done done;
     auto key = client->post(c->video, a.positional[0], [&](const OutboxEntry& e) {
         if (e.state == PostState::Sent) {
-            out.line(e.comment ? commentJson(*e.comment) : std::string("{}"));
+            out.line(e.comment ? c->format(*e.comment) : std::string(c->json ? "{}" : ""));
             done.finish(kExitOk);
         } else if (e.state == PostState::Failed) {
             out.err("post failed" + (e.error ? ": " + errorText(*e.error) : std::string()));
@@ -383,6 +478,65 @@ int cmdPost(const Args& a, Output& out)
     return code.value_or(kExitTimeout);
 }
 
+/// A tail's stream state on stderr; Closed ends the command.
+void reportStatus(const StreamStatus& s, Output& out, Done& done)
+{
+    if (s.state == StreamState::Reconnecting)
+        out.err("reconnecting (attempt " + std::to_string(s.attempt) + ")"
+            + (s.error ? ": " + errorText(*s.error) : std::string()));
+    else if (s.state == StreamState::Live)
+        out.err("live");
+    else if (s.state == StreamState::Closed) {
+        out.err("closed" + (s.error ? ": " + errorText(*s.error) : std::string()));
+        done.finish(s.error ? kExitFailure : kExitOk);
+    }
+}
+
+/// tail --cache: a Timeline shows the cached history at once (also offline), fills the gap
+/// and follows the live stream; each comment is printed once, in id order.
+int tailTimeline(const Common& c, int history, Output& out)
+{
+    auto client = makeClient(c.server, c.token, out, c.cache);
+    if (!client)
+        return kExitUsage;
+    Done done;
+    std::mutex mutex;
+    bool started = false;
+    CommentId printedUpTo = 0;
+    TimelineCallbacks tcb;
+    tcb.onChange = [&](const TimelineChange& ch) {
+        if (ch.kind == TimelineChange::Kind::Removed || ch.comments.empty())
+            return;
+        std::lock_guard<std::mutex> lock(mutex);
+        std::vector<Comment> list = ch.comments;
+        std::sort(list.begin(), list.end(),
+            [](const Comment& x, const Comment& y) { return x.id < y.id; });
+        if (!started) {
+            started = true;
+            if (list.size() > static_cast<std::size_t>(history))
+                list.erase(list.begin(), list.end() - history);
+        }
+        for (const auto& cm : list) {
+            if (cm.id > printedUpTo) {
+                printedUpTo = cm.id;
+                out.line(c.format(cm));
+            }
+        }
+    };
+    tcb.onStreamStatus = [&](const StreamStatus& s) { reportStatus(s, out, done); };
+    tcb.onEnded = [&](VideoId) { out.err("video ended"); };
+    TimelineOptions opts;
+    opts.pageSize = std::max(history, 1);
+    auto timeline = client->openTimeline(c.video, tcb, opts);
+    if (!timeline) {
+        out.err(errorText(timeline.error()));
+        return kExitUsage;
+    }
+    const int code = *done.wait(std::chrono::milliseconds(0));
+    (*timeline)->close();
+    return code;
+}
+
 int cmdTail(const Args& a, Output& out)
 {
     auto c = common(a, out, false);
@@ -397,6 +551,8 @@ int cmdTail(const Args& a, Output& out)
         }
         history = static_cast<int>(*n);
     }
+    if (!c->cache.empty())
+        return tailTimeline(*c, a.get("history") ? history : 20, out);
     auto client = makeClient(c->server, c->token, out);
     if (!client)
         return kExitUsage;
@@ -409,7 +565,7 @@ int cmdTail(const Args& a, Output& out)
         if (cm.id <= printedUpTo)
             return;
         printedUpTo = cm.id;
-        out.line(commentJson(cm));
+        out.line(c->format(cm));
     };
     SubscriptionCallbacks cbs;
     cbs.onComment = [&](const Comment& cm) {
@@ -419,17 +575,7 @@ int cmdTail(const Args& a, Output& out)
         else
             print(cm);
     };
-    cbs.onStatus = [&](const StreamStatus& s) {
-        if (s.state == StreamState::Reconnecting)
-            out.err("reconnecting (attempt " + std::to_string(s.attempt) + ")"
-                + (s.error ? ": " + errorText(*s.error) : std::string()));
-        else if (s.state == StreamState::Live)
-            out.err("live");
-        else if (s.state == StreamState::Closed) {
-            out.err("closed" + (s.error ? ": " + errorText(*s.error) : std::string()));
-            done.finish(s.error ? kExitFailure : kExitOk);
-        }
-    };
+    cbs.onStatus = [&](const StreamStatus& s) { reportStatus(s, out, done); };
     cbs.onReset = [&](const std::string& reason) {
         out.err("stream reset (" + reason + "): some comments may be missing");
     };
@@ -468,7 +614,11 @@ int main(int argc, char** argv)
 {
     std::signal(SIGINT, onSignal);
     std::signal(SIGTERM, onSignal);
+#ifdef SIGPIPE
+    // POSIX only (Windows has no SIGPIPE): a closed stdout pipe surfaces as a write error
+    // instead of killing the process. SIGINT/SIGTERM are standard C and exist everywhere.
     std::signal(SIGPIPE, SIG_IGN);
+#endif
     if (argc < 2) {
         std::cerr << kUsage;
         return kExitUsage;
@@ -495,6 +645,8 @@ int main(int argc, char** argv)
         return cmdPost(*args, out);
     if (cmd == "history")
         return cmdHistory(*args, out);
+    if (cmd == "delete")
+        return cmdDelete(*args, out);
     std::cerr << "livecomments: unknown command '" << cmd << "'\n" << kUsage;
     return kExitUsage;
 }

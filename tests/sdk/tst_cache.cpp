@@ -61,6 +61,7 @@ private slots:
     void removeComment();
     void evictsLeastRecentlyViewed();
     void outboxPersists();
+    void pagesBoundToServer();
     void clientSurvivesCorruptCache();
 
 private:
@@ -271,20 +272,49 @@ void TstCache::outboxPersists()
             e.key = "k" + std::to_string(i);
             e.videoId = 9;
             e.text = "hello " + std::to_string(i);
-            QVERIFY(cache->outboxAdd(e));
+            QVERIFY(cache->outboxAdd(e, { "http://a", "7" }));
         }
         QVERIFY(cache->outboxSetAttempts("k1", 4));
         QVERIFY(cache->outboxRemove("k0"));
     }
     auto cache = openCache(path());
     QVERIFY(cache);
-    const auto entries = cache->outboxLoad();
+    const auto entries = cache->outboxLoad({ "http://a", "7" });
     QCOMPARE(entries.size(), std::size_t(2));
     QCOMPARE(entries[0].key, std::string("k1"));
     QCOMPARE(entries[0].attempts, 4);
     QCOMPARE(entries[0].text, std::string("hello 1"));
     QCOMPARE(entries[1].key, std::string("k2"));
     QCOMPARE(entries[1].videoId, VideoId(9));
+    // Another user of the same server, or the same user of another server, sees none of them.
+    QVERIFY(cache->outboxLoad({ "http://a", "8" }).empty());
+    QVERIFY(cache->outboxLoad({ "http://b", "7" }).empty());
+}
+
+void TstCache::pagesBoundToServer()
+{
+    auto cache = openCache(path());
+    QVERIFY(cache);
+    bool cleared = true;
+    QVERIFY(cache->bindServer("http://a", &cleared));
+    QVERIFY(!cleared); // a fresh file belonged to nobody
+    QVERIFY(cache->storeComments(5, range(5, 1, 10)));
+    QVERIFY(cache->addSegment(5, 1, 10));
+    OutboxEntry e;
+    e.key = "k";
+    e.videoId = 5;
+    e.text = "queued";
+    QVERIFY(cache->outboxAdd(e, { "http://a", "7" }));
+    QVERIFY(cache->bindServer("http://a", &cleared));
+    QVERIFY(!cleared);
+    QVERIFY(cache->newest(5, 50).has_value());
+
+    QVERIFY(cache->bindServer("http://b", &cleared));
+    QVERIFY(cleared);
+    QVERIFY(!cache->newest(5, 50).has_value());
+    QVERIFY(cache->videos().empty());
+    // The outbox is not a page: the entry waits for its own server.
+    QCOMPARE(cache->outboxLoad({ "http://a", "7" }).size(), std::size_t(1));
 }
 
 void TstCache::clientSurvivesCorruptCache()

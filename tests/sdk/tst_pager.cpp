@@ -10,6 +10,8 @@
 
 #include <QtTest>
 
+#include <optional>
+
 using namespace livecomments;
 
 namespace {
@@ -23,6 +25,7 @@ class TstPager : public QObject {
     Q_OBJECT
 private slots:
     void initTestCase();
+    void readyAndLoadOlderCompletions();
     void scrollBackPrefetches();
     void secondRunServedFromCache();
 
@@ -52,6 +55,52 @@ void TstPager::initTestCase()
     const auto replies = lctest::postComments(m_server->baseUrl(), m_token, m_video, texts, 6);
     m_expected = lctest::sorted(lctest::acknowledgedIds(replies));
     QCOMPARE(m_expected.size(), kComments);
+}
+
+void TstPager::readyAndLoadOlderCompletions()
+{
+    auto client = Client::create(sdktest::testConfig(m_server->baseUrl()));
+    QVERIFY(client);
+    QStringList events; // "ready" and "older:<added>@<size>" in delivery order
+    std::size_t size = 0;
+    TimelineCallbacks cbs;
+    cbs.onReady = [&] { events << QStringLiteral("ready@%1").arg(size); };
+    cbs.onChange = [&](const TimelineChange& ch) {
+        if (ch.kind == TimelineChange::Kind::Inserted)
+            size += ch.count;
+    };
+    TimelineOptions opts;
+    opts.live = false;
+    opts.pageSize = kPageSize;
+    auto timeline = (*client)->openTimeline(m_video, cbs, opts);
+    QVERIFY(timeline);
+    auto older = [&](Result<std::size_t> r) {
+        QVERIFY(r);
+        events << QStringLiteral("older:%1@%2").arg(*r).arg(size);
+    };
+    // Asked before the first page is in: runs once it is.
+    (*timeline)->loadOlder(older);
+    QTRY_COMPARE_WITH_TIMEOUT(events.size(), 2, 10000);
+    QCOMPARE(events, (QStringList { "ready@50", "older:50@100" }));
+    // Two calls while one page is in flight: both complete with that page.
+    (*timeline)->loadOlder(older);
+    (*timeline)->loadOlder(older);
+    QTRY_COMPARE_WITH_TIMEOUT(events.size(), 4, 10000);
+    QCOMPARE(events.mid(2), (QStringList { "older:50@150", "older:50@150" }));
+    // Down to the beginning: the last page completes with what it added, then 0.
+    std::optional<std::size_t> last;
+    while (!(*timeline)->status().atBeginning) {
+        last.reset();
+        (*timeline)->loadOlder([&](Result<std::size_t> r) { last = r.value_or(999999); });
+        QTRY_VERIFY_WITH_TIMEOUT(last.has_value(), 10000);
+        QVERIFY(*last > 0);
+    }
+    QCOMPARE(size, std::size_t(kComments));
+    last.reset();
+    (*timeline)->loadOlder([&](Result<std::size_t> r) { last = r.value_or(999999); });
+    QTRY_VERIFY(last.has_value());
+    QCOMPARE(*last, std::size_t(0));
+    QCOMPARE(events.count(QStringLiteral("ready@50")), 1);
 }
 
 QList<quint64> TstPager::ids(const Timeline& timeline) const

@@ -52,6 +52,12 @@ struct Video {
     std::string createdAt;
 };
 
+/// Which videos Client::listVideos() asks for (`GET /videos?status=…&limit=…`).
+struct VideoQuery {
+    std::string status = "live"; ///< "live", "ended" or "all"
+    int limit = 20; ///< 1..100
+};
+
 /// One page of history as returned by GET /videos/{id}/comments.
 struct HistoryPage {
     /// Newest first for `before=` and newest-page queries, oldest first for `after=` (wire order).

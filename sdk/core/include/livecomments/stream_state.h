@@ -27,6 +27,9 @@ struct StreamStatus {
     /// Reconnecting: why the previous connection ended; Closed: why it closed for good
     /// (std::nullopt when the user closed it).
     std::optional<Error> error;
+    /// Reconnecting because of Client::suspend() (error: Closed "suspended"); the stream
+    /// reconnects on Client::resume(), not by itself.
+    bool suspended = false;
 };
 
 /// Stable lower-case name, e.g. "reconnecting".

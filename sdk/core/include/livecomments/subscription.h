@@ -21,14 +21,20 @@ struct Hello {
     VideoId videoId = 0;
     std::int64_t heartbeatMs = 0;
     bool resumed = false; ///< the replay after Last-Event-ID was complete
+    /// The video's newest stored comment id when the stream opened (`last_id`); 0 = the video
+    /// has no comment, or the server is too old to send it.
+    CommentId lastId = 0;
+    /// The hello carried `last_id` (a null one counts); false only from servers that predate it.
+    bool lastIdKnown = false;
 };
 
 /// Options of Client::subscribe().
 struct SubscriptionOptions {
     /// Resume after this comment id (sent as Last-Event-ID on the first connect); comments with
     /// an id <= resumeAfter (the server's replay overlap) are never delivered. 0 = start live:
-    /// the subscription then first asks for the video's newest id (one `limit=1` history
-    /// request) and resumes after it, so even an outage before the first comment loses nothing.
+    /// the stream opens at once (no extra request) and the first hello's `last_id` (the video's
+    /// newest id) becomes the resume point, so even an outage before the first comment loses
+    /// nothing.
     CommentId resumeAfter = 0;
     /// How many recent ids are remembered to drop duplicates of the resume overlap.
     std::size_t dedupeWindow = 4096;
@@ -42,8 +48,8 @@ struct SubscriptionCallbacks {
     std::function<void(const Comment&)> onComment;
     std::function<void(CommentId)> onDeleted; ///< a comment was removed
     /// The server could not replay what was missed (`reset` event, hello.resumed == false
-    /// after a resume, or a reconnect with no id to resume from because the newest-id request
-    /// failed): comments may be missing between the last one delivered and the next;
+    /// after a resume, or a reconnect with no id to resume from because the first hello carried
+    /// no usable `last_id`): comments may be missing between the last one delivered and the next;
     /// refetch history with `after=` (a Timeline does this itself).
     std::function<void(const std::string& reason)> onReset;
     std::function<void(std::int64_t viewers)> onViewers; ///< `stats` event

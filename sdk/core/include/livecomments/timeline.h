@@ -3,6 +3,7 @@
 
 #include "livecomments/comment.h"
 #include "livecomments/error.h"
+#include "livecomments/result.h"
 #include "livecomments/stream_state.h"
 
 #include <cstddef>
@@ -52,6 +53,9 @@ struct TimelineStatus {
 
 /// Receivers of a Timeline. Every member may be empty.
 struct TimelineCallbacks {
+    /// Once, when the first content is in place (cached comments, or the first page from the
+    /// network): e.g. hide a spinner. Follows the changes that brought that content.
+    std::function<void()> onReady;
     std::function<void(const TimelineChange&)> onChange;
     std::function<void(const TimelineStatus&)> onStatus;
     std::function<void(const StreamStatus&)> onStreamStatus; ///< live stream state (if live)
@@ -79,6 +83,11 @@ public:
 
     /// Requests the next older page (no-op when one is in flight or atBeginning).
     void loadOlder();
+    /// Same, with a completion: @p onDone gets the number of comments the page added (0 when
+    /// the beginning was already reached) or the error, after the matching onChange. A call
+    /// while a page is in flight completes with that page; a call before the timeline is ready
+    /// runs once it is.
+    void loadOlder(std::function<void(Result<std::size_t>)> onDone);
     /// Tells the pager which comment is the oldest one the reader can see: @p index into the
     /// sequence (0 = oldest loaded). Prefetches when index < prefetchDistance.
     void setReaderPosition(std::size_t index);

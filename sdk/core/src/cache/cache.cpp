@@ -234,9 +234,13 @@ bool Cache::createSchema()
                 "CREATE TABLE segments(video_id INTEGER NOT NULL, lo INTEGER NOT NULL,"
                 " hi INTEGER NOT NULL, PRIMARY KEY(video_id, lo)) WITHOUT ROWID;"
                 "CREATE TABLE outbox(key TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-                " video_id INTEGER NOT NULL, text TEXT NOT NULL, attempts INTEGER NOT NULL);"
+                " video_id INTEGER NOT NULL, text TEXT NOT NULL, attempts INTEGER NOT NULL,"
+                " server TEXT NOT NULL, user_id TEXT NOT NULL);"
+                "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE page_etags(video_id INTEGER NOT NULL, query TEXT NOT NULL,"
+                " etag TEXT NOT NULL, PRIMARY KEY(video_id, query)) WITHOUT ROWID;"
                 "PRAGMA application_id=1279479124;"
-                "PRAGMA user_version=1;"
+                "PRAGMA user_version=2;"
                 "COMMIT;");
 }
 
@@ -452,12 +456,44 @@ void Cache::enforceLimit()
     exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-bool Cache::outboxAdd(const OutboxEntry& e)
+bool Cache::bindServer(const std::string& server, bool* cleared)
+{
+    if (cleared)
+        *cleared = false;
+    if (!m_db)
+        return false;
+    std::string bound;
+    {
+        Stmt s(m_db, "SELECT value FROM meta WHERE key='server'");
+        if (s.step() == SQLITE_ROW)
+            bound = s.text(0);
+    }
+    if (bound == server)
+        return true;
+    // Pages of another server must never be shown as this one's: drop them (the outbox keeps
+    // its rows, each bound to its own server and user).
+    if (!exec("BEGIN"))
+        return false;
+    const bool ok = exec("DELETE FROM comments; DELETE FROM segments; DELETE FROM videos;"
+                         " DELETE FROM page_etags;");
+    Stmt s(m_db, "INSERT OR REPLACE INTO meta(key, value) VALUES('server', ?)");
+    s.bind(1, server);
+    if (!ok || s.step() != SQLITE_DONE) {
+        exec("ROLLBACK");
+        return false;
+    }
+    if (cleared)
+        *cleared = !bound.empty();
+    return exec("COMMIT");
+}
+
+bool Cache::outboxAdd(const OutboxEntry& e, const OutboxOwner& owner)
 {
     Stmt s(m_db,
-        "INSERT OR REPLACE INTO outbox(key, seq, video_id, text, attempts) VALUES(?,"
-        " (SELECT coalesce(max(seq),0)+1 FROM outbox), ?, ?, ?)");
+        "INSERT OR REPLACE INTO outbox(key, seq, video_id, text, attempts, server, user_id)"
+        " VALUES(?, (SELECT coalesce(max(seq),0)+1 FROM outbox), ?, ?, ?, ?, ?)");
     s.bind(1, e.key).bind(2, e.videoId).bind(3, e.text).bind(4, e.attempts);
+    s.bind(5, owner.server).bind(6, owner.user);
     const int rc = s.step();
     if (rc != SQLITE_DONE) {
         onSqliteError(rc);
@@ -480,10 +516,13 @@ bool Cache::outboxSetAttempts(const std::string& key, int attempts)
     return s.step() == SQLITE_DONE;
 }
 
-std::vector<OutboxEntry> Cache::outboxLoad()
+std::vector<OutboxEntry> Cache::outboxLoad(const OutboxOwner& owner)
 {
     std::vector<OutboxEntry> out;
-    Stmt s(m_db, "SELECT key, video_id, text, attempts FROM outbox ORDER BY seq ASC");
+    Stmt s(m_db,
+        "SELECT key, video_id, text, attempts FROM outbox WHERE server=? AND user_id=?"
+        " ORDER BY seq ASC");
+    s.bind(1, owner.server).bind(2, owner.user);
     while (s.step() == SQLITE_ROW) {
         OutboxEntry e;
         e.key = s.text(0);

@@ -24,10 +24,16 @@ struct CachedSlice {
     bool reachesBeginning = false; ///< no older comment exists
 };
 
+/// Whose an outbox entry is: it is only ever sent to that server with that user's token.
+struct OutboxOwner {
+    std::string server; ///< normalized base URL, e.g. "http://127.0.0.1:8080"
+    std::string user; ///< the token's user id (JWT `sub`), "" = anonymous
+};
+
 /// Threading: owned and used by the Client's I/O thread only.
 class Cache {
 public:
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
     static constexpr std::int32_t kApplicationId = 0x4C434D54; // "LCMT"
 
     /// Opens @p path; a corrupt, foreign or outdated file is deleted and recreated (noted in
@@ -61,10 +67,15 @@ public:
     std::int64_t usedBytes();
     std::vector<VideoId> videos(); ///< by last view, oldest first
 
-    bool outboxAdd(const OutboxEntry& e);
+    /// Binds the cached pages to @p server: a file last used with another server loses its
+    /// comments, segments and videos (@p cleared set), never its outbox.
+    bool bindServer(const std::string& server, bool* cleared = nullptr);
+
+    bool outboxAdd(const OutboxEntry& e, const OutboxOwner& owner);
     bool outboxRemove(const std::string& key);
     bool outboxSetAttempts(const std::string& key, int attempts);
-    std::vector<OutboxEntry> outboxLoad();
+    /// The entries of @p owner only, oldest first.
+    std::vector<OutboxEntry> outboxLoad(const OutboxOwner& owner);
 
     const std::string& path() const { return m_path; }
 

@@ -9,6 +9,8 @@
 #include "client/wire.h"
 #include "json/json.h"
 
+#include <algorithm>
+
 namespace livecomments {
 
 using detail::ClientCore;
@@ -54,6 +56,44 @@ template <typename Impl> void closeHandle(const std::shared_ptr<Impl>& impl)
     impl->core()->post([impl] { impl->closeOnLoop(); });
 }
 
+/// Reports @p error to @p onDone later, on the loop thread (never inline in the caller).
+template <typename T>
+void failLater(
+    const std::shared_ptr<ClientCore>& core, std::function<void(Result<T>)> onDone, Error error)
+{
+    if (onDone)
+        core->post(
+            [core, onDone, error] { core->deliver(nullptr, [onDone, error] { onDone(error); }); });
+}
+
+/// One JSON request: @p okStatus answers are parsed with @p parse, any other is an Error.
+template <typename T>
+void jsonRequest(const std::shared_ptr<ClientCore>& core, std::string method, std::string path,
+    std::string body, std::vector<int> okStatus, std::function<Result<T>(std::string_view)> parse,
+    std::function<void(Result<T>)> onDone)
+{
+    core->post([core, method = std::move(method), path = std::move(path), body = std::move(body),
+                   okStatus = std::move(okStatus), parse = std::move(parse), onDone] {
+        auto req = core->makeRequest(method, path);
+        req.headers.emplace_back("Accept", "application/json");
+        if (!body.empty()) {
+            req.headers.emplace_back("Content-Type", "application/json");
+            req.body = body;
+        }
+        detail::TransferCallbacks cbs;
+        cbs.onDone = [core, okStatus, parse, onDone](detail::TransferResult& r) {
+            const bool ok
+                = std::find(okStatus.begin(), okStatus.end(), r.response.status) != okStatus.end();
+            Result<T> out = r.error ? Result<T>(*r.error)
+                : !ok               ? Result<T>(detail::errorFromHttp(r.response))
+                                    : parse(r.response.body);
+            if (onDone)
+                core->deliver(nullptr, [onDone, out] { onDone(out); });
+        };
+        core->startRequest(std::move(req), std::move(cbs));
+    });
+}
+
 bool validUrl(const std::string& url)
 {
     return (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0)
@@ -67,6 +107,21 @@ bool validHeader(const std::pair<std::string, std::string>& h)
     return h.second.find_first_of("\r\n") == std::string::npos;
 }
 } // namespace
+
+const char* logLevelName(LogLevel level) noexcept
+{
+    switch (level) {
+    case LogLevel::Debug:
+        return "debug";
+    case LogLevel::Info:
+        return "info";
+    case LogLevel::Warning:
+        return "warning";
+    case LogLevel::Error:
+        return "error";
+    }
+    return "error";
+}
 
 // ---- Client ----------------------------------------------------------------------------------
 
@@ -90,6 +145,29 @@ Result<std::unique_ptr<Client>> Client::create(ClientConfig config)
 void Client::close()
 {
     m_core->shutdown();
+}
+
+void Client::suspend()
+{
+    auto core = m_core;
+    core->post([core] { core->suspendOnLoop(); });
+}
+
+void Client::resume()
+{
+    auto core = m_core;
+    core->post([core] { core->resumeOnLoop(); });
+}
+
+void Client::networkChanged()
+{
+    auto core = m_core;
+    core->post([core] { core->reconnectNowOnLoop(); });
+}
+
+void Client::reconnectNow()
+{
+    networkChanged();
 }
 
 std::int64_t Client::requestCount() const
@@ -212,46 +290,47 @@ void Client::fetchHistory(
 
 void Client::fetchVideo(VideoId videoId, std::function<void(Result<Video>)> onDone)
 {
-    auto core = m_core;
-    core->post([core, videoId, onDone] {
-        if (videoId <= 0) {
-            if (onDone)
-                core->deliver(nullptr, [onDone] { onDone(invalid("video id must be positive")); });
-            return;
-        }
-        auto req = core->makeRequest("GET", "/videos/" + std::to_string(videoId));
-        req.headers.emplace_back("Accept", "application/json");
-        detail::TransferCallbacks cbs;
-        cbs.onDone = [core, onDone](detail::TransferResult& r) {
-            Result<Video> out = r.error    ? Result<Video>(*r.error)
-                : r.response.status != 200 ? Result<Video>(detail::errorFromHttp(r.response))
-                                           : detail::parseVideo(r.response.body);
-            if (onDone)
-                core->deliver(nullptr, [onDone, out] { onDone(out); });
-        };
-        core->loop().startTransfer(std::move(req), std::move(cbs));
-    });
+    if (videoId <= 0)
+        return failLater(m_core, std::move(onDone), invalid("video id must be positive"));
+    jsonRequest<Video>(m_core, "GET", "/videos/" + std::to_string(videoId), {}, { 200 },
+        detail::parseVideo, std::move(onDone));
 }
 
 void Client::createVideo(std::string title, std::function<void(Result<Video>)> onDone)
 {
-    auto core = m_core;
-    core->post([core, title, onDone] {
-        auto req = core->makeRequest("POST", "/videos");
-        req.headers.emplace_back("Content-Type", "application/json");
-        req.headers.emplace_back("Accept", "application/json");
-        req.body = "{\"title\":" + json::quoted(title) + "}";
-        detail::TransferCallbacks cbs;
-        cbs.onDone = [core, onDone](detail::TransferResult& r) {
-            Result<Video> out = r.error ? Result<Video>(*r.error)
-                : (r.response.status != 201 && r.response.status != 200)
-                ? Result<Video>(detail::errorFromHttp(r.response))
-                : detail::parseVideo(r.response.body);
-            if (onDone)
-                core->deliver(nullptr, [onDone, out] { onDone(out); });
-        };
-        core->loop().startTransfer(std::move(req), std::move(cbs));
-    });
+    jsonRequest<Video>(m_core, "POST", "/videos", "{\"title\":" + json::quoted(title) + "}",
+        { 200, 201 }, detail::parseVideo, std::move(onDone));
+}
+
+void Client::endVideo(VideoId videoId, std::function<void(Result<Video>)> onDone)
+{
+    if (videoId <= 0)
+        return failLater(m_core, std::move(onDone), invalid("video id must be positive"));
+    jsonRequest<Video>(m_core, "POST", "/videos/" + std::to_string(videoId) + "/end", "{}", { 200 },
+        detail::parseVideo, std::move(onDone));
+}
+
+void Client::listVideos(VideoQuery query, std::function<void(Result<std::vector<Video>>)> onDone)
+{
+    if (query.status != "live" && query.status != "ended" && query.status != "all")
+        return failLater(m_core, std::move(onDone), invalid("status must be live, ended or all"));
+    if (query.limit < 1 || query.limit > 100)
+        return failLater(m_core, std::move(onDone), invalid("limit must be 1..100"));
+    jsonRequest<std::vector<Video>>(m_core, "GET",
+        "/videos?status=" + query.status + "&limit=" + std::to_string(query.limit), {}, { 200 },
+        detail::parseVideoList, std::move(onDone));
+}
+
+void Client::deleteComment(
+    VideoId videoId, CommentId commentId, std::function<void(Result<void>)> onDone)
+{
+    if (videoId <= 0 || commentId == 0)
+        return failLater(
+            m_core, std::move(onDone), invalid("video and comment ids must be positive"));
+    jsonRequest<void>(
+        m_core, "DELETE",
+        "/videos/" + std::to_string(videoId) + "/comments/" + std::to_string(commentId), {},
+        { 200, 204 }, [](std::string_view) { return Result<void>(); }, std::move(onDone));
 }
 
 // ---- Subscription ----------------------------------------------------------------------------
@@ -344,6 +423,13 @@ void Timeline::loadOlder()
 {
     auto impl = m_impl;
     impl->core()->post([impl] { impl->loadOlderOnLoop(); });
+}
+
+void Timeline::loadOlder(std::function<void(Result<std::size_t>)> onDone)
+{
+    auto impl = m_impl;
+    impl->core()->post(
+        [impl, onDone = std::move(onDone)]() mutable { impl->loadOlderOnLoop(std::move(onDone)); });
 }
 
 void Timeline::setReaderPosition(std::size_t index)

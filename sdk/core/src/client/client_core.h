@@ -12,9 +12,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace livecomments::detail {
+
+/// The user a token belongs to: the JWT `sub` claim, "" for no token, or "token:<hash>" for an
+/// opaque token (never decoded as anyone else).
+std::string identityOfToken(const std::string& token);
 
 /// Per-handle switch: once closed, no callback of that handle runs.
 struct HandleGate {
@@ -26,6 +31,12 @@ class Closable {
 public:
     virtual ~Closable() = default;
     virtual void shutdownOnLoop() = 0;
+    /// Client::suspend(): drop the connection, keep the state (resume point, sequence).
+    virtual void suspendOnLoop() { }
+    /// Client::resume(): reconnect at once from the kept state.
+    virtual void resumeOnLoop() { }
+    /// Client::networkChanged() / reconnectNow(): reconnect at once, skipping any backoff wait.
+    virtual void reconnectNowOnLoop() { }
 };
 
 /// Threading: created by Client::create(); post(), deliver-gate closing, shutdown() and the
@@ -55,7 +66,22 @@ public:
     std::string url(const std::string& path) const;
     /// A request with User-Agent, timeouts and (when a token is available) Authorization.
     HttpRequest makeRequest(std::string method, const std::string& path);
+    /// Same, with the token @p token (already fetched from the provider).
+    HttpRequest makeRequest(std::string method, const std::string& path, const std::string& token);
     std::string token();
+    /// ClientConfig::onLog, if set (loop thread; exceptions swallowed).
+    void log(LogLevel level, const std::string& message) const;
+    bool logs() const { return static_cast<bool>(m_config.onLog); }
+    /// Starts a (non-stream) request on the loop, following up to kMaxRedirects redirects (see
+    /// client/redirect.h); onDone sees the final answer. Loop thread.
+    /// A 401 answer to a request that carried a token is retried once after
+    /// ClientConfig::tokenRefresher handed over a new token (@p refreshed: already done).
+    void startRequest(
+        HttpRequest request, TransferCallbacks callbacks, int hops = 0, bool refreshed = false);
+    /// Asks ClientConfig::tokenRefresher for a new token (one at a time; concurrent callers
+    /// share the answer); @p then runs on the loop with true when a token came. Loop thread.
+    void refreshToken(std::function<void(bool ok)> then);
+    bool canRefreshToken() const { return static_cast<bool>(m_config.tokenRefresher); }
 
     // History (loop thread; callbacks are internal, not gated).
     void fetchHistoryOnLoop(
@@ -69,14 +95,25 @@ public:
     /// A stream reached the server: retry a waiting outbox entry now.
     void serverReachable();
 
+    // Mobile life cycle (Client::suspend/resume/networkChanged), loop thread.
+    void suspendOnLoop();
+    void resumeOnLoop();
+    void reconnectNowOnLoop();
+    bool suspended() const { return m_suspended; }
+
 private:
     struct OutboxItem {
         OutboxEntry entry;
         std::function<void(const OutboxEntry&)> onUpdate;
     };
     explicit ClientCore(ClientConfig config);
+    /// Opens the cache, binds it to the server and restores this user's outbox (before the
+    /// loop thread starts).
+    void openCache();
     void startOnLoop();
     void outboxPump();
+    /// The outbox may be sent with @p token (it names the outbox's owner).
+    bool tokenIsOwners(const std::string& token) const;
     void outboxReport(const OutboxItem& item);
     void outboxFinish(const std::string& key);
     /// Upserts (or removes) @p entry in the thread-safe snapshot behind pendingPosts().
@@ -89,8 +126,15 @@ private:
     std::recursive_mutex m_gateMutex;
     bool m_gateOpen = true;
     std::unique_ptr<Cache> m_cache;
+    OutboxOwner m_owner;
+    std::mutex m_tokenMutex;
+    std::optional<std::string> m_refreshedToken; ///< from tokenRefresher; wins over tokenProvider
+    std::vector<std::function<void(bool)>> m_refreshWaiters;
+    std::string m_cacheNote;
+    Error m_cacheError;
     std::vector<std::weak_ptr<Closable>> m_handles;
 
+    bool m_suspended = false; ///< streams closed and the outbox paused until resume
     std::deque<OutboxItem> m_outbox;
     bool m_outboxInFlight = false;
     TimerId m_outboxTimer = 0;

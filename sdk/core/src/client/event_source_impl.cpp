@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "client/event_source_impl.h"
 
+#include "client/redirect.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -76,6 +78,16 @@ void EventSourceImpl::setStatus(StreamStatus s)
 
 void EventSourceImpl::startOnLoop()
 {
+    if (m_core->suspended()) {
+        // Opened while the app is in the background: it connects on resume().
+        m_suspended = true;
+        StreamStatus s;
+        s.state = StreamState::Reconnecting;
+        s.suspended = true;
+        s.error = Error { ErrorCode::Closed, "suspended", 0, -1 };
+        setStatus(std::move(s));
+        return;
+    }
     StreamStatus s;
     s.state = StreamState::Connecting;
     setStatus(s);
@@ -132,9 +144,19 @@ void EventSourceImpl::armWatchdog()
 void EventSourceImpl::connect()
 {
     m_retryTimer = 0;
-    if (m_closed || m_core->closed())
+    // Every new attempt starts at the configured URL; redirects are followed per connection.
+    m_hopTrail.clear();
+    m_hops = 0;
+    connectHop();
+}
+
+void EventSourceImpl::connectHop()
+{
+    if (m_closed || m_suspended || m_core->closed())
         return;
     m_failure.reset();
+    m_redirect.reset();
+    m_refreshFor.reset();
     m_live = false;
     HttpRequest req;
     req.method = m_request.method;
@@ -154,6 +176,10 @@ void EventSourceImpl::connect()
         if (!t.empty() && t.find_first_of("\r\n") == std::string::npos)
             req.headers.emplace_back("Authorization", "Bearer " + t);
     }
+    // Replay this connection's redirects (target, method rewrite, credentials dropped on a
+    // cross-origin hop) on the fresh request, which carries the current Last-Event-ID.
+    for (const auto& [status, target] : m_hopTrail)
+        applyRedirect(req, status, target);
     {
         std::lock_guard<std::mutex> lock(m_mutex);
         ++m_attempts;
@@ -165,12 +191,37 @@ void EventSourceImpl::connect()
         auto self = weak.lock();
         if (!self || self->m_closed || self->m_transfer != *transferId)
             return false;
+        if (isRedirectStatus(resp.status)) {
+            const std::string from
+                = self->m_hopTrail.empty() ? self->m_request.url : self->m_hopTrail.back().second;
+            if (auto target = redirectTarget(from, resp); target && self->m_hops < kMaxRedirects) {
+                self->m_core->log(LogLevel::Debug,
+                    "stream redirect " + std::to_string(resp.status) + ": " + from + " -> "
+                        + *target);
+                self->m_redirect = std::make_pair(resp.status, *target);
+                return false;
+            }
+            self->m_failure = Error { ErrorCode::HttpError,
+                self->m_hops >= kMaxRedirects
+                    ? "more than " + std::to_string(kMaxRedirects) + " redirects"
+                    : "redirect without a usable Location",
+                resp.status, -1 };
+            return false;
+        }
+        if (resp.status == 401 && self->m_request.sendAuthorization && !self->m_refreshTried
+            && self->m_core->canRefreshToken()) {
+            // One refresh-and-retry (ClientConfig::tokenRefresher) before giving up.
+            self->m_refreshFor = errorFromHttp(resp);
+            return false;
+        }
         if (resp.status == 200 && isEventStream(resp.contentType())) {
+            self->m_refreshTried = false;
             self->m_live = true;
             self->m_lastByte = Clock::now();
             self->m_backoff.onConnected(self->m_lastByte);
             StreamStatus s;
             s.state = StreamState::Live;
+            self->m_core->log(LogLevel::Info, "stream live: " + self->m_request.url);
             self->setStatus(s);
             self->m_core->serverReachable();
             self->armWatchdog();
@@ -210,6 +261,28 @@ void EventSourceImpl::connect()
             return;
         self->m_transfer = 0;
         self->m_parser.endOfStream();
+        if (self->m_refreshFor) {
+            const Error why = *self->m_refreshFor;
+            self->m_refreshFor.reset();
+            self->m_refreshTried = true;
+            self->m_core->refreshToken([weak, why](bool ok) {
+                auto self = weak.lock();
+                if (!self || self->m_closed)
+                    return;
+                if (ok)
+                    self->connect();
+                else
+                    self->onConnectionEnded(why);
+            });
+            return;
+        }
+        if (self->m_redirect) {
+            // The next hop at once: a redirect is no failure (no backoff, no status change).
+            self->m_hopTrail.push_back(*self->m_redirect);
+            ++self->m_hops;
+            self->connectHop();
+            return;
+        }
         Error why;
         if (self->m_failure)
             why = *self->m_failure;
@@ -225,6 +298,57 @@ void EventSourceImpl::connect()
     *transferId = m_transfer;
     m_lastByte = Clock::now();
     armWatchdog();
+}
+
+void EventSourceImpl::dropConnection()
+{
+    if (m_transfer) {
+        m_core->loop().cancelTransfer(m_transfer);
+        m_transfer = 0;
+        m_parser.endOfStream();
+    }
+    if (m_retryTimer)
+        m_core->loop().cancelTimer(m_retryTimer);
+    if (m_watchdog)
+        m_core->loop().cancelTimer(m_watchdog);
+    m_retryTimer = m_watchdog = 0;
+    if (m_live)
+        m_backoff.onDisconnected(Clock::now());
+    m_live = false;
+}
+
+void EventSourceImpl::suspendOnLoop()
+{
+    if (m_closed || m_suspended)
+        return;
+    m_suspended = true;
+    dropConnection();
+    StreamStatus s;
+    s.state = StreamState::Reconnecting;
+    s.suspended = true;
+    s.error = Error { ErrorCode::Closed, "suspended", 0, -1 };
+    setStatus(std::move(s));
+}
+
+void EventSourceImpl::resumeOnLoop()
+{
+    if (m_closed || !m_suspended)
+        return;
+    m_suspended = false;
+    // The kept Last-Event-ID resumes the stream; no backoff wait after a deliberate pause.
+    m_backoff.reset();
+    connect();
+}
+
+void EventSourceImpl::reconnectNowOnLoop()
+{
+    if (m_closed || m_suspended)
+        return;
+    // The network changed: the current socket (even a live one) may be bound to a dead
+    // interface and a waiting retry waits for nothing. Start over now.
+    dropConnection();
+    m_backoff.reset();
+    connect();
 }
 
 void EventSourceImpl::failAndReconnectOnLoop(Error why)
@@ -250,6 +374,7 @@ void EventSourceImpl::onConnectionEnded(Error why)
         m_backoff.onDisconnected(Clock::now());
     m_live = false;
     if (!why.isRecoverable()) {
+        m_core->log(LogLevel::Error, "stream " + m_request.url + " closed: " + why.message);
         closeOnLoop(std::move(why));
         return;
     }
@@ -264,6 +389,9 @@ void EventSourceImpl::onConnectionEnded(Error why)
     s.state = StreamState::Reconnecting;
     s.attempt = m_backoff.attempt();
     s.delay = delay;
+    m_core->log(LogLevel::Warning,
+        "stream " + m_request.url + " ended (" + why.message + "); reconnecting in "
+            + std::to_string(delay.count()) + " ms");
     s.error = std::move(why);
     auto weak = weak_from_this();
     m_retryTimer = m_core->loop().addTimer(delay, [weak] {

@@ -25,6 +25,9 @@ public:
     void startOnLoop();
     void closeOnLoop(std::optional<Error> error = std::nullopt);
     void shutdownOnLoop() override { closeOnLoop(); }
+    void suspendOnLoop() override;
+    void resumeOnLoop() override;
+    void reconnectNowOnLoop() override;
     /// Heartbeat watchdog: declare the stream dead after @p idle without a byte (0 = off).
     void setIdleTimeoutOnLoop(std::chrono::milliseconds idle);
     /// Sets the Last-Event-ID of the next connect (before startOnLoop(), or between attempts).
@@ -45,9 +48,13 @@ public:
 
 private:
     void connect();
+    /// Starts the request of the current hop (the configured URL, or a redirect's target).
+    void connectHop();
     void setStatus(StreamStatus s);
     void onConnectionEnded(Error why);
     void armWatchdog();
+    /// Drops the current connection or the pending retry without reporting anything.
+    void dropConnection();
 
     std::shared_ptr<ClientCore> m_core;
     std::shared_ptr<HandleGate> m_gate = std::make_shared<HandleGate>();
@@ -60,9 +67,16 @@ private:
     TimerId m_watchdog = 0;
     Clock::time_point m_lastByte {};
     std::optional<Error> m_failure; ///< decided from the response head / parser
+    /// Redirects of the current connection attempt: (status, absolute target), in order.
+    std::vector<std::pair<int, std::string>> m_hopTrail;
+    std::optional<std::pair<int, std::string>> m_redirect; ///< the hop the current answer asks for
+    int m_hops = 0;
+    std::optional<Error> m_refreshFor; ///< a 401 to answer with one token refresh
+    bool m_refreshTried = false; ///< since the last live connection
     bool m_closed = false;
     bool m_live = false;
     bool m_lastConnection = false;
+    bool m_suspended = false;
 
     mutable std::mutex m_mutex;
     StreamStatus m_status;

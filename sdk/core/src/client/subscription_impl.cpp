@@ -49,36 +49,9 @@ void SubscriptionImpl::startOnLoop()
 {
     if (m_closed)
         return;
-    if (m_options.resumeAfter) {
-        m_source->startOnLoop();
-        return;
-    }
-    probeThenStart();
-}
-
-void SubscriptionImpl::probeThenStart()
-{
-    HistoryQuery q;
-    q.limit = 1;
-    auto weak = weak_from_this();
-    m_core->fetchHistoryOnLoop(m_video, q, [weak](Result<HistoryPage> r) {
-        auto self = weak.lock();
-        if (!self || self->m_closed || self->m_core->closed())
-            return;
-        if (r) {
-            // Everything up to the newest stored id is "before this subscription": the resume
-            // overlap below it is dropped, everything after it is replayed or streamed. An empty
-            // video resumes after id 1 (0 means "no id" to the server).
-            CommentId newest = 0;
-            for (const auto& c : r->comments)
-                newest = std::max(newest, c.id);
-            self->m_options.resumeAfter = newest;
-            self->m_source->setLastEventIdOnLoop(std::to_string(std::max<CommentId>(newest, 1)));
-        }
-        // On failure start anyway without a resume point: the stream reports the trouble (and
-        // a reconnect that cannot resume is reported as a reset, see onEvent()).
-        self->m_source->startOnLoop();
-    });
+    // No request before the stream: Connecting is reported at once, and the resume point of a
+    // fresh subscription comes from the first hello's last_id (see onEvent()).
+    m_source->startOnLoop();
 }
 
 void SubscriptionImpl::closeOnLoop()
@@ -92,7 +65,7 @@ void SubscriptionImpl::closeOnLoop()
         HttpRequest req = m_core->makeRequest("DELETE",
             "/videos/" + std::to_string(m_video) + "/subscriptions/" + urlEncode(m_subscriptionId));
         req.timeout = std::chrono::milliseconds(5000);
-        m_core->loop().startTransfer(std::move(req), {});
+        m_core->startRequest(std::move(req), {});
     }
 }
 
@@ -147,6 +120,13 @@ void SubscriptionImpl::onEvent(const SseEvent& e)
             m_source->setIdleTimeoutOnLoop(std::chrono::milliseconds(0));
         const bool askedResume = !m_source->lastEventId().empty();
         ++m_hellos;
+        if (!askedResume && h->lastIdKnown) {
+            // Everything up to the video's newest stored id is "before this subscription": the
+            // resume overlap below it is dropped, everything after it is replayed or streamed.
+            // An empty video resumes after id 1 (the server reads no id as "no resume").
+            m_options.resumeAfter = std::max(m_options.resumeAfter, h->lastId);
+            m_source->setLastEventIdOnLoop(std::to_string(std::max<CommentId>(h->lastId, 1)));
+        }
         if (m_sink.onHello)
             m_sink.onHello(*h);
         // Not resumed after asking, or a reconnect with nothing to resume from: comments may

@@ -22,6 +22,9 @@ public:
     void startOnLoop();
     void closeOnLoop();
     void shutdownOnLoop() override { closeOnLoop(); }
+    void suspendOnLoop() override { m_source->suspendOnLoop(); }
+    void resumeOnLoop() override { m_source->resumeOnLoop(); }
+    void reconnectNowOnLoop() override { m_source->reconnectNowOnLoop(); }
 
     StreamStatus status() const;
     VideoId videoId() const { return m_video; }
@@ -35,9 +38,6 @@ public:
     void setGate(std::shared_ptr<HandleGate> gate) { m_gate = std::move(gate); }
 
 private:
-    /// Without a resume point, asks for the newest comment id first so that even a reconnect
-    /// before the first comment can resume (a hello carries no id); then starts the stream.
-    void probeThenStart();
     void onEvent(const SseEvent& e);
     bool remember(CommentId id);
 

@@ -111,9 +111,9 @@ void TimelineImpl::startOnLoop()
                 newest = m_seq.back().id;
             m_revalidateOnHello = newest;
             if (newest || m_status.atBeginning) {
-                m_ready = true;
                 m_initialRequested = true;
                 publishStatus();
+                markReady();
             }
         }
     }
@@ -231,6 +231,32 @@ CommentId TimelineImpl::newestId() const
     return m_seq.empty() ? 0 : m_seq.back().id;
 }
 
+void TimelineImpl::markReady()
+{
+    m_ready = true;
+    if (m_callbacks.onReady) {
+        auto cb = m_callbacks.onReady;
+        m_core->deliver(m_gate, [cb] { cb(); });
+    }
+    if (!m_olderWaiters.empty())
+        loadOlderOnLoop(); // asked before the first page was in
+}
+
+void TimelineImpl::finishOlder(const Result<std::size_t>& result)
+{
+    auto waiters = std::move(m_olderWaiters);
+    m_olderWaiters.clear();
+    for (auto& w : waiters)
+        m_core->deliver(m_gate, [w, result] { w(result); });
+}
+
+void TimelineImpl::loadOlderOnLoop(std::function<void(Result<std::size_t>)> onDone)
+{
+    if (onDone)
+        m_olderWaiters.push_back(std::move(onDone));
+    loadOlderOnLoop();
+}
+
 void TimelineImpl::becomeReady()
 {
     m_ready = true;
@@ -244,6 +270,7 @@ void TimelineImpl::becomeReady()
     insert(std::move(pending));
     recordSegment();
     publishStatus();
+    markReady();
     // A live timeline always catches up after the first page: the stream's starting point is
     // not tied to the page (the page was read after hello, the stream may have started earlier
     // or later, or reset meanwhile), so whatever lies between the two is fetched with `after=`.
@@ -447,7 +474,7 @@ void TimelineImpl::revalidate(CommentId before)
         self->m_core->cache()->storeComments(self->m_video, page->comments);
         self->insert(std::move(page->comments));
     };
-    m_core->loop().startTransfer(std::move(req), std::move(cbs));
+    m_core->startRequest(std::move(req), std::move(cbs));
 }
 
 void TimelineImpl::maybePrefetch()
@@ -477,11 +504,19 @@ void TimelineImpl::setReaderIdOnLoop(CommentId id)
 void TimelineImpl::loadOlderOnLoop()
 {
     CommentId oldest = 0;
+    bool nothingOlder = false;
     {
         std::lock_guard<std::mutex> lock(m_mutex);
-        if (m_closed || !m_ready || m_status.loadingOlder || m_status.atBeginning || m_seq.empty())
+        // Not ready: markReady() comes back here; in flight: its answer serves every waiter.
+        if (m_closed || !m_ready || m_status.loadingOlder)
             return;
-        oldest = m_seq.front().id;
+        nothingOlder = m_status.atBeginning || m_seq.empty();
+        if (!nothingOlder)
+            oldest = m_seq.front().id;
+    }
+    if (nothingOlder) {
+        finishOlder(std::size_t(0));
+        return;
     }
     if (useCache()) {
         if (auto slice = m_core->cache()->olderThan(m_video, oldest, m_options.pageSize)) {
@@ -489,8 +524,10 @@ void TimelineImpl::loadOlderOnLoop()
                 std::lock_guard<std::mutex> lock(m_mutex);
                 m_status.atBeginning = slice->reachesBeginning;
             }
+            const std::size_t before = size();
             insert(std::move(slice->comments));
             publishStatus();
+            finishOlder(size() - before);
             revalidate(oldest);
             maybePrefetch();
             return;
@@ -520,13 +557,17 @@ void TimelineImpl::loadOlderOnLoop()
                 self->m_status.lastError = r.error();
             }
         }
+        std::size_t added = 0;
         if (r) {
             if (self->useCache())
                 self->m_core->cache()->storeComments(self->m_video, r->comments);
+            const std::size_t before = self->size();
             self->insert(std::move(r->comments));
+            added = self->size() - before;
             self->recordSegment();
         }
         self->publishStatus();
+        self->finishOlder(r ? Result<std::size_t>(added) : Result<std::size_t>(r.error()));
         if (r)
             self->maybePrefetch();
     });

@@ -19,7 +19,25 @@ public:
     void startOnLoop();
     void closeOnLoop();
     void shutdownOnLoop() override { closeOnLoop(); }
+    void suspendOnLoop() override
+    {
+        if (m_sub)
+            m_sub->suspendOnLoop();
+    }
+    void resumeOnLoop() override
+    {
+        if (m_sub)
+            m_sub->resumeOnLoop();
+    }
+    void reconnectNowOnLoop() override
+    {
+        if (m_sub)
+            m_sub->reconnectNowOnLoop();
+    }
     void loadOlderOnLoop();
+    /// Same, and @p onDone (gated) gets the number of comments the page added (0 at the
+    /// beginning) or the error, also when the load was already in flight or waits for ready.
+    void loadOlderOnLoop(std::function<void(Result<std::size_t>)> onDone);
     void setReaderIndexOnLoop(std::size_t index);
     void setReaderIdOnLoop(CommentId id);
 
@@ -36,6 +54,9 @@ private:
     void startLive(CommentId resumeAfter);
     void initialLoad();
     void becomeReady();
+    /// The first content is in place: onReady, and any loadOlder() asked for before.
+    void markReady();
+    void finishOlder(const Result<std::size_t>& result);
     /// The newest id in the sequence, 0 when empty.
     CommentId newestId() const;
     void startFill(CommentId from);
@@ -71,6 +92,7 @@ private:
     CommentId m_fillCursor = 0; ///< gap fill: the sequence is complete up to this id
     bool m_refill = false;
     std::size_t m_reader = kNoReader;
+    std::vector<std::function<void(Result<std::size_t>)>> m_olderWaiters;
     CommentId m_revalidateOnHello = 0; ///< the cached opening page waits for a reachable server
     std::atomic<int> m_netPages { 0 };
 

@@ -84,6 +84,32 @@ Result<Video> parseVideo(std::string_view body)
     auto v = parseObject(body, "video");
     if (!v)
         return v.error();
+    return videoFromJson(*v);
+}
+
+Result<std::vector<Video>> parseVideoList(std::string_view body)
+{
+    auto v = parseObject(body, "video list");
+    if (!v)
+        return v.error();
+    const auto* list = v->find("videos");
+    if (!list || !list->isArray())
+        return protocolError("video list: missing videos array");
+    std::vector<Video> out;
+    for (const auto& item : list->items()) {
+        auto video = videoFromJson(item);
+        if (!video)
+            return video.error();
+        out.push_back(std::move(*video));
+    }
+    return out;
+}
+
+Result<Video> videoFromJson(const json::Value& value)
+{
+    const json::Value* v = &value;
+    if (!v->isObject())
+        return protocolError("video: not an object");
     Video out;
     const auto* id = v->find("id");
     const auto idt = idText(id);
@@ -140,6 +166,12 @@ Result<Hello> parseHello(std::string_view body)
         h.heartbeatMs = n->asInt64().value_or(0);
     if (const auto* b = v->find("resumed"))
         h.resumed = b->isBool() && b->asBool();
+    // null (no comment yet), absent (older server) or malformed: 0 = "no id".
+    if (const auto* last = v->find("last_id")) {
+        h.lastIdKnown = true;
+        if (const auto t = idText(last))
+            h.lastId = parseCommentId(*t).value_or(0);
+    }
     return h;
 }
 

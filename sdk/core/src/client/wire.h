@@ -8,6 +8,7 @@
 #include "json/json.h"
 
 #include <string_view>
+#include <vector>
 
 namespace livecomments::detail {
 
@@ -15,7 +16,10 @@ namespace livecomments::detail {
 std::optional<std::string> idText(const json::Value* v);
 Result<Comment> commentFromJson(const json::Value& v);
 Result<Comment> parseComment(std::string_view body);
+Result<Video> videoFromJson(const json::Value& v);
 Result<Video> parseVideo(std::string_view body);
+/// `GET /videos` body: {"videos":[…]}.
+Result<std::vector<Video>> parseVideoList(std::string_view body);
 Result<HistoryPage> parseHistoryPage(std::string_view body);
 Result<Hello> parseHello(std::string_view body);
 /// `deleted` event: {"id":"…"}.
