@@ -211,7 +211,9 @@ touch "$R/var/lib/dpkg/available"
 # host's installed versions of exactly the packages the server depends on (their files are not
 # copied; the maintainer scripts run on the host, where those packages are installed).
 for dep in $(dpkg-deb -f "$(deb livecomments-server)" Depends | tr ',' '\n' | sed -E 's/^ *//; s/[ |(].*//'); do
-    dpkg-query -s "$dep" || fail "the host lacks $dep"
+    # Qualified: with a foreign architecture enabled (the arm64 cross-build) several instances exist.
+    dpkg-query -s "$dep:$(dpkg --print-architecture)" 2>/dev/null || dpkg-query -s "$dep" ||
+        fail "the host lacks $dep"
     echo
     touch "$R/var/lib/dpkg/info/$dep.list" "$R/var/lib/dpkg/info/$dep:$ARCH.list"
 done >"$R/var/lib/dpkg/status"
