@@ -83,6 +83,7 @@ expect_files livecomments-server /usr/bin/livecomments-server \
     /lib/systemd/system/livecomments-server.service \
     /usr/lib/livecomments-server/livecomments-server-setup \
     /usr/share/doc/livecomments-server/examples/livecomments-cluster.conf \
+    /usr/share/doc/livecomments-server/operations.md \
     /usr/share/doc/livecomments-server/copyright /usr/share/man/man1/livecomments-server.1.gz
 expect_files livecomments-cli /usr/bin/livecomments /usr/share/doc/livecomments-cli/copyright \
     /usr/share/man/man1/livecomments.1.gz
