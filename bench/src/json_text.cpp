@@ -1,38 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "json_text.h"
 
-#include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace livecomments::bench {
 
 std::string jsonString(std::string_view text)
 {
-    std::string out;
-    out.reserve(text.size() + 2);
-    out += '"';
-    for (const char c : text) {
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        default:
-            if (static_cast<unsigned char>(c) < 0x20) {
-                char esc[8];
-                std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-                out += esc;
-            } else {
-                out += c;
-            }
-        }
-    }
-    out += '"';
-    return out;
+    // dump() escapes `"`, `\` and control characters; ensure_ascii off keeps UTF-8 readable.
+    return nlohmann::json(std::string(text))
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 } // namespace livecomments::bench
