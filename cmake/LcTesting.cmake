@@ -24,6 +24,7 @@ function(lc_add_test name)
     endif()
     if(LC_SANITIZE MATCHES "address")
         list(APPEND env "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0"
+                        "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/sanitizers/lsan.supp"
                         "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
     endif()
     foreach(pair "LC_SERVER_BIN;livecomments-server" "LC_CLI_BIN;livecomments"
