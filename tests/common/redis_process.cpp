@@ -173,6 +173,7 @@ bool RedisProcess::startOnPort()
         m_dir->path() };
     if (!m_password.isEmpty())
         args << QStringLiteral("--requirepass") << m_password;
+    args << m_extraArguments;
     m_process->start(binary(), args);
     if (!m_process->waitForStarted(10000))
         return false;

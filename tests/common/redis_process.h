@@ -29,6 +29,8 @@ public:
     RedisProcess(const RedisProcess&) = delete;
     RedisProcess& operator=(const RedisProcess&) = delete;
 
+    /// Extra redis-server arguments (e.g. `--cluster-enabled yes`), appended at every start.
+    void setExtraArguments(const QStringList& arguments) { m_extraArguments = arguments; }
     /// Picks a free port, starts the server and waits (up to 15 s) until it answers PING.
     bool start();
     /// SIGKILL and wait for the exit (a crash: nothing is saved, clients see a reset).
@@ -65,6 +67,7 @@ private:
     bool startOnPort();
 
     QString m_password;
+    QStringList m_extraArguments;
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<QProcess> m_process;
     QByteArray m_log;

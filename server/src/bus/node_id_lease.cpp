@@ -61,7 +61,8 @@ NodeIdLease::NodeIdLease(NodeIdLeaseOptions options)
     if (m_options.explicitId && *m_options.explicitId >= kMaxNodeIds)
         throw std::runtime_error("node id " + std::to_string(*m_options.explicitId)
             + " is out of range 0.." + std::to_string(kMaxNodeIds - 1));
-    m_connection = connectWithRetry(m_options.endpoint, m_options.startup, m_options.ioTimeout);
+    m_redis = std::make_unique<RedisRouter>(m_options.endpoint, m_options.ioTimeout);
+    m_redis->connect(m_options.startup);
     if (m_options.explicitId) {
         if (!tryAcquire(*m_options.explicitId))
             throw std::runtime_error("node id " + std::to_string(*m_options.explicitId)
@@ -100,7 +101,7 @@ bool NodeIdLease::tryAcquire(std::uint32_t id)
     cmd << "SET" << keyFor(id) << m_token << "NX"
         << "PX" << std::to_string(m_options.ttl.count());
     bool isNull = false;
-    const auto value = reply::string(m_connection->command(cmd), &isNull);
+    const auto value = reply::string(m_redis->command(keyFor(id), cmd), &isNull);
     return !isNull && value == "OK";
 }
 
@@ -123,10 +124,7 @@ void NodeIdLease::release()
     if (!m_valid.exchange(false))
         return;
     try {
-        if (!m_connection)
-            m_connection
-                = std::make_unique<RedisConnection>(m_options.endpoint, m_options.ioTimeout);
-        m_connection->command(evalScript(kReleaseScript, keyFor(m_nodeId), m_token));
+        m_redis->command(keyFor(m_nodeId), evalScript(kReleaseScript, keyFor(m_nodeId), m_token));
     } catch (const std::exception&) {
         // Redis is away: the key expires by itself within the ttl.
     }
@@ -143,11 +141,8 @@ void NodeIdLease::renewLoop()
         if (m_cv.wait_for(lock, delay, [this] { return m_stopping; }))
             return;
         try {
-            if (!m_connection)
-                m_connection
-                    = std::make_unique<RedisConnection>(m_options.endpoint, m_options.ioTimeout);
             const auto result = reply::integer(
-                m_connection->command(evalScript(kRenewScript, key, m_token, &ttl)));
+                m_redis->command(key, evalScript(kRenewScript, key, m_token, &ttl)));
             backoff.reset();
             delay = m_options.renewEvery;
             if (result == 0) {
@@ -160,7 +155,7 @@ void NodeIdLease::renewLoop()
             }
         } catch (const std::exception&) {
             // Redis is away: retry soon (backoff) so the key is back quickly once it returns.
-            m_connection.reset();
+            m_redis->reset();
             ++m_renewFailures;
             delay = backoff.next();
         }

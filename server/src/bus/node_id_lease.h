@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "bus/redis_connection.h"
+#include "bus/redis_cluster.h"
 
 #include <atomic>
 #include <chrono>
@@ -77,8 +77,9 @@ private:
     const NodeIdLeaseOptions m_options;
     const std::string m_token;
     std::uint32_t m_nodeId = 0;
-    std::mutex m_mutex; ///< guards m_connection and m_lostHandler
-    std::unique_ptr<RedisConnection> m_connection;
+    std::mutex m_mutex; ///< guards m_redis and m_lostHandler
+    /// Routes the lease key to the master owning its slot (a Redis Cluster) or to the one Redis.
+    std::unique_ptr<RedisRouter> m_redis;
     std::function<void(std::uint32_t)> m_lostHandler;
     std::condition_variable m_cv;
     bool m_stopping = false; ///< guarded by m_mutex

@@ -3,6 +3,8 @@
 
 #include <Poco/Exception.h>
 
+#include <poll.h>
+
 #include <sstream>
 
 namespace livecomments::server::bus {
@@ -36,6 +38,29 @@ Array oneArg(const char* command, const std::string& arg)
     Array cmd;
     cmd << command << arg;
     return cmd;
+}
+
+/// Writes a one-channel (un)subscribe. One channel per command: in a cluster, channels of one
+/// SSUBSCRIBE must share a slot. On a write failure the connection is shut down: the subscriber
+/// thread notices, reconnects and subscribes every wanted channel again.
+void sendOrShutdown(RedisConnection& connection, const char* command, const std::string& channel)
+{
+    try {
+        connection.write(oneArg(command, channel));
+        connection.flush();
+    } catch (const Poco::Exception&) {
+        connection.shutdown();
+    }
+}
+
+/// Error replies a cluster gives while it heals (failover, slot migration): worth a retry.
+bool isTransient(const std::string& message)
+{
+    for (const char* prefix : { "CLUSTERDOWN", "TRYAGAIN", "MOVED ", "ASK ", "LOADING" }) {
+        if (message.rfind(prefix, 0) == 0)
+            return true;
+    }
+    return false;
 }
 
 } // namespace
@@ -95,9 +120,21 @@ bool RedisBus::decode(const std::string& payload, BusEvent& event, std::uint32_t
 
 RedisBus::RedisBus(RedisBusOptions options)
     : m_options(std::move(options))
+    , m_slots(m_options.endpoint)
 {
-    m_sub = connectWithRetry(m_options.endpoint, m_options.startup, m_options.ioTimeout);
-    m_pub = connectWithRetry(m_options.endpoint, m_options.startup, m_options.ioTimeout);
+    m_pub = std::make_unique<RedisRouter>(m_options.endpoint, m_options.ioTimeout);
+    m_pub->connect(m_options.startup);
+    m_slots = m_pub->slotMap();
+    m_clustered = m_slots.clustered();
+    if (!m_clustered) {
+        // A standalone Redis: its one subscriber connection is open from the start and kept.
+        Shard shard;
+        shard.endpoint = m_options.endpoint;
+        shard.connection
+            = connectWithRetry(m_options.endpoint, m_options.startup, m_options.ioTimeout);
+        shard.lastData = Clock::now();
+        m_shards.emplace(m_options.endpoint.display(), std::move(shard));
+    }
     m_subUp = true;
     m_pubUp = true;
     m_subThread = std::thread([this] { subscriberLoop(); });
@@ -128,7 +165,7 @@ void RedisBus::stop()
     if (m_pubThread.joinable())
         m_pubThread.join();
     std::lock_guard<std::mutex> lock(m_subMutex);
-    m_sub.reset();
+    m_shards.clear();
     m_pub.reset();
     m_subUp = false;
     m_pubUp = false;
@@ -157,22 +194,40 @@ std::vector<std::uint32_t> RedisBus::interests() const
     return { m_interest.begin(), m_interest.end() };
 }
 
+std::size_t RedisBus::subscriberConnections() const
+{
+    std::lock_guard<std::mutex> lock(m_subMutex);
+    std::size_t open = 0;
+    for (const auto& entry : m_shards)
+        open += entry.second.connection ? 1 : 0;
+    return open;
+}
+
 void RedisBus::setInterest(std::uint32_t videoId, bool interested)
 {
     std::lock_guard<std::mutex> lock(m_subMutex);
     const bool changed
         = interested ? m_interest.insert(videoId).second : m_interest.erase(videoId) > 0;
-    if (!changed || !m_sub)
+    if (!changed)
         return;
-    try {
-        // One channel per command: in a cluster, channels of one SSUBSCRIBE must share a slot.
-        m_sub->write(oneArg(interested ? "SSUBSCRIBE" : "SUNSUBSCRIBE", channelName(videoId)));
-        m_sub->flush();
-    } catch (const Poco::Exception&) {
-        // The subscriber thread notices the broken connection, reconnects and subscribes to
-        // m_interest, which already holds this change.
-        m_sub->shutdown();
+    const std::string channel = channelName(videoId);
+    if (!interested) {
+        m_unplaced.erase(videoId);
+        for (auto& entry : m_shards) {
+            if (entry.second.videos.erase(videoId) > 0 && entry.second.connection)
+                sendOrShutdown(*entry.second.connection, "SUNSUBSCRIBE", channel);
+        }
+        return;
     }
+    const auto it = m_shards.find(m_slots.ownerOfKey(channel).display());
+    if (it == m_shards.end() || !it->second.connection) {
+        // No live connection to the owner yet (a cluster master not subscribed to so far, or a
+        // reconnect pending): the subscriber thread opens it and subscribes.
+        m_unplaced.insert(videoId);
+        return;
+    }
+    it->second.videos.insert(videoId);
+    sendOrShutdown(*it->second.connection, "SSUBSCRIBE", channel);
 }
 
 void RedisBus::publish(const BusEvent& event)
@@ -197,95 +252,274 @@ bool RedisBus::waitFor(std::chrono::milliseconds delay)
     return !m_stopCv.wait_for(lock, delay, [this] { return m_stopping.load(); });
 }
 
-void RedisBus::dropSubscriber()
+RedisBus::Retry& RedisBus::retryLocked(const std::string& key)
+{
+    auto& retry = m_retries[key];
+    if (!retry.backoff)
+        retry.backoff = std::make_unique<Backoff>(m_options.reconnectBase, m_options.reconnectCap);
+    return retry;
+}
+
+void RedisBus::unplaceLocked(Shard& shard, std::uint32_t video)
+{
+    if (shard.videos.erase(video) > 0 && m_interest.count(video) > 0)
+        m_unplaced.insert(video);
+}
+
+void RedisBus::updateSubUp()
 {
     std::lock_guard<std::mutex> lock(m_subMutex);
-    m_sub.reset();
+    bool up = true;
+    for (const auto& entry : m_retries)
+        up = up && !entry.second.failed;
+    for (const auto& entry : m_shards)
+        up = up && entry.second.connection != nullptr;
+    m_subUp = up;
+}
+
+void RedisBus::failShard(const std::string& key)
+{
+    std::lock_guard<std::mutex> lock(m_subMutex);
+    const auto it = m_shards.find(key);
+    if (it == m_shards.end())
+        return;
+    it->second.connection.reset();
+    for (auto video : it->second.videos)
+        m_unplaced.insert(video);
+    it->second.videos.clear();
+    auto& retry = retryLocked(key);
+    retry.failed = true;
+    retry.notBefore = Clock::now() + retry.backoff->next();
+    if (m_clustered) {
+        // The master may be gone for good (failover): its channels are placed again from a
+        // fresh slot map, possibly on another master.
+        m_shards.erase(it);
+        m_slotsStale = true;
+    }
     m_subUp = false;
 }
 
-bool RedisBus::reconnectSubscriber(Backoff& backoff)
+void RedisBus::placeVideos()
 {
-    if (!waitFor(backoff.next()))
-        return false;
-    std::unique_ptr<RedisConnection> connection;
-    try {
-        connection = std::make_unique<RedisConnection>(m_options.endpoint, m_options.ioTimeout);
-    } catch (const std::exception&) {
-        return false;
+    bool refresh = false;
+    std::vector<RedisEndpoint> candidates;
+    {
+        std::lock_guard<std::mutex> lock(m_subMutex);
+        if (m_clustered) {
+            // A master none of whose channels is wanted any more keeps no connection.
+            for (auto it = m_shards.begin(); it != m_shards.end();) {
+                if (it->second.videos.empty())
+                    it = m_shards.erase(it);
+                else
+                    ++it;
+            }
+        }
+        refresh = m_slotsStale && !m_unplaced.empty();
+        candidates = m_slots.masters();
     }
-    std::vector<std::uint32_t> videos;
+    if (refresh) {
+        candidates.push_back(m_options.endpoint);
+        try {
+            auto fresh = fetchSlotMap(candidates, m_options.ioTimeout);
+            std::lock_guard<std::mutex> lock(m_subMutex);
+            m_slots = std::move(fresh);
+            m_slotsStale = false;
+        } catch (const std::runtime_error&) {
+            // No master answers: the old map is the best guess; retried on the next round.
+        }
+    }
+    std::map<std::string, RedisEndpoint> toOpen;
+    std::vector<std::uint32_t> moved;
     std::shared_ptr<const ReconnectedHandler> handler;
     {
         std::lock_guard<std::mutex> lock(m_subMutex);
-        try {
-            for (auto video : m_interest)
-                connection->write(oneArg("SSUBSCRIBE", channelName(video)));
-            connection->flush();
-        } catch (const Poco::Exception&) {
-            return false;
+        const auto now = Clock::now();
+        auto wantOpen = [&](const RedisEndpoint& endpoint) {
+            const auto key = endpoint.display();
+            if (retryLocked(key).notBefore <= now)
+                toOpen.emplace(key, endpoint);
+        };
+        if (!m_clustered && !m_shards.begin()->second.connection)
+            wantOpen(m_options.endpoint);
+        for (auto video : m_unplaced) {
+            const auto& owner = m_slots.ownerOfKey(channelName(video));
+            const auto it = m_shards.find(owner.display());
+            if (it == m_shards.end() || !it->second.connection) {
+                wantOpen(owner);
+                continue;
+            }
+            // The slot moved to a master this node already listens to.
+            it->second.videos.insert(video);
+            sendOrShutdown(*it->second.connection, "SSUBSCRIBE", channelName(video));
+            moved.push_back(video);
         }
-        videos.assign(m_interest.begin(), m_interest.end());
-        m_sub = std::move(connection);
+        for (auto video : moved)
+            m_unplaced.erase(video);
         handler = m_reconnectedHandler;
     }
-    backoff.reset();
-    m_subUp = true;
-    ++m_reconnects;
-    // Outside the lock: the handler typically reads the store and may call setInterest().
-    if (handler && *handler)
-        (*handler)(videos);
-    return true;
+    if (!moved.empty() && handler && *handler)
+        (*handler)(moved);
+    for (const auto& entry : toOpen) {
+        if (m_stopping)
+            return;
+        openShard(entry.second);
+    }
+}
+
+void RedisBus::openShard(const RedisEndpoint& endpoint)
+{
+    const std::string key = endpoint.display();
+    std::unique_ptr<RedisConnection> connection;
+    std::string error;
+    try {
+        connection = std::make_unique<RedisConnection>(endpoint, m_options.ioTimeout);
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    std::vector<std::uint32_t> placed;
+    bool reconnect = false;
+    std::shared_ptr<const ReconnectedHandler> handler;
+    {
+        std::lock_guard<std::mutex> lock(m_subMutex);
+        auto& retry = retryLocked(key);
+        if (connection) {
+            try {
+                for (auto video : m_unplaced) {
+                    const auto channel = channelName(video);
+                    if (m_slots.ownerOfKey(channel).display() != key)
+                        continue;
+                    connection->write(oneArg("SSUBSCRIBE", channel));
+                    placed.push_back(video);
+                }
+                connection->flush();
+            } catch (const Poco::Exception& e) {
+                error = e.displayText();
+                connection.reset();
+            }
+        }
+        if (!connection) {
+            retry.failed = true;
+            retry.notBefore = Clock::now() + retry.backoff->next();
+            m_slotsStale = m_clustered; // the master may have been replaced (failover)
+            m_subUp = false;
+            return;
+        }
+        auto& shard = m_shards[key];
+        shard.endpoint = endpoint;
+        shard.connection = std::move(connection);
+        shard.lastData = Clock::now();
+        shard.pingPending = false;
+        for (auto video : placed) {
+            m_unplaced.erase(video);
+            shard.videos.insert(video);
+        }
+        reconnect = retry.failed;
+        retry.failed = false;
+        retry.backoff->reset();
+        handler = m_reconnectedHandler;
+    }
+    if (reconnect)
+        ++m_reconnects;
+    updateSubUp();
+    // Outside the lock: the handler typically reads the store and may call setInterest(). Videos
+    // placed here were not subscribed for a while (a reconnect, a moved slot, a new master): the
+    // receiver fills what it missed from the store.
+    if (handler && *handler && (reconnect || !placed.empty()))
+        (*handler)(placed);
+}
+
+void RedisBus::heartbeat(const std::string& key, RedisConnection& connection)
+{
+    std::lock_guard<std::mutex> lock(m_subMutex);
+    auto& shard = m_shards.at(key);
+    const auto idle = Clock::now() - shard.lastData;
+    if (shard.pingPending && idle > m_options.heartbeat + m_options.ioTimeout)
+        throw Poco::TimeoutException("Redis did not answer PING");
+    if (!shard.pingPending && idle > m_options.heartbeat) {
+        // A half-open TCP connection (Redis host gone, no RST) never fails a read; an unanswered
+        // PING is how it is noticed.
+        Array ping;
+        ping << "PING";
+        connection.write(ping);
+        connection.flush();
+        shard.pingPending = true;
+    }
+}
+
+void RedisBus::readShard(const std::string& key, RedisConnection& connection)
+{
+    do {
+        auto value = connection.readReply();
+        {
+            std::lock_guard<std::mutex> lock(m_subMutex);
+            auto& shard = m_shards.at(key);
+            shard.lastData = Clock::now();
+            shard.pingPending = false;
+        }
+        handlePush(key, value);
+    } while (connection.buffered());
 }
 
 void RedisBus::subscriberLoop()
 {
-    Backoff backoff(m_options.reconnectBase, m_options.reconnectCap);
-    auto lastData = Clock::now();
-    bool pingPending = false;
     while (!m_stopping) {
-        RedisConnection* connection = nullptr;
+        placeVideos();
+        // Only this thread opens and closes shard connections, so the pointers stay valid here.
+        std::vector<std::pair<std::string, RedisConnection*>> live;
         {
             std::lock_guard<std::mutex> lock(m_subMutex);
-            connection = m_sub.get();
-        }
-        if (!connection) {
-            if (reconnectSubscriber(backoff)) {
-                lastData = Clock::now();
-                pingPending = false;
+            for (const auto& entry : m_shards) {
+                if (entry.second.connection)
+                    live.emplace_back(entry.first, entry.second.connection.get());
             }
+        }
+        if (live.empty()) {
+            waitFor(kPollSlice);
             continue;
         }
-        // Only this thread replaces m_sub, so `connection` stays valid while it is used here.
-        try {
-            if (connection->poll(kPollSlice)) {
-                auto value = connection->readReply();
-                lastData = Clock::now();
-                pingPending = false;
-                handlePush(value);
-                continue;
-            }
-            const auto idle = Clock::now() - lastData;
-            if (pingPending && idle > m_options.heartbeat + m_options.ioTimeout)
-                throw Poco::TimeoutException("Redis did not answer PING");
-            if (!pingPending && idle > m_options.heartbeat) {
-                // A half-open TCP connection (Redis host gone, no RST) never fails a read; an
-                // unanswered PING is how it is noticed.
-                std::lock_guard<std::mutex> lock(m_subMutex);
-                Array ping;
-                ping << "PING";
-                connection->write(ping);
-                connection->flush();
-                pingPending = true;
-            }
-        } catch (const Poco::Exception&) {
-            dropSubscriber();
+        std::vector<pollfd> fds;
+        bool buffered = false;
+        for (const auto& entry : live) {
+            buffered = buffered || entry.second->buffered();
+            fds.push_back(pollfd { entry.second->descriptor(), POLLIN, 0 });
         }
+        if (!buffered)
+            ::poll(fds.data(), fds.size(), static_cast<int>(kPollSlice.count()));
+        for (std::size_t i = 0; i < live.size() && !m_stopping; ++i) {
+            auto& [key, connection] = live[i];
+            try {
+                if (fds[i].revents != 0 || connection->buffered())
+                    readShard(key, *connection);
+                else
+                    heartbeat(key, *connection);
+            } catch (const std::exception&) {
+                failShard(key);
+            }
+        }
+        updateSubUp();
     }
 }
 
-void RedisBus::handlePush(const RedisType::Ptr& value)
+void RedisBus::handlePush(const std::string& key, const RedisType::Ptr& value)
 {
+    if (m_clustered && reply::isError(value)) {
+        // -MOVED to an SSUBSCRIBE: the slot has another owner now. Anything else (CLUSTERDOWN,
+        // ...) fails the shard connection, which reconnects with backoff and resubscribes.
+        const auto message = reply::errorMessage(value);
+        std::lock_guard<std::mutex> lock(m_subMutex);
+        auto& shard = m_shards.at(key);
+        Redirect redirect;
+        if (!parseRedirect(message, shard.endpoint, redirect))
+            throw std::runtime_error("Redis refused a subscription: " + message);
+        m_slots.assign(redirect.slot, redirect.target);
+        m_slotsStale = true;
+        const std::set<std::uint32_t> videos = shard.videos;
+        for (auto video : videos) {
+            if (keySlot(channelName(video)) == redirect.slot)
+                unplaceLocked(shard, video);
+        }
+        return;
+    }
     // +PONG (before the first subscription), error replies and anything but an array carry no
     // event.
     if (value->type() != Poco::Redis::RedisTypeTraits<Array>::TypeId)
@@ -298,6 +532,10 @@ void RedisBus::handlePush(const RedisType::Ptr& value)
     std::string payload;
     try {
         kind = reply::string(items[0]);
+        if (kind == "sunsubscribe" && m_clustered) {
+            unsolicitedUnsubscribe(key, reply::string(items[1]));
+            return;
+        }
         if (kind != "smessage")
             return; // ssubscribe / sunsubscribe confirmations
         payload = reply::string(items[2]);
@@ -326,6 +564,22 @@ void RedisBus::handlePush(const RedisType::Ptr& value)
         (*handler)(event);
 }
 
+void RedisBus::unsolicitedUnsubscribe(const std::string& key, const std::string& channel)
+{
+    // Redis drops the sharded subscribers of a slot it no longer serves (resharding, failover)
+    // with a `sunsubscribe` push. A channel this node still wants on this connection was not
+    // unsubscribed by setInterest(): it is subscribed again at the slot's new owner.
+    std::lock_guard<std::mutex> lock(m_subMutex);
+    auto& shard = m_shards.at(key);
+    for (auto video : shard.videos) {
+        if (channelName(video) == channel) {
+            unplaceLocked(shard, video);
+            m_slotsStale = true;
+            return;
+        }
+    }
+}
+
 std::size_t RedisBus::dropExpired(std::deque<Pending>& queue)
 {
     const auto limit = Clock::now() - m_options.publishRetryWindow;
@@ -338,27 +592,35 @@ std::size_t RedisBus::dropExpired(std::deque<Pending>& queue)
     return dropped;
 }
 
-bool RedisBus::sendBatch(std::vector<Pending>& batch)
+RedisBus::SendResult RedisBus::sendBatch(std::vector<Pending>& batch)
 {
-    std::vector<Array> commands;
+    std::vector<RedisRouter::Keyed> commands;
     commands.reserve(batch.size());
     for (const auto& pending : batch) {
         Array cmd;
         cmd << "SPUBLISH" << pending.channel << pending.payload;
-        commands.push_back(std::move(cmd));
+        commands.emplace_back(pending.channel, std::move(cmd));
     }
+    std::vector<RedisType::Ptr> replies;
     try {
-        const auto replies = m_pub->pipeline(commands);
-        for (const auto& value : replies) {
-            if (reply::isError(value))
-                ++m_publishFailures;
-            else
-                ++m_messagesOut;
-        }
-        return true;
-    } catch (const Poco::Exception&) {
-        return false;
+        replies = m_pub->pipeline(commands);
+    } catch (const std::exception&) {
+        return SendResult::Broken;
     }
+    std::vector<Pending> again;
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+        if (!reply::isError(replies[i])) {
+            ++m_messagesOut;
+        } else if (isTransient(reply::errorMessage(replies[i]))) {
+            again.push_back(std::move(batch[i]));
+        } else {
+            ++m_publishFailures;
+        }
+    }
+    if (again.empty())
+        return SendResult::Sent;
+    batch = std::move(again);
+    return SendResult::Retry;
 }
 
 void RedisBus::publisherLoop()
@@ -366,11 +628,11 @@ void RedisBus::publisherLoop()
     Backoff backoff(m_options.reconnectBase, m_options.reconnectCap);
     auto lastPing = Clock::now();
     while (!m_stopping) {
-        if (!m_pub) {
+        if (!m_pubUp) {
             if (!waitFor(backoff.next()))
                 break;
             try {
-                m_pub = std::make_unique<RedisConnection>(m_options.endpoint, m_options.ioTimeout);
+                m_pub->ping();
                 m_pubUp = true;
                 backoff.reset();
             } catch (const std::exception&) {
@@ -395,22 +657,20 @@ void RedisBus::publisherLoop()
         if (batch.empty()) {
             if (Clock::now() - lastPing < m_options.heartbeat)
                 continue;
-            // An idle publishing connection is PINGed so that healthy() turns false while Redis
-            // is away even when nobody comments.
+            // Idle publishing connections are PINGed so that healthy() turns false while Redis
+            // (or one cluster master) is away even when nobody comments.
             lastPing = Clock::now();
             try {
-                Array ping;
-                ping << "PING";
-                m_pub->command(ping);
+                m_pub->ping();
             } catch (const std::exception&) {
-                m_pub.reset();
                 m_pubUp = false;
             }
             continue;
         }
-        if (sendBatch(batch))
+        if (sendBatch(batch) == SendResult::Sent)
             continue;
-        m_pub.reset();
+        // A broken connection, or a cluster that cannot take the events right now (CLUSTERDOWN,
+        // TRYAGAIN during a failover or migration): retried after a backoff.
         m_pubUp = false;
         // Put the batch back in front: it is retried after the reconnect until its retry window
         // ends (receivers skip ids they already have; see docs/operations.md "Cluster").

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "bus/bus.h"
-#include "bus/redis_connection.h"
+#include "bus/redis_cluster.h"
 
 #include <atomic>
 #include <chrono>
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -23,7 +24,7 @@ namespace livecomments::server::bus {
 struct RedisBusOptions {
     RedisEndpoint endpoint;
     std::uint32_t nodeId = 0; ///< this node's id: stamped on published events as their origin
-    RedisStartupRetry startup; ///< the first connection of each of the two connections
+    RedisStartupRetry startup; ///< the first connections (publisher, subscriber on a standalone)
     std::chrono::milliseconds ioTimeout { 2000 }; ///< connect / send / receive / PING answer
     std::chrono::milliseconds heartbeat { 1000 }; ///< PING an idle connection this often
     std::chrono::milliseconds reconnectBase { 100 }; ///< first reconnect delay
@@ -39,10 +40,18 @@ struct RedisBusOptions {
  * stamped with this node's id; a node never hands its own events to its handler (the publisher
  * fans out locally itself).
  *
- * Two connections: a subscriber connection read by its own thread (which also PINGs it and
- * reconnects with exponential backoff + jitter, re-SSUBSCRIBEs every interesting video and then
- * calls the reconnected handler), and a publishing connection fed by a bounded queue and drained
- * by a sender thread, so publish() never blocks on Redis.
+ * Subscriber connections are read by one thread, which also PINGs them and reconnects with
+ * exponential backoff + jitter, re-SSUBSCRIBEs the interesting videos and then calls the
+ * reconnected handler. Publishing goes through a RedisRouter fed by a bounded queue and drained by
+ * a sender thread, so publish() never blocks on Redis.
+ *
+ * On a standalone Redis there is one subscriber connection, kept open even without interests.
+ * On a Redis Cluster (detected at start through CLUSTER SLOTS) there is one subscriber connection
+ * per master that owns the slot of at least one interesting channel, opened when the first such
+ * channel is wanted and closed when the last one is dropped; SPUBLISH goes to the owner of the
+ * channel's slot. A -MOVED answer to SSUBSCRIBE, an unasked `sunsubscribe` push (the slot was
+ * migrated) or a broken shard connection re-reads the slot map and resubscribes those channels at
+ * their current owner, then hands them to the reconnected handler (gap fill from the store).
  *
  * Threading: every public method may be called from any thread. The handler and the reconnected
  * handler run on the subscriber thread and must be thread-safe and quick.
@@ -72,11 +81,12 @@ public:
     /// Stops both threads and closes the connections (idempotent).
     void stop();
 
-    /// Both connections are up (the subscriber one answered its last PING in time).
+    /// The publisher reaches every master and every interesting channel is subscribed on a live
+    /// connection (which answered its last PING in time).
     bool healthy() const;
     /// !healthy(): events between nodes may be delayed or lost until the reconnect.
     bool degraded() const { return !healthy(); }
-    /// Successful reconnects of the subscriber connection (not counting the first connect).
+    /// Successful reconnects of subscriber connections after a failure (not the first connects).
     std::uint64_t reconnects() const { return m_reconnects.load(); }
     /// Events dropped: queue full, not sent within the retry window, or rejected by Redis.
     std::uint64_t publishFailures() const { return m_publishFailures.load(); }
@@ -96,6 +106,10 @@ public:
     static std::string encode(const BusEvent& event, std::uint32_t origin);
     /// Parses encode()'s output; false when malformed.
     static bool decode(const std::string& payload, BusEvent& event, std::uint32_t& origin);
+    /// The bus found a Redis Cluster at start (rather than a standalone Redis).
+    bool clustered() const { return m_clustered; }
+    /// Open subscriber connections (a cluster: one per master owning an interesting channel).
+    std::size_t subscriberConnections() const;
 
 private:
     struct Pending {
@@ -104,22 +118,56 @@ private:
         std::chrono::steady_clock::time_point queued;
     };
 
+    /// One subscriber connection (to one master) and the videos SSUBSCRIBEd on it.
+    struct Shard {
+        RedisEndpoint endpoint;
+        std::unique_ptr<RedisConnection> connection; ///< null while reconnecting (standalone)
+        std::set<std::uint32_t> videos;
+        std::chrono::steady_clock::time_point lastData;
+        bool pingPending = false;
+    };
+    /// When the next connection attempt to a master may be made.
+    struct Retry {
+        std::unique_ptr<Backoff> backoff;
+        std::chrono::steady_clock::time_point notBefore;
+        /// The last connection to it broke or could not be made: the bus is degraded and the next
+        /// connection counts as a reconnect.
+        bool failed = false;
+    };
+    enum class SendResult { Sent, Retry, Broken };
+
     void subscriberLoop();
-    bool reconnectSubscriber(Backoff& backoff);
-    void dropSubscriber();
-    void handlePush(const Poco::Redis::RedisType::Ptr& value);
+    /// Opens missing subscriber connections, subscribes unplaced videos, closes idle shards.
+    void placeVideos();
+    /// Opens one shard connection and subscribes `videos` on it (still wanted ones only).
+    void openShard(const RedisEndpoint& endpoint);
+    void failShard(const std::string& key);
+    /// Moves `video` off `shard` to m_unplaced (resubscribed at its current owner); needs the lock.
+    void unplaceLocked(Shard& shard, std::uint32_t video);
+    Retry& retryLocked(const std::string& key);
+    void readShard(const std::string& key, RedisConnection& connection);
+    void heartbeat(const std::string& key, RedisConnection& connection);
+    void handlePush(const std::string& key, const Poco::Redis::RedisType::Ptr& value);
+    void unsolicitedUnsubscribe(const std::string& key, const std::string& channel);
+    void updateSubUp();
     void publisherLoop();
-    bool sendBatch(std::vector<Pending>& batch);
+    SendResult sendBatch(std::vector<Pending>& batch);
     std::size_t dropExpired(std::deque<Pending>& queue);
     bool waitFor(std::chrono::milliseconds delay);
 
     const RedisBusOptions m_options;
 
-    // Subscriber side: m_subMutex serialises writes on m_sub with interest changes and with the
-    // subscriber thread swapping the connection; only that thread reads from m_sub.
+    // Subscriber side: m_subMutex serialises writes on shard connections with interest changes
+    // and with the subscriber thread opening / closing them; only that thread reads from them.
+    // Every video in m_interest is in one shard's videos or in m_unplaced.
     mutable std::mutex m_subMutex;
-    std::unique_ptr<RedisConnection> m_sub;
+    bool m_clustered = false;
+    SlotMap m_slots; ///< channel slot → master (a standalone Redis: the endpoint)
+    bool m_slotsStale = false; ///< re-read the slot map before placing videos
+    std::map<std::string, Shard> m_shards; ///< by RedisEndpoint::display()
+    std::map<std::string, Retry> m_retries; ///< by RedisEndpoint::display()
     std::set<std::uint32_t> m_interest;
+    std::set<std::uint32_t> m_unplaced; ///< wanted, not subscribed on any live connection
     std::shared_ptr<const Handler> m_handler;
     std::shared_ptr<const ReconnectedHandler> m_reconnectedHandler;
 
@@ -127,7 +175,7 @@ private:
     std::mutex m_queueMutex;
     std::condition_variable m_queueCv;
     std::deque<Pending> m_queue;
-    std::unique_ptr<RedisConnection> m_pub; ///< used by the sender thread only
+    std::unique_ptr<RedisRouter> m_pub; ///< used by the sender thread only
 
     std::mutex m_stopMutex;
     std::condition_variable m_stopCv;

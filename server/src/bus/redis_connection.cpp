@@ -229,9 +229,19 @@ std::vector<RedisType::Ptr> RedisConnection::pipeline(const std::vector<Array>& 
     return replies;
 }
 
+bool RedisConnection::buffered()
+{
+    return static_cast<std::istream&>(*m_input).rdbuf()->in_avail() > 0;
+}
+
+int RedisConnection::descriptor() const
+{
+    return static_cast<int>(m_socket.impl()->sockfd());
+}
+
 bool RedisConnection::poll(std::chrono::milliseconds timeout)
 {
-    if (static_cast<std::istream&>(*m_input).rdbuf()->in_avail() > 0)
+    if (buffered())
         return true;
     return m_socket.poll(toTimespan(timeout), Poco::Net::Socket::SELECT_READ);
 }
@@ -283,6 +293,15 @@ bool isError(const RedisType::Ptr& value)
 {
     return !value.isNull()
         && value->type() == Poco::Redis::RedisTypeTraits<Poco::Redis::Error>::TypeId;
+}
+
+std::string errorMessage(const RedisType::Ptr& value)
+{
+    if (!isError(value))
+        return {};
+    return static_cast<const Poco::Redis::Type<Poco::Redis::Error>*>(value.get())
+        ->value()
+        .getMessage();
 }
 
 } // namespace reply

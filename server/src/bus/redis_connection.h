@@ -101,6 +101,10 @@ public:
     bool poll(std::chrono::milliseconds timeout);
     /// Shuts the socket down so that a blocked reader fails at once (thread-safe).
     void shutdown();
+    /// True when a reply byte is already buffered (poll() on the descriptor would not see it).
+    bool buffered();
+    /// The socket descriptor, for polling several connections at once.
+    int descriptor() const;
 
 private:
     Poco::Net::StreamSocket m_socket;
@@ -118,6 +122,8 @@ std::string string(const Poco::Redis::RedisType::Ptr& value, bool* isNull = null
 const Poco::Redis::Array& array(const Poco::Redis::RedisType::Ptr& value);
 /// True for an error reply.
 bool isError(const Poco::Redis::RedisType::Ptr& value);
+/// The message of an error reply (without the leading '-'); empty for other replies.
+std::string errorMessage(const Poco::Redis::RedisType::Ptr& value);
 } // namespace reply
 
 /**

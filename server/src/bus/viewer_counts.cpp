@@ -32,7 +32,8 @@ std::string ViewerCounts::countKey(std::uint32_t videoId, std::uint32_t nodeId)
 ViewerCounts::ViewerCounts(ViewerCountsOptions options)
     : m_options(std::move(options))
 {
-    m_connection = connectWithRetry(m_options.endpoint, m_options.startup, m_options.ioTimeout);
+    m_redis = std::make_unique<RedisRouter>(m_options.endpoint, m_options.ioTimeout);
+    m_redis->connect(m_options.startup);
     m_thread = std::thread([this] { writerLoop(); });
 }
 
@@ -51,11 +52,9 @@ void ViewerCounts::setLocalCount(std::uint32_t videoId, std::uint64_t count)
     m_dirty[videoId] = count;
 }
 
-RedisConnection& ViewerCounts::connection()
+RedisRouter& ViewerCounts::redis()
 {
-    if (!m_connection)
-        m_connection = std::make_unique<RedisConnection>(m_options.endpoint, m_options.ioTimeout);
-    return *m_connection;
+    return *m_redis;
 }
 
 void ViewerCounts::writeCounts(const std::map<std::uint32_t, std::uint64_t>& counts)
@@ -64,7 +63,7 @@ void ViewerCounts::writeCounts(const std::map<std::uint32_t, std::uint64_t>& cou
         return;
     const std::string ttl = std::to_string(m_options.ttl.count());
     const std::string node = std::to_string(m_options.nodeId);
-    std::vector<Array> commands;
+    std::vector<RedisRouter::Keyed> commands;
     for (const auto& [video, count] : counts) {
         Array first;
         Array second;
@@ -74,17 +73,17 @@ void ViewerCounts::writeCounts(const std::map<std::uint32_t, std::uint64_t>& cou
             second << "SADD" << nodesKey(video) << node;
             Array expire;
             expire << "PEXPIRE" << nodesKey(video) << ttl;
-            commands.push_back(first);
-            commands.push_back(second);
-            commands.push_back(expire);
+            commands.emplace_back(countKey(video, m_options.nodeId), first);
+            commands.emplace_back(nodesKey(video), second);
+            commands.emplace_back(nodesKey(video), expire);
         } else {
             first << "DEL" << countKey(video, m_options.nodeId);
             second << "SREM" << nodesKey(video) << node;
-            commands.push_back(first);
-            commands.push_back(second);
+            commands.emplace_back(countKey(video, m_options.nodeId), first);
+            commands.emplace_back(nodesKey(video), second);
         }
     }
-    for (const auto& value : connection().pipeline(commands)) {
+    for (const auto& value : redis().pipeline(commands)) {
         if (reply::isError(value))
             throw std::runtime_error("Redis rejected a viewer count write: " + value->toString());
     }
@@ -104,7 +103,7 @@ bool ViewerCounts::flush()
     } catch (const std::exception&) {
         {
             std::lock_guard<std::mutex> io(m_ioMutex);
-            m_connection.reset();
+            m_redis->reset();
         }
         ++m_writeFailures;
         // Changes made since the swap are newer than the failed ones and win.
@@ -164,15 +163,15 @@ std::optional<std::map<std::uint32_t, std::uint64_t>> ViewerCounts::clusterCount
         return result;
     std::lock_guard<std::mutex> io(m_ioMutex);
     try {
-        std::vector<Array> members;
+        std::vector<RedisRouter::Keyed> members;
         for (auto video : videoIds) {
             Array cmd;
             cmd << "SMEMBERS" << nodesKey(video);
-            members.push_back(cmd);
+            members.emplace_back(nodesKey(video), cmd);
         }
-        const auto memberReplies = connection().pipeline(members);
+        const auto memberReplies = redis().pipeline(members);
 
-        std::vector<Array> reads;
+        std::vector<RedisRouter::Keyed> reads;
         std::vector<std::pair<std::uint32_t, std::vector<std::string>>> asked;
         for (std::size_t i = 0; i < videoIds.size(); ++i) {
             result[videoIds[i]] = 0;
@@ -186,16 +185,16 @@ std::optional<std::map<std::uint32_t, std::uint64_t>> ViewerCounts::clusterCount
                 nodeIds.push_back(reply::string(node));
                 mget << videoTag(videoIds[i]) + ":" + nodeIds.back();
             }
-            reads.push_back(mget);
+            reads.emplace_back(nodesKey(videoIds[i]), mget);
             asked.emplace_back(videoIds[i], std::move(nodeIds));
         }
         if (reads.empty())
             return result;
-        const auto countReplies = connection().pipeline(reads);
+        const auto countReplies = redis().pipeline(reads);
 
         // A member whose count key expired is a node that died (or stopped counting without
         // cleanup): drop it from the set so the set does not grow with dead nodes.
-        std::vector<Array> cleanup;
+        std::vector<RedisRouter::Keyed> cleanup;
         for (std::size_t i = 0; i < asked.size(); ++i) {
             const auto& values = reply::array(countReplies[i]);
             std::size_t index = 0;
@@ -205,7 +204,7 @@ std::optional<std::map<std::uint32_t, std::uint64_t>> ViewerCounts::clusterCount
                 if (isNull) {
                     Array srem;
                     srem << "SREM" << nodesKey(asked[i].first) << asked[i].second[index];
-                    cleanup.push_back(srem);
+                    cleanup.emplace_back(nodesKey(asked[i].first), srem);
                 } else {
                     result[asked[i].first] += std::stoull(text);
                 }
@@ -213,10 +212,10 @@ std::optional<std::map<std::uint32_t, std::uint64_t>> ViewerCounts::clusterCount
             }
         }
         if (!cleanup.empty())
-            connection().pipeline(cleanup);
+            redis().pipeline(cleanup);
         return result;
     } catch (const std::exception&) {
-        m_connection.reset();
+        m_redis->reset();
         return std::nullopt;
     }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "bus/redis_connection.h"
+#include "bus/redis_cluster.h"
 
 #include <atomic>
 #include <chrono>
@@ -78,7 +78,7 @@ private:
     void writerLoop();
     /// Sends the given videos' counts; needs m_ioMutex held.
     void writeCounts(const std::map<std::uint32_t, std::uint64_t>& counts);
-    RedisConnection& connection();
+    RedisRouter& redis();
 
     const ViewerCountsOptions m_options;
 
@@ -88,8 +88,10 @@ private:
     bool m_stopping = false;
     std::condition_variable m_cv;
 
-    std::mutex m_ioMutex; ///< serialises use of m_connection
-    std::unique_ptr<RedisConnection> m_connection;
+    std::mutex m_ioMutex; ///< serialises use of m_redis
+    /// Every key of one video shares the hash tag {video:<id>}, so one slot: per-video commands
+    /// (MGET included) are valid on a Redis Cluster.
+    std::unique_ptr<RedisRouter> m_redis;
 
     std::atomic<std::uint64_t> m_writeFailures { 0 };
     std::atomic<bool> m_released { false };

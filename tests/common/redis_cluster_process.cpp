@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+#include "redis_cluster_process.h"
+
+#include <QTest>
+
+namespace lctest {
+
+namespace {
+
+constexpr int kSlots = 16384;
+
+/// `field:value` lines of CLUSTER INFO.
+QString infoField(const QByteArray& info, const QByteArray& field)
+{
+    for (const QByteArray& line : info.split('\n')) {
+        const QByteArray trimmed = line.trimmed();
+        if (trimmed.startsWith(field + ':'))
+            return QString::fromUtf8(trimmed.mid(field.size() + 1));
+    }
+    return {};
+}
+
+} // namespace
+
+RedisClusterProcess::RedisClusterProcess(int masters)
+{
+    for (int i = 0; i < masters; ++i) {
+        auto node = std::make_unique<RedisProcess>();
+        // A short node timeout keeps a failure detection (and the tests) quick.
+        node->setExtraArguments({ QStringLiteral("--cluster-enabled"), QStringLiteral("yes"),
+            QStringLiteral("--cluster-node-timeout"), QStringLiteral("3000") });
+        m_nodes.push_back(std::move(node));
+    }
+}
+
+RedisClusterProcess::~RedisClusterProcess()
+{
+    stop();
+}
+
+bool RedisClusterProcess::fail(const QString& why)
+{
+    m_error = why;
+    qWarning("RedisClusterProcess: %s", qPrintable(why));
+    return false;
+}
+
+bool RedisClusterProcess::start()
+{
+    // A node's cluster bus listens on its port + 10000; redis-server refuses ports above 55535
+    // and exits when the bus port is taken, and RedisProcess::start() then tries another port.
+    for (auto& node : m_nodes) {
+        if (!node->start())
+            return fail(
+                QStringLiteral("a cluster node did not start:\n") + QString::fromUtf8(node->log()));
+    }
+    const int n = size();
+    for (int i = 0; i < n; ++i) {
+        QString error;
+        // Distinct config epochs, as redis-cli --cluster create sets them: no epoch collision to
+        // resolve before the cluster is stable.
+        command(i,
+            { QStringLiteral("CLUSTER"), QStringLiteral("SET-CONFIG-EPOCH"),
+                QString::number(i + 1) },
+            &error);
+        if (!error.isEmpty())
+            return fail(QStringLiteral("SET-CONFIG-EPOCH: ") + error);
+        const int first = kSlots * i / n;
+        const int last = kSlots * (i + 1) / n - 1;
+        command(i,
+            { QStringLiteral("CLUSTER"), QStringLiteral("ADDSLOTSRANGE"), QString::number(first),
+                QString::number(last) },
+            &error);
+        if (!error.isEmpty())
+            return fail(QStringLiteral("ADDSLOTSRANGE: ") + error);
+    }
+    for (int i = 1; i < n; ++i) {
+        QString error;
+        command(0,
+            { QStringLiteral("CLUSTER"), QStringLiteral("MEET"), QStringLiteral("127.0.0.1"),
+                QString::number(port(i)) },
+            &error);
+        if (!error.isEmpty())
+            return fail(QStringLiteral("CLUSTER MEET: ") + error);
+    }
+    if (!waitForOk())
+        return fail(QStringLiteral("the cluster did not reach cluster_state:ok"));
+    return true;
+}
+
+void RedisClusterProcess::stop()
+{
+    for (auto& node : m_nodes)
+        node->stop();
+}
+
+bool RedisClusterProcess::isOk() const
+{
+    for (int i = 0; i < size(); ++i) {
+        const QByteArray info
+            = command(i, { QStringLiteral("CLUSTER"), QStringLiteral("INFO") }).toByteArray();
+        if (infoField(info, "cluster_state") != QStringLiteral("ok")
+            || infoField(info, "cluster_known_nodes").toInt() != size()
+            || infoField(info, "cluster_slots_ok").toInt() != kSlots)
+            return false;
+    }
+    return true;
+}
+
+bool RedisClusterProcess::waitForOk(int timeoutMs) const
+{
+    return QTest::qWaitFor([this] { return isOk(); }, timeoutMs);
+}
+
+bool RedisClusterProcess::restart(int i)
+{
+    if (!m_nodes.at(std::size_t(i))->restart())
+        return fail(QStringLiteral("node %1 did not restart").arg(i));
+    if (!waitForOk())
+        return fail(QStringLiteral("the cluster did not heal after node %1 restarted").arg(i));
+    return true;
+}
+
+QVariant RedisClusterProcess::command(int i, const QStringList& args, QString* error) const
+{
+    return m_nodes.at(std::size_t(i))->command(args, error);
+}
+
+int RedisClusterProcess::keySlot(const QString& key) const
+{
+    bool ok = false;
+    const QVariant value
+        = command(0, { QStringLiteral("CLUSTER"), QStringLiteral("KEYSLOT"), key });
+    const int slot = value.toInt(&ok);
+    return ok ? slot : -1;
+}
+
+int RedisClusterProcess::ownerOf(const QString& key) const
+{
+    const int slot = keySlot(key);
+    const QVariantList ranges
+        = command(0, { QStringLiteral("CLUSTER"), QStringLiteral("SLOTS") }).toList();
+    for (const QVariant& entry : ranges) {
+        const QVariantList range = entry.toList();
+        if (range.size() < 3 || slot < range.at(0).toInt() || slot > range.at(1).toInt())
+            continue;
+        const int ownerPort = range.at(2).toList().value(1).toInt();
+        for (int i = 0; i < size(); ++i) {
+            if (port(i) == ownerPort)
+                return i;
+        }
+    }
+    return -1;
+}
+
+} // namespace lctest

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: MIT
+// The bus on a real Redis Cluster (three masters, no replicas; lctest::RedisClusterProcess) with
+// PostgreSQL as the shared store and three livecomments-server nodes seeded with one cluster
+// node: slot routing, one subscriber connection per master, SSUBSCRIBE only while a node has
+// viewers, node-id leases, and a master restart that loses nothing. docs/operations.md
+// "Redis Cluster".
+#include "bus/node_id_lease.h"
+#include "bus/redis_bus.h"
+#include "bus/redis_cluster.h"
+#include "bus/viewer_counts.h"
+#include "http_client.h"
+#include "postgres_process.h"
+#include "redis_cluster_process.h"
+#include "server_process.h"
+#include "sse_reader.h"
+#include "test_support.h"
+
+#include <QJsonDocument>
+#include <QRegularExpression>
+#include <QSet>
+#include <QTest>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <vector>
+
+using namespace lctest;
+namespace bus = livecomments::server::bus;
+
+namespace {
+
+using Nodes = std::vector<std::unique_ptr<ServerProcess>>;
+using Readers = std::vector<std::unique_ptr<SseReader>>;
+
+QString channelOf(qint32 videoId)
+{
+    return QString::fromStdString(bus::RedisBus::channelName(static_cast<std::uint32_t>(videoId)));
+}
+
+QUrl streamUrl(const QUrl& base, qint32 videoId)
+{
+    return endpoint(base, QStringLiteral("/videos/%1/subscriptions").arg(videoId));
+}
+
+/// The `status` of GET /healthz.
+QString healthStatus(const QUrl& base)
+{
+    return QJsonDocument::fromJson(http("GET", endpoint(base, QStringLiteral("/healthz"))).body)
+        .object()
+        .value(QStringLiteral("status"))
+        .toString();
+}
+
+/// A counter without labels from GET /metrics, or -1.
+double counter(const QUrl& base, const QString& name)
+{
+    const QString text
+        = QString::fromUtf8(http("GET", endpoint(base, QStringLiteral("/metrics"))).body);
+    const auto match = QRegularExpression(
+        QStringLiteral("^%1 ([0-9.e+-]+)$").arg(QRegularExpression::escape(name)),
+        QRegularExpression::MultilineOption)
+                           .match(text);
+    return match.hasMatch() ? match.captured(1).toDouble() : -1;
+}
+
+} // namespace
+
+class TstRedisCluster : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void keySlotMatchesRedis();
+    void redirectParsing();
+    void commentsCrossMasters();
+    void subscriptionFollowsViewers();
+    void masterRestartLosesNothing();
+
+private:
+    bool startNodes(Nodes& nodes, int n, const QString& database);
+    /// Sharded subscribers of the video's channel on the master owning its slot.
+    qint64 shardSubscribers(qint32 videoId) const;
+    bool waitForShardSubscribers(qint32 videoId, int count, int timeoutMs = 15000) const;
+    /// Creates videos until their channels are owned by every master (at most 40 videos).
+    QList<qint32> videosOnEveryMaster(const QUrl& base, int perMaster);
+    /// Posts `n` comments per video round-robin over the nodes; acknowledged ids per video.
+    std::map<qint32, QList<quint64>> postEverywhere(
+        const Nodes& nodes, const QList<qint32>& videos, const QString& prefix, int n);
+
+    PostgresProcess m_postgres;
+    RedisClusterProcess m_cluster { 3 };
+    QString m_token;
+};
+
+void TstRedisCluster::initTestCase()
+{
+    raiseFileLimit();
+    QVERIFY2(m_cluster.start(), qPrintable(m_cluster.errorString()));
+    QVERIFY2(m_postgres.start(), qPrintable(m_postgres.errorString()));
+    ServerProcess tokens;
+    m_token
+        = tokens.token(QStringLiteral("7"), QStringLiteral("alice"), QStringLiteral("streamer"));
+}
+
+// The slot function against the cluster's own CLUSTER KEYSLOT: the hash-tag rules (first '{', the
+// next '}', an empty tag hashes the whole key) and every key shape the server uses.
+void TstRedisCluster::keySlotMatchesRedis()
+{
+    QStringList keys { QStringLiteral("foo"), QStringLiteral("bar"), QStringLiteral("123456789"),
+        QStringLiteral("{user1000}.following"), QStringLiteral("{user1000}.followers"),
+        QStringLiteral("foo{}{bar}"), QStringLiteral("foo{{bar}}zap"),
+        QStringLiteral("foo{bar}{zap}"), QStringLiteral("{"), QStringLiteral("}{"),
+        QStringLiteral("é{ü}"), QString() };
+    for (std::uint32_t id : { 0U, 1U, 2U, 3U, 17U, 1023U, 65536U, 4294967295U }) {
+        keys << QString::fromStdString(bus::RedisBus::channelName(id))
+             << QString::fromStdString(bus::ViewerCounts::nodesKey(id))
+             << QString::fromStdString(bus::ViewerCounts::countKey(id, 5))
+             << QString::fromStdString(bus::NodeIdLease::keyFor(id % 1024));
+    }
+    QSet<int> seenSlots;
+    for (const QString& key : keys) {
+        const int expected = m_cluster.keySlot(key);
+        QVERIFY2(expected >= 0, qPrintable(key));
+        QCOMPARE(int(bus::keySlot(key.toStdString())), expected);
+        seenSlots.insert(expected);
+    }
+    QVERIFY(seenSlots.size() > 10); // the keys really spread over slots
+    // A video's channel and its viewer-count keys share a slot (multi-key commands are legal).
+    QCOMPARE(bus::keySlot(bus::RedisBus::channelName(42)),
+        bus::keySlot(bus::ViewerCounts::countKey(42, 7)));
+    QCOMPARE(bus::keySlot(bus::ViewerCounts::nodesKey(42)),
+        bus::keySlot(bus::ViewerCounts::countKey(42, 900)));
+}
+
+void TstRedisCluster::redirectParsing()
+{
+    bus::RedisEndpoint from;
+    from.host = "10.0.0.1";
+    from.port = 7000;
+    from.password = "secret";
+    bus::Redirect redirect;
+    QVERIFY(bus::parseRedirect("MOVED 3999 127.0.0.1:6381", from, redirect));
+    QVERIFY(!redirect.ask);
+    QCOMPARE(int(redirect.slot), 3999);
+    QCOMPARE(redirect.target.host, std::string("127.0.0.1"));
+    QCOMPARE(int(redirect.target.port), 6381);
+    QCOMPARE(redirect.target.password, std::string("secret")); // same credentials everywhere
+    QVERIFY(bus::parseRedirect("ASK 16383 :7002", from, redirect));
+    QVERIFY(redirect.ask);
+    QCOMPARE(redirect.target.host, std::string("10.0.0.1")); // empty host: the one asked
+    QVERIFY(bus::parseRedirect("MOVED 1 [::1]:7003", from, redirect));
+    QCOMPARE(redirect.target.host, std::string("::1"));
+    QVERIFY(!bus::parseRedirect("MOVED 16384 127.0.0.1:1", from, redirect));
+    QVERIFY(!bus::parseRedirect("CLUSTERDOWN The cluster is down", from, redirect));
+    QVERIFY(!bus::parseRedirect("MOVED x 127.0.0.1:1", from, redirect));
+}
+
+bool TstRedisCluster::startNodes(Nodes& nodes, int n, const QString& database)
+{
+    const QString url = m_postgres.createDatabase(database);
+    if (url.isEmpty()) {
+        qWarning("createDatabase: %s", qPrintable(m_postgres.errorString()));
+        return false;
+    }
+    // Each node is seeded with a different cluster node: any one is enough to find the rest.
+    for (int i = 0; i < n; ++i) {
+        nodes.push_back(std::make_unique<ServerProcess>(QStringList {
+            QStringLiteral("--store=") + url, QStringLiteral("--bus=") + m_cluster.url(i % 3),
+            QStringLiteral("--stats-ms=500"), QStringLiteral("--log-level=warning"),
+            // A small shared machine: see tst_cluster.
+            QStringLiteral("--order-hold-ms=250") }));
+        if (!nodes.back()->start())
+            return false;
+    }
+    return true;
+}
+
+qint64 TstRedisCluster::shardSubscribers(qint32 videoId) const
+{
+    const int owner = m_cluster.ownerOf(channelOf(videoId));
+    if (owner < 0)
+        return -1;
+    const QVariantList reply
+        = m_cluster
+              .command(owner,
+                  { QStringLiteral("PUBSUB"), QStringLiteral("SHARDNUMSUB"), channelOf(videoId) })
+              .toList();
+    return reply.size() == 2 ? reply.at(1).toLongLong() : -1;
+}
+
+bool TstRedisCluster::waitForShardSubscribers(qint32 videoId, int count, int timeoutMs) const
+{
+    return QTest::qWaitFor([&] { return shardSubscribers(videoId) == count; }, timeoutMs);
+}
+
+QList<qint32> TstRedisCluster::videosOnEveryMaster(const QUrl& base, int perMaster)
+{
+    QList<qint32> videos;
+    std::map<int, int> perOwner;
+    for (int i = 0; i < 40; ++i) {
+        const qint32 video = createVideo(base, m_token, QStringLiteral("RC%1").arg(i));
+        if (video <= 0)
+            return {};
+        const int owner = m_cluster.ownerOf(channelOf(video));
+        if (perOwner[owner] >= perMaster)
+            continue;
+        ++perOwner[owner];
+        videos.append(video);
+        if (videos.size() == perMaster * m_cluster.size())
+            break;
+    }
+    return videos;
+}
+
+std::map<qint32, QList<quint64>> TstRedisCluster::postEverywhere(
+    const Nodes& nodes, const QList<qint32>& videos, const QString& prefix, int n)
+{
+    std::map<qint32, QList<HttpRequest>> requests;
+    int node = 0;
+    for (int i = 0; i < n; ++i) {
+        for (qint32 video : videos) {
+            node = (node + 1) % static_cast<int>(nodes.size());
+            HttpRequest r;
+            r.method = "POST";
+            r.url = endpoint(
+                nodes[node]->baseUrl(), QStringLiteral("/videos/%1/comments").arg(video));
+            r.body = QJsonDocument(QJsonObject { { QStringLiteral("text"),
+                                       QStringLiteral("%1 %2").arg(prefix).arg(i) } })
+                         .toJson();
+            r.headers = { { "Authorization", "Bearer " + m_token.toUtf8() } };
+            requests[video].append(r);
+        }
+    }
+    std::map<qint32, QList<quint64>> acked;
+    for (auto& [video, list] : requests)
+        acked[video] = acknowledgedIds(httpMany(list, 6));
+    return acked;
+}
+
+// Videos whose channels live on all three masters, viewers of each on every node, comments posted
+// to every node: each viewer gets each comment of its video exactly once, in id order; every node
+// leased a distinct node id, and the lease keys sit on the master owning their slot.
+void TstRedisCluster::commentsCrossMasters()
+{
+    Nodes nodes;
+    QVERIFY(startNodes(nodes, 3, QStringLiteral("rc1")));
+    const QList<qint32> videos = videosOnEveryMaster(nodes[0]->baseUrl(), 1);
+    QCOMPARE(videos.size(), 3);
+    QSet<int> owners;
+    for (qint32 video : videos)
+        owners.insert(m_cluster.ownerOf(channelOf(video)));
+    QCOMPARE(owners.size(), 3); // the channels really are on different masters
+
+    std::map<qint32, Readers> readers;
+    for (qint32 video : videos) {
+        for (int i = 0; i < 6; ++i) {
+            readers[video].push_back(std::make_unique<SseReader>());
+            readers[video].back()->open(streamUrl(nodes[i % 3]->baseUrl(), video));
+            QVERIFY(readers[video].back()->waitForHello());
+        }
+        QVERIFY(waitForShardSubscribers(video, 3));
+    }
+    constexpr int kPerVideo = 20;
+    const auto acked = postEverywhere(nodes, videos, QStringLiteral("x"), kPerVideo);
+    for (qint32 video : videos) {
+        const QList<quint64> expected = sorted(acked.at(video));
+        QCOMPARE(expected.size(), kPerVideo);
+        for (const auto& reader : readers[video]) {
+            QTRY_VERIFY_WITH_TIMEOUT(reader->comments().size() >= kPerVideo, 20000);
+            QCOMPARE(reader->comments(), expected); // exactly once, in id order
+        }
+    }
+
+    QSet<int> ids;
+    for (const auto& node : nodes) {
+        const int id = QJsonDocument::fromJson(
+            http("GET", endpoint(node->baseUrl(), QStringLiteral("/healthz"))).body)
+                           .object()
+                           .value(QStringLiteral("node_id"))
+                           .toInt(-1);
+        QVERIFY(id >= 0);
+        ids.insert(id);
+        const QString key = QString::fromStdString(bus::NodeIdLease::keyFor(std::uint32_t(id)));
+        QVERIFY(m_cluster.command(m_cluster.ownerOf(key), { QStringLiteral("EXISTS"), key })
+                    .toLongLong()
+            == 1);
+    }
+    QCOMPARE(ids.size(), 3);
+    // Cluster viewer counts: their keys are spread over the masters by video.
+    for (qint32 video : videos)
+        QTRY_COMPARE_WITH_TIMEOUT(
+            http("GET", endpoint(nodes[1]->baseUrl(), QStringLiteral("/videos/%1").arg(video)))
+                .json()
+                .value(QStringLiteral("viewers"))
+                .toInt(),
+            6, 10000);
+}
+
+// A node SSUBSCRIBEs a channel on its owning master only while it has viewers of the video, and
+// keeps a subscriber connection only to masters that own a wanted channel.
+void TstRedisCluster::subscriptionFollowsViewers()
+{
+    Nodes nodes;
+    QVERIFY(startNodes(nodes, 1, QStringLiteral("rc2")));
+    const QList<qint32> videos = videosOnEveryMaster(nodes[0]->baseUrl(), 1);
+    QCOMPARE(videos.size(), 3);
+    const qint32 video = videos.front();
+    const int owner = m_cluster.ownerOf(channelOf(video));
+    QCOMPARE(shardSubscribers(video), 0);
+    // Sharded-subscribed clients of each master (CLIENT LIST: ssub=<n>).
+    auto shardClients = [&](int master) {
+        const QString list = QString::fromUtf8(
+            m_cluster.command(master, { QStringLiteral("CLIENT"), QStringLiteral("LIST") })
+                .toByteArray());
+        return list.count(QRegularExpression(QStringLiteral("ssub=[1-9]")));
+    };
+    SseReader first, second;
+    first.open(streamUrl(nodes[0]->baseUrl(), video));
+    QVERIFY(first.waitForHello());
+    QVERIFY(waitForShardSubscribers(video, 1));
+    for (int master = 0; master < m_cluster.size(); ++master)
+        QCOMPARE(shardClients(master), master == owner ? 1 : 0);
+    second.open(streamUrl(nodes[0]->baseUrl(), video));
+    QVERIFY(second.waitForHello());
+    first.close();
+    QTest::qWait(300); // one viewer is left: the subscription must stay
+    QCOMPARE(shardSubscribers(video), 1);
+    second.close();
+    QVERIFY(waitForShardSubscribers(video, 0));
+    QTRY_COMPARE_WITH_TIMEOUT(shardClients(owner), 0, 10000);
+    QCOMPARE(healthStatus(nodes[0]->baseUrl()), QStringLiteral("ok"));
+}
+
+// A master is killed and restarted while nodes have viewers of videos on every master: nodes
+// report degraded, reconnect, resubscribe, fill the gap from the store; no viewer reconnects and
+// every viewer ends with every comment of its video exactly once.
+void TstRedisCluster::masterRestartLosesNothing()
+{
+    Nodes nodes;
+    QVERIFY(startNodes(nodes, 3, QStringLiteral("rc3")));
+    const QList<qint32> videos = videosOnEveryMaster(nodes[0]->baseUrl(), 1);
+    QCOMPARE(videos.size(), 3);
+    std::map<qint32, Readers> readers;
+    for (qint32 video : videos) {
+        for (int i = 0; i < 3; ++i) {
+            readers[video].push_back(std::make_unique<SseReader>());
+            readers[video].back()->open(streamUrl(nodes[i]->baseUrl(), video));
+            QVERIFY(readers[video].back()->waitForHello());
+        }
+        QVERIFY(waitForShardSubscribers(video, 3));
+    }
+    std::map<qint32, QList<quint64>> acked;
+    auto collect = [&](const std::map<qint32, QList<quint64>>& batch) {
+        for (const auto& [video, ids] : batch)
+            acked[video] += ids;
+    };
+    collect(postEverywhere(nodes, videos, QStringLiteral("before"), 5));
+
+    const int victim = m_cluster.ownerOf(channelOf(videos.front()));
+    m_cluster.kill9(victim);
+    for (const auto& node : nodes)
+        QTRY_COMPARE_WITH_TIMEOUT(healthStatus(node->baseUrl()), QStringLiteral("degraded"), 10000);
+    collect(postEverywhere(nodes, videos, QStringLiteral("outage"), 5));
+    QVERIFY2(m_cluster.restart(victim), qPrintable(m_cluster.errorString()));
+    for (const auto& node : nodes)
+        QTRY_COMPARE_WITH_TIMEOUT(healthStatus(node->baseUrl()), QStringLiteral("ok"), 20000);
+    collect(postEverywhere(nodes, videos, QStringLiteral("after"), 5));
+
+    for (qint32 video : videos) {
+        const QList<quint64> expected = sorted(acked[video]);
+        QCOMPARE(expected.size(), 15);
+        for (const auto& reader : readers[video]) {
+            QTRY_VERIFY_WITH_TIMEOUT(reader->comments().size() >= expected.size(), 30000);
+            QVERIFY(!reader->wasDisconnected());
+            QCOMPARE(sorted(reader->comments()), expected); // each exactly once
+        }
+    }
+    double reconnects = 0;
+    for (const auto& node : nodes)
+        reconnects += counter(node->baseUrl(), QStringLiteral("livecomments_bus_reconnects_total"));
+    QVERIFY(reconnects >= 3); // every node had a subscription on the restarted master
+}
+
+QTEST_GUILESS_MAIN(TstRedisCluster)
+#include "tst_redis_cluster.moc"
