@@ -19,6 +19,8 @@ namespace {
 constexpr std::chrono::milliseconds kPollSlice { 200 };
 /// Events sent in one pipelined write.
 constexpr std::size_t kMaxBatch = 256;
+/// The subscriber side re-reads a Redis Cluster's slot map at most this often.
+constexpr std::chrono::milliseconds kRefreshEvery { 500 };
 
 char typeCode(BusEvent::Type type)
 {
@@ -270,10 +272,15 @@ void RedisBus::updateSubUp()
 {
     std::lock_guard<std::mutex> lock(m_subMutex);
     bool up = true;
-    for (const auto& entry : m_retries)
-        up = up && !entry.second.failed;
     for (const auto& entry : m_shards)
         up = up && entry.second.connection != nullptr;
+    // A wanted channel whose master cannot be reached is an outage; one merely not subscribed yet
+    // (its first viewer just arrived) is not. A master that left the slot map (failover) no longer
+    // counts once its channels have another owner.
+    for (auto video : m_unplaced) {
+        const auto it = m_retries.find(m_slots.ownerOfKey(channelName(video)).display());
+        up = up && (it == m_retries.end() || !it->second.failed);
+    }
     m_subUp = up;
 }
 
@@ -314,10 +321,18 @@ void RedisBus::placeVideos()
                     ++it;
             }
         }
-        refresh = m_slotsStale && !m_unplaced.empty();
-        candidates = m_slots.masters();
+        refresh = m_slotsStale && !m_unplaced.empty() && Clock::now() >= m_nextRefresh;
+        // Masters that answered last time first: a dead one may cost a connect timeout.
+        for (const auto& master : m_slots.masters()) {
+            const auto it = m_retries.find(master.display());
+            const bool failed = it != m_retries.end() && it->second.failed;
+            candidates.insert(failed ? candidates.end() : candidates.begin(), master);
+        }
     }
     if (refresh) {
+        // While a master is down every round would ask again: at most one slot map read per
+        // kRefreshEvery.
+        m_nextRefresh = Clock::now() + kRefreshEvery;
         candidates.push_back(m_options.endpoint);
         try {
             auto fresh = fetchSlotMap(candidates, m_options.ioTimeout);
@@ -509,7 +524,9 @@ void RedisBus::handlePush(const std::string& key, const RedisType::Ptr& value)
         std::lock_guard<std::mutex> lock(m_subMutex);
         auto& shard = m_shards.at(key);
         Redirect redirect;
-        if (!parseRedirect(message, shard.endpoint, redirect))
+        // Sharded channels of a migrating slot are served by the source until the migration
+        // ends (then it pushes `sunsubscribe`), so -ASK is not expected: handled as a failure.
+        if (!parseRedirect(message, shard.endpoint, redirect) || redirect.ask)
             throw std::runtime_error("Redis refused a subscription: " + message);
         m_slots.assign(redirect.slot, redirect.target);
         m_slotsStale = true;

@@ -164,6 +164,7 @@ private:
     bool m_clustered = false;
     SlotMap m_slots; ///< channel slot → master (a standalone Redis: the endpoint)
     bool m_slotsStale = false; ///< re-read the slot map before placing videos
+    std::chrono::steady_clock::time_point m_nextRefresh; ///< subscriber thread only
     std::map<std::string, Shard> m_shards; ///< by RedisEndpoint::display()
     std::map<std::string, Retry> m_retries; ///< by RedisEndpoint::display()
     std::set<std::uint32_t> m_interest;
