@@ -135,11 +135,10 @@ int RedisClusterProcess::keySlot(const QString& key) const
     return ok ? slot : -1;
 }
 
-int RedisClusterProcess::ownerOf(const QString& key) const
+int RedisClusterProcess::ownerOfSlot(int slot, int via) const
 {
-    const int slot = keySlot(key);
     const QVariantList ranges
-        = command(0, { QStringLiteral("CLUSTER"), QStringLiteral("SLOTS") }).toList();
+        = command(via, { QStringLiteral("CLUSTER"), QStringLiteral("SLOTS") }).toList();
     for (const QVariant& entry : ranges) {
         const QVariantList range = entry.toList();
         if (range.size() < 3 || slot < range.at(0).toInt() || slot > range.at(1).toInt())
@@ -151,6 +150,73 @@ int RedisClusterProcess::ownerOf(const QString& key) const
         }
     }
     return -1;
+}
+
+QString RedisClusterProcess::nodeId(int i) const
+{
+    return QString::fromUtf8(
+        command(i, { QStringLiteral("CLUSTER"), QStringLiteral("MYID") }).toByteArray());
+}
+
+bool RedisClusterProcess::beginSlotMigration(int slot, int to)
+{
+    const int from = ownerOfSlot(slot);
+    if (from < 0 || from == to)
+        return fail(QStringLiteral("slot %1: no owner or already on node %2").arg(slot).arg(to));
+    const QString number = QString::number(slot);
+    QString error;
+    command(to,
+        { QStringLiteral("CLUSTER"), QStringLiteral("SETSLOT"), number, QStringLiteral("IMPORTING"),
+            nodeId(from) },
+        &error);
+    if (error.isEmpty())
+        command(from,
+            { QStringLiteral("CLUSTER"), QStringLiteral("SETSLOT"), number,
+                QStringLiteral("MIGRATING"), nodeId(to) },
+            &error);
+    while (error.isEmpty()) {
+        const QVariantList keys = command(from,
+            { QStringLiteral("CLUSTER"), QStringLiteral("GETKEYSINSLOT"), number,
+                QStringLiteral("100") },
+            &error)
+                                      .toList();
+        if (keys.isEmpty())
+            break;
+        QStringList migrate { QStringLiteral("MIGRATE"), QStringLiteral("127.0.0.1"),
+            QString::number(port(to)), QString(), QStringLiteral("0"), QStringLiteral("5000"),
+            QStringLiteral("KEYS") };
+        for (const QVariant& key : keys)
+            migrate << QString::fromUtf8(key.toByteArray());
+        command(from, migrate, &error);
+    }
+    return error.isEmpty() || fail(QStringLiteral("slot migration: ") + error);
+}
+
+bool RedisClusterProcess::finishSlotMigration(int slot, int to)
+{
+    // The target first, then the others, as redis-cli does: the source then redirects with
+    // -MOVED to a node that already knows it owns the slot.
+    QString error;
+    for (int i = 0; i < size() && error.isEmpty(); ++i) {
+        const int node = (to + i) % size();
+        command(node,
+            { QStringLiteral("CLUSTER"), QStringLiteral("SETSLOT"), QString::number(slot),
+                QStringLiteral("NODE"), nodeId(to) },
+            &error);
+    }
+    if (!error.isEmpty())
+        return fail(QStringLiteral("CLUSTER SETSLOT NODE: ") + error);
+    const bool agreed = QTest::qWaitFor(
+        [&] {
+            for (int i = 0; i < size(); ++i) {
+                if (ownerOfSlot(slot, i) != to)
+                    return false;
+            }
+            return true;
+        },
+        15000);
+    return agreed
+        || fail(QStringLiteral("the nodes do not agree on the owner of slot %1").arg(slot));
 }
 
 } // namespace lctest

@@ -53,8 +53,21 @@ public:
     QVariant command(int i, const QStringList& args, QString* error = nullptr) const;
     /// The slot of `key` as the cluster computes it (CLUSTER KEYSLOT), or -1.
     int keySlot(const QString& key) const;
-    /// The index of the node owning `key`'s slot (from CLUSTER SLOTS), or -1.
-    int ownerOf(const QString& key) const;
+    /// The index of the node owning `key`'s slot (from CLUSTER SLOTS of node 0), or -1.
+    int ownerOf(const QString& key) const { return ownerOfSlot(keySlot(key)); }
+    /// The index of the node owning `slot` as node `via` sees it (CLUSTER SLOTS), or -1.
+    int ownerOfSlot(int slot, int via = 0) const;
+    /// The id of node i (CLUSTER MYID).
+    QString nodeId(int i) const;
+
+    /**
+     * Starts moving `slot` to node `to` as `redis-cli --cluster reshard` does: CLUSTER SETSLOT
+     * IMPORTING on the target, MIGRATING on the source, then MIGRATE of every key in the slot.
+     * Until finishSlotMigration() the source answers -ASK for the keys that moved.
+     */
+    bool beginSlotMigration(int slot, int to);
+    /// CLUSTER SETSLOT <slot> NODE <to> on every node; waits until every node sees the new owner.
+    bool finishSlotMigration(int slot, int to);
     /// What went wrong in start() / restart().
     QString errorString() const { return m_error; }
 

@@ -23,9 +23,11 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 using namespace lctest;
+using namespace std::chrono_literals;
 namespace bus = livecomments::server::bus;
 
 namespace {
@@ -64,6 +66,28 @@ double counter(const QUrl& base, const QString& name)
     return match.hasMatch() ? match.captured(1).toDouble() : -1;
 }
 
+/// The cluster viewer count of GET /videos/{id}.
+int viewersOf(const QUrl& base, qint32 videoId)
+{
+    return http("GET", endpoint(base, QStringLiteral("/videos/%1").arg(videoId)))
+        .json()
+        .value(QStringLiteral("viewers"))
+        .toInt();
+}
+
+QString text(const Poco::Redis::RedisType::Ptr& value)
+{
+    return QString::fromStdString(bus::reply::string(value));
+}
+
+Poco::Redis::Array args(std::initializer_list<std::string> words)
+{
+    Poco::Redis::Array cmd;
+    for (const auto& word : words)
+        cmd << word;
+    return cmd;
+}
+
 } // namespace
 
 class TstRedisCluster : public QObject {
@@ -73,7 +97,10 @@ private slots:
     void initTestCase();
     void keySlotMatchesRedis();
     void redirectParsing();
+    void routerFollowsRedirects();
+    void busAcrossMasters();
     void commentsCrossMasters();
+    void reshardingKeepsViewers();
     void subscriptionFollowsViewers();
     void masterRestartLosesNothing();
 
@@ -154,6 +181,143 @@ void TstRedisCluster::redirectParsing()
     QVERIFY(!bus::parseRedirect("MOVED 16384 127.0.0.1:1", from, redirect));
     QVERIFY(!bus::parseRedirect("CLUSTERDOWN The cluster is down", from, redirect));
     QVERIFY(!bus::parseRedirect("MOVED x 127.0.0.1:1", from, redirect));
+}
+
+// RedisRouter against the cluster: keys on every master, a pipeline across masters, -ASK while
+// the key's slot is being migrated, -MOVED once it has moved.
+void TstRedisCluster::routerFollowsRedirects()
+{
+    bus::RedisRouter router(bus::parseRedisUrl(m_cluster.url(1).toStdString()), 2000ms);
+    router.connect({});
+    QVERIFY(router.clustered());
+    QCOMPARE(int(router.slotMap().masters().size()), m_cluster.size());
+    std::map<int, std::string> keyOn; // master → a key it owns
+    for (int i = 0; keyOn.size() < 3 && i < 100; ++i) {
+        const std::string key = "rc:router:{k" + std::to_string(i) + "}";
+        keyOn.emplace(m_cluster.ownerOf(QString::fromStdString(key)), key);
+    }
+    QCOMPARE(int(keyOn.size()), 3);
+    std::vector<bus::RedisRouter::Keyed> reads;
+    for (const auto& [master, key] : keyOn) {
+        QCOMPARE(text(router.command(key, args({ "SET", key, "v" + key }))), QStringLiteral("OK"));
+        // Really stored on the owner.
+        QCOMPARE(m_cluster.command(master, { QStringLiteral("GET"), QString::fromStdString(key) })
+                     .toByteArray(),
+            QByteArray::fromStdString("v" + key));
+        reads.emplace_back(key, args({ "GET", key }));
+    }
+    const auto replies = router.pipeline(reads);
+    QCOMPARE(int(replies.size()), 3);
+    for (std::size_t i = 0; i < replies.size(); ++i)
+        QCOMPARE(text(replies[i]), QString::fromStdString("v" + reads[i].first));
+
+    const auto& [from, key] = *keyOn.begin();
+    const int to = (from + 1) % m_cluster.size();
+    const int slot = bus::keySlot(key);
+    const QString qkey = QString::fromStdString(key);
+    QVERIFY2(m_cluster.beginSlotMigration(slot, to), qPrintable(m_cluster.errorString()));
+    QString error;
+    m_cluster.command(from, { QStringLiteral("GET"), qkey }, &error);
+    QVERIFY2(error.startsWith(QStringLiteral("ASK ")), qPrintable(error));
+    QCOMPARE(text(router.command(key, args({ "GET", key }))), QString::fromStdString("v" + key));
+    QVERIFY2(m_cluster.finishSlotMigration(slot, to), qPrintable(m_cluster.errorString()));
+    m_cluster.command(from, { QStringLiteral("GET"), qkey }, &error);
+    QVERIFY2(error.startsWith(QStringLiteral("MOVED ")), qPrintable(error));
+    QCOMPARE(text(router.command(key, args({ "GET", key }))), QString::fromStdString("v" + key));
+    QCOMPARE(int(router.slotMap().ownerOf(std::uint16_t(slot)).port), int(m_cluster.port(to)));
+}
+
+// Two buses (two nodes) in-process: one subscriber connection per master owning a wanted
+// channel, delivery across masters, and a channel whose slot is moved to another master while
+// subscribed: resubscribed at the new owner (the old one pushed `sunsubscribe`), handed to the
+// reconnected handler, and the publisher follows -MOVED.
+void TstRedisCluster::busAcrossMasters()
+{
+    auto options = [this](std::uint32_t nodeId, int seed) {
+        bus::RedisBusOptions o;
+        o.endpoint = bus::parseRedisUrl(m_cluster.url(seed).toStdString());
+        o.nodeId = nodeId;
+        o.ioTimeout = 1000ms;
+        o.heartbeat = 300ms;
+        o.reconnectBase = 50ms;
+        o.reconnectCap = 500ms;
+        return o;
+    };
+    bus::RedisBus sender(options(901, 2));
+    bus::RedisBus receiver(options(902, 0));
+    QVERIFY(sender.clustered() && receiver.clustered());
+    std::mutex mutex;
+    std::vector<std::pair<std::uint32_t, std::uint64_t>> received;
+    std::vector<std::uint32_t> refilled;
+    receiver.setHandler([&](const bus::BusEvent& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        received.emplace_back(e.videoId, e.commentId);
+    });
+    receiver.setReconnectedHandler([&](const std::vector<std::uint32_t>& videos) {
+        std::lock_guard<std::mutex> lock(mutex);
+        refilled.insert(refilled.end(), videos.begin(), videos.end());
+    });
+    auto receivedCount = [&] {
+        std::lock_guard<std::mutex> lock(mutex);
+        return received.size();
+    };
+    std::map<int, std::uint32_t> videoOn; // master → a video whose channel it owns
+    for (std::uint32_t id = 5000; videoOn.size() < 3 && id < 5100; ++id)
+        videoOn.emplace(m_cluster.ownerOf(channelOf(qint32(id))), id);
+    QCOMPARE(int(videoOn.size()), 3);
+    QCOMPARE(int(receiver.subscriberConnections()), 0);
+    std::size_t wanted = 0;
+    for (const auto& [master, video] : videoOn) {
+        receiver.setInterest(video, true);
+        ++wanted;
+        QTRY_COMPARE(receiver.subscriberConnections(), wanted);
+        QVERIFY(waitForShardSubscribers(qint32(video), 1));
+    }
+    for (const auto& [master, video] : videoOn) {
+        bus::BusEvent event;
+        event.videoId = video;
+        event.commentId = 10 * video;
+        event.json = "{}";
+        sender.publish(event);
+    }
+    QTRY_COMPARE(receivedCount(), std::size_t(3));
+    QVERIFY(receiver.healthy() && sender.healthy());
+
+    // Resharding: the slot of the first video's channel moves to another master.
+    const auto [from, moved] = *videoOn.begin();
+    const int to = (from + 1) % m_cluster.size();
+    const int slot = bus::keySlot(bus::RedisBus::channelName(moved));
+    auto refills = [&, video = moved] {
+        std::lock_guard<std::mutex> lock(mutex);
+        return std::count(refilled.begin(), refilled.end(), video);
+    };
+    const auto refillsBefore = refills();
+    QVERIFY2(m_cluster.beginSlotMigration(slot, to), qPrintable(m_cluster.errorString()));
+    QVERIFY2(m_cluster.finishSlotMigration(slot, to), qPrintable(m_cluster.errorString()));
+    QVERIFY(waitForShardSubscribers(qint32(moved), 1)); // now counted on the new owner
+    // Handed to the reconnected handler once more than at its first subscription.
+    QTRY_COMPARE(refills(), refillsBefore + 1);
+    // The old owner's connection has no wanted channel left: closed.
+    QTRY_COMPARE(receiver.subscriberConnections(), std::size_t(2));
+    bus::BusEvent event;
+    event.videoId = moved;
+    event.commentId = 77;
+    event.json = "{}";
+    sender.publish(event);
+    QTRY_COMPARE(receivedCount(), std::size_t(4));
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        QCOMPARE(received.back(), std::make_pair(moved, std::uint64_t(77)));
+    }
+    QCOMPARE(sender.publishFailures(), std::uint64_t(0));
+
+    // The new owner also serves videoOn[to]: its connection stays until both are dropped.
+    receiver.setInterest(moved, false);
+    QVERIFY(waitForShardSubscribers(qint32(moved), 0));
+    QCOMPARE(receiver.subscriberConnections(), std::size_t(2));
+    receiver.setInterest(videoOn.at(to), false);
+    QTRY_COMPARE(receiver.subscriberConnections(), std::size_t(1));
+    QVERIFY(receiver.healthy());
 }
 
 bool TstRedisCluster::startNodes(Nodes& nodes, int n, const QString& database)
@@ -289,12 +453,7 @@ void TstRedisCluster::commentsCrossMasters()
     QCOMPARE(ids.size(), 3);
     // Cluster viewer counts: their keys are spread over the masters by video.
     for (qint32 video : videos)
-        QTRY_COMPARE_WITH_TIMEOUT(
-            http("GET", endpoint(nodes[1]->baseUrl(), QStringLiteral("/videos/%1").arg(video)))
-                .json()
-                .value(QStringLiteral("viewers"))
-                .toInt(),
-            6, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(viewersOf(nodes[1]->baseUrl(), video), 6, 10000);
 }
 
 // A node SSUBSCRIBEs a channel on its owning master only while it has viewers of the video, and
@@ -330,6 +489,45 @@ void TstRedisCluster::subscriptionFollowsViewers()
     QVERIFY(waitForShardSubscribers(video, 0));
     QTRY_COMPARE_WITH_TIMEOUT(shardClients(owner), 0, 10000);
     QCOMPARE(healthStatus(nodes[0]->baseUrl()), QStringLiteral("ok"));
+}
+
+// End to end: a watched video's slot moves to another master (its viewer-count keys migrate with
+// it) while comments are posted: no viewer reconnects, every viewer gets every comment once.
+void TstRedisCluster::reshardingKeepsViewers()
+{
+    Nodes nodes;
+    QVERIFY(startNodes(nodes, 2, QStringLiteral("rc4")));
+    const qint32 video = createVideo(nodes[0]->baseUrl(), m_token, QStringLiteral("RS"));
+    QVERIFY(video > 0);
+    Readers readers;
+    for (int i = 0; i < 4; ++i) {
+        readers.push_back(std::make_unique<SseReader>());
+        readers.back()->open(streamUrl(nodes[i % 2]->baseUrl(), video));
+        QVERIFY(readers.back()->waitForHello());
+    }
+    QVERIFY(waitForShardSubscribers(video, 2));
+    auto acked = postEverywhere(nodes, { video }, QStringLiteral("before"), 5)[video];
+    const int from = m_cluster.ownerOf(channelOf(video));
+    const int to = (from + 2) % m_cluster.size();
+    const int slot = m_cluster.keySlot(channelOf(video));
+    QVERIFY2(m_cluster.beginSlotMigration(slot, to), qPrintable(m_cluster.errorString()));
+    acked += postEverywhere(nodes, { video }, QStringLiteral("migrating"), 5)[video];
+    QVERIFY2(m_cluster.finishSlotMigration(slot, to), qPrintable(m_cluster.errorString()));
+    QCOMPARE(m_cluster.ownerOf(channelOf(video)), to);
+    acked += postEverywhere(nodes, { video }, QStringLiteral("moved"), 5)[video];
+    QVERIFY(waitForShardSubscribers(video, 2)); // both nodes, on the new owner
+    acked += postEverywhere(nodes, { video }, QStringLiteral("after"), 5)[video];
+    const QList<quint64> expected = sorted(acked);
+    QCOMPARE(expected.size(), 20);
+    for (const auto& reader : readers) {
+        QTRY_VERIFY_WITH_TIMEOUT(reader->comments().size() >= expected.size(), 20000);
+        QVERIFY(!reader->wasDisconnected());
+        QCOMPARE(sorted(reader->comments()), expected); // each exactly once
+    }
+    // The viewer counts live in the moved slot too: still the cluster total.
+    QTRY_COMPARE_WITH_TIMEOUT(viewersOf(nodes[0]->baseUrl(), video), 4, 10000);
+    for (const auto& node : nodes)
+        QCOMPARE(healthStatus(node->baseUrl()), QStringLiteral("ok"));
 }
 
 // A master is killed and restarted while nodes have viewers of videos on every master: nodes
