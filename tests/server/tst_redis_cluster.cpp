@@ -99,6 +99,7 @@ private slots:
     void redirectParsing();
     void routerFollowsRedirects();
     void busAcrossMasters();
+    void deadMasterHoldsUpOnlyItsChannels();
     void commentsCrossMasters();
     void reshardingKeepsViewers();
     void subscriptionFollowsViewers();
@@ -106,6 +107,10 @@ private slots:
 
 private:
     bool startNodes(Nodes& nodes, int n, const QString& database);
+    /// Bus settings for an in-process bus seeded with cluster node `seed` (short timeouts).
+    bus::RedisBusOptions busOptions(std::uint32_t nodeId, int seed) const;
+    /// master → a video id (from `first` on) whose channel that master owns.
+    std::map<int, std::uint32_t> channelOnEveryMaster(std::uint32_t first) const;
     /// Sharded subscribers of the video's channel on the master owning its slot.
     qint64 shardSubscribers(qint32 videoId) const;
     bool waitForShardSubscribers(qint32 videoId, int count, int timeoutMs = 15000) const;
@@ -233,18 +238,8 @@ void TstRedisCluster::routerFollowsRedirects()
 // reconnected handler, and the publisher follows -MOVED.
 void TstRedisCluster::busAcrossMasters()
 {
-    auto options = [this](std::uint32_t nodeId, int seed) {
-        bus::RedisBusOptions o;
-        o.endpoint = bus::parseRedisUrl(m_cluster.url(seed).toStdString());
-        o.nodeId = nodeId;
-        o.ioTimeout = 1000ms;
-        o.heartbeat = 300ms;
-        o.reconnectBase = 50ms;
-        o.reconnectCap = 500ms;
-        return o;
-    };
-    bus::RedisBus sender(options(901, 2));
-    bus::RedisBus receiver(options(902, 0));
+    bus::RedisBus sender(busOptions(901, 2));
+    bus::RedisBus receiver(busOptions(902, 0));
     QVERIFY(sender.clustered() && receiver.clustered());
     std::mutex mutex;
     std::vector<std::pair<std::uint32_t, std::uint64_t>> received;
@@ -261,9 +256,7 @@ void TstRedisCluster::busAcrossMasters()
         std::lock_guard<std::mutex> lock(mutex);
         return received.size();
     };
-    std::map<int, std::uint32_t> videoOn; // master → a video whose channel it owns
-    for (std::uint32_t id = 5000; videoOn.size() < 3 && id < 5100; ++id)
-        videoOn.emplace(m_cluster.ownerOf(channelOf(qint32(id))), id);
+    const auto videoOn = channelOnEveryMaster(5000);
     QCOMPARE(int(videoOn.size()), 3);
     QCOMPARE(int(receiver.subscriberConnections()), 0);
     std::size_t wanted = 0;
@@ -318,6 +311,26 @@ void TstRedisCluster::busAcrossMasters()
     receiver.setInterest(videoOn.at(to), false);
     QTRY_COMPARE(receiver.subscriberConnections(), std::size_t(1));
     QVERIFY(receiver.healthy());
+}
+
+bus::RedisBusOptions TstRedisCluster::busOptions(std::uint32_t nodeId, int seed) const
+{
+    bus::RedisBusOptions o;
+    o.endpoint = bus::parseRedisUrl(m_cluster.url(seed).toStdString());
+    o.nodeId = nodeId;
+    o.ioTimeout = 1000ms;
+    o.heartbeat = 300ms;
+    o.reconnectBase = 50ms;
+    o.reconnectCap = 500ms;
+    return o;
+}
+
+std::map<int, std::uint32_t> TstRedisCluster::channelOnEveryMaster(std::uint32_t first) const
+{
+    std::map<int, std::uint32_t> videoOn;
+    for (std::uint32_t id = first; int(videoOn.size()) < m_cluster.size() && id < first + 200; ++id)
+        videoOn.emplace(m_cluster.ownerOf(channelOf(qint32(id))), id);
+    return videoOn;
 }
 
 bool TstRedisCluster::startNodes(Nodes& nodes, int n, const QString& database)
@@ -402,6 +415,60 @@ std::map<qint32, QList<quint64>> TstRedisCluster::postEverywhere(
     return acked;
 }
 
+// One master dies: the publisher parks that master's events (retried with backoff within the
+// retry window) while the other masters' events keep flowing; once it is back every event has
+// been sent and the buses are healthy again.
+void TstRedisCluster::deadMasterHoldsUpOnlyItsChannels()
+{
+    auto senderOptions = busOptions(905, 1);
+    senderOptions.publishRetryWindow = 30000ms; // longer than the restart below
+    bus::RedisBus sender(senderOptions);
+    bus::RedisBus receiver(busOptions(906, 2));
+    std::mutex mutex;
+    std::map<std::uint32_t, int> received;
+    receiver.setHandler([&](const bus::BusEvent& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        ++received[e.videoId];
+    });
+    auto receivedFor = [&](std::uint32_t video) {
+        std::lock_guard<std::mutex> lock(mutex);
+        return received[video];
+    };
+    const auto videoOn = channelOnEveryMaster(6000);
+    QCOMPARE(int(videoOn.size()), 3);
+    for (const auto& [master, video] : videoOn) {
+        receiver.setInterest(video, true);
+        QVERIFY(waitForShardSubscribers(qint32(video), 1));
+    }
+    const auto [victim, parkedVideo] = *videoOn.begin();
+    m_cluster.kill9(victim);
+    constexpr int kEach = 5;
+    for (int i = 0; i < kEach; ++i) {
+        for (const auto& [master, video] : videoOn) {
+            bus::BusEvent event;
+            event.videoId = video;
+            event.commentId = std::uint64_t(video) * 100 + std::uint64_t(i);
+            event.json = "{}";
+            sender.publish(event);
+        }
+    }
+    // Before the cluster even notices the failure (node timeout 3 s) the other channels' events
+    // have arrived: nothing waits behind the dead master's.
+    for (const auto& [master, video] : videoOn) {
+        if (master != victim)
+            QTRY_COMPARE_WITH_TIMEOUT(receivedFor(video), kEach, 2500);
+    }
+    QCOMPARE(receivedFor(parkedVideo), 0);
+    QTRY_VERIFY(!sender.healthy() && !receiver.healthy());
+    QCOMPARE(sender.messagesOut(), std::uint64_t(2 * kEach));
+    QVERIFY2(m_cluster.restart(victim), qPrintable(m_cluster.errorString()));
+    QTRY_VERIFY_WITH_TIMEOUT(sender.healthy() && receiver.healthy(), 20000);
+    QTRY_COMPARE_WITH_TIMEOUT(sender.messagesOut(), std::uint64_t(3 * kEach), 20000);
+    QCOMPARE(sender.publishFailures(), std::uint64_t(0));
+    QVERIFY(receiver.reconnects() >= 1);
+    QVERIFY(waitForShardSubscribers(qint32(parkedVideo), 1));
+}
+
 // Videos whose channels live on all three masters, viewers of each on every node, comments posted
 // to every node: each viewer gets each comment of its video exactly once, in id order; every node
 // leased a distinct node id, and the lease keys sit on the master owning their slot.
@@ -478,8 +545,14 @@ void TstRedisCluster::subscriptionFollowsViewers()
     first.open(streamUrl(nodes[0]->baseUrl(), video));
     QVERIFY(first.waitForHello());
     QVERIFY(waitForShardSubscribers(video, 1));
-    for (int master = 0; master < m_cluster.size(); ++master)
+    for (int master = 0; master < m_cluster.size(); ++master) {
+        if (shardClients(master) != (master == owner ? 1 : 0))
+            qWarning("master %d (owner %d): %s", master, owner,
+                m_cluster.command(master, { QStringLiteral("CLIENT"), QStringLiteral("LIST") })
+                    .toByteArray()
+                    .constData());
         QCOMPARE(shardClients(master), master == owner ? 1 : 0);
+    }
     second.open(streamUrl(nodes[0]->baseUrl(), video));
     QVERIFY(second.waitForHello());
     first.close();

@@ -55,10 +55,12 @@ void sendOrShutdown(RedisConnection& connection, const char* command, const std:
     }
 }
 
-/// Error replies a cluster gives while it heals (failover, slot migration): worth a retry.
+/// A master that could not be reached, or error replies a cluster gives while it heals (failover,
+/// slot migration): worth a retry.
 bool isTransient(const std::string& message)
 {
-    for (const char* prefix : { "CLUSTERDOWN", "TRYAGAIN", "MOVED ", "ASK ", "LOADING" }) {
+    for (const char* prefix :
+        { kUnreachablePrefix, "CLUSTERDOWN", "TRYAGAIN", "MOVED ", "ASK ", "LOADING" }) {
         if (message.rfind(prefix, 0) == 0)
             return true;
     }
@@ -609,7 +611,32 @@ std::size_t RedisBus::dropExpired(std::deque<Pending>& queue)
     return dropped;
 }
 
-RedisBus::SendResult RedisBus::sendBatch(std::vector<Pending>& batch)
+std::string RedisBus::ownerOf(const Pending& pending) const
+{
+    return m_pub->slotMap().ownerOfKey(pending.channel).display();
+}
+
+void RedisBus::takeBatch(std::vector<Pending>& batch)
+{
+    const auto now = Clock::now();
+    // Parked events are older than anything queued: a master due for a retry goes first.
+    for (auto& [owner, parked] : m_parked) {
+        while (parked.retryAt <= now && !parked.events.empty() && batch.size() < kMaxBatch) {
+            batch.push_back(std::move(parked.events.front()));
+            parked.events.pop_front();
+        }
+    }
+    while (!m_queue.empty() && batch.size() < kMaxBatch) {
+        const auto it = m_parked.find(ownerOf(m_queue.front()));
+        if (it != m_parked.end() && !it->second.events.empty())
+            it->second.events.push_back(std::move(m_queue.front()));
+        else
+            batch.push_back(std::move(m_queue.front()));
+        m_queue.pop_front();
+    }
+}
+
+void RedisBus::sendBatch(std::vector<Pending>& batch)
 {
     std::vector<RedisRouter::Keyed> commands;
     commands.reserve(batch.size());
@@ -618,82 +645,82 @@ RedisBus::SendResult RedisBus::sendBatch(std::vector<Pending>& batch)
         cmd << "SPUBLISH" << pending.channel << pending.payload;
         commands.emplace_back(pending.channel, std::move(cmd));
     }
-    std::vector<RedisType::Ptr> replies;
-    try {
-        replies = m_pub->pipeline(commands);
-    } catch (const std::exception&) {
-        return SendResult::Broken;
-    }
-    std::vector<Pending> again;
+    // One master being down must not hold up the others' events: its commands fail alone.
+    const auto replies = m_pub->pipeline(commands, true);
+    std::map<std::string, std::vector<Pending>> failed;
+    std::set<std::string> delivered;
     for (std::size_t i = 0; i < replies.size(); ++i) {
+        const auto owner = ownerOf(batch[i]);
         if (!reply::isError(replies[i])) {
             ++m_messagesOut;
+            delivered.insert(owner);
         } else if (isTransient(reply::errorMessage(replies[i]))) {
-            again.push_back(std::move(batch[i]));
+            failed[owner].push_back(std::move(batch[i]));
         } else {
             ++m_publishFailures;
         }
     }
-    if (again.empty())
-        return SendResult::Sent;
-    batch = std::move(again);
-    return SendResult::Retry;
+    for (const auto& owner : delivered) {
+        const auto it = m_parked.find(owner);
+        if (it != m_parked.end() && it->second.events.empty() && failed.count(owner) == 0)
+            m_parked.erase(it);
+    }
+    const auto now = Clock::now();
+    for (auto& [owner, events] : failed) {
+        auto& parked = m_parked[owner];
+        if (!parked.backoff)
+            parked.backoff
+                = std::make_unique<Backoff>(m_options.reconnectBase, m_options.reconnectCap);
+        // Back in front of the master's later events, in their order: they are retried after a
+        // backoff until their retry window ends (receivers skip ids they already have; see
+        // docs/operations.md "Cluster").
+        parked.events.insert(parked.events.begin(), std::make_move_iterator(events.begin()),
+            std::make_move_iterator(events.end()));
+        parked.retryAt = now + parked.backoff->next();
+    }
+    batch.clear();
 }
 
 void RedisBus::publisherLoop()
 {
-    Backoff backoff(m_options.reconnectBase, m_options.reconnectCap);
     auto lastPing = Clock::now();
+    bool pingOk = true;
     while (!m_stopping) {
-        if (!m_pubUp) {
-            if (!waitFor(backoff.next()))
-                break;
-            try {
-                m_pub->ping();
-                m_pubUp = true;
-                backoff.reset();
-            } catch (const std::exception&) {
-                std::lock_guard<std::mutex> lock(m_queueMutex);
-                dropExpired(m_queue);
-                continue;
-            }
-        }
         std::vector<Pending> batch;
         {
+            auto wait = m_options.heartbeat;
+            const auto now = Clock::now();
+            for (const auto& entry : m_parked) {
+                const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    entry.second.retryAt - now);
+                wait = std::max(std::chrono::milliseconds(0), std::min(wait, until));
+            }
             std::unique_lock<std::mutex> lock(m_queueMutex);
-            m_queueCv.wait_for(lock, m_options.heartbeat,
-                [this] { return m_stopping.load() || !m_queue.empty(); });
+            m_queueCv.wait_for(
+                lock, wait, [this] { return m_stopping.load() || !m_queue.empty(); });
             if (m_stopping)
                 break;
             dropExpired(m_queue);
-            while (!m_queue.empty() && batch.size() < kMaxBatch) {
-                batch.push_back(std::move(m_queue.front()));
-                m_queue.pop_front();
+            for (auto it = m_parked.begin(); it != m_parked.end();) {
+                dropExpired(it->second.events);
+                it = it->second.events.empty() ? m_parked.erase(it) : std::next(it);
             }
+            takeBatch(batch);
         }
-        if (batch.empty()) {
-            if (Clock::now() - lastPing < m_options.heartbeat)
-                continue;
-            // Idle publishing connections are PINGed so that healthy() turns false while Redis
-            // (or one cluster master) is away even when nobody comments.
+        if (!batch.empty())
+            sendBatch(batch);
+        if (Clock::now() - lastPing >= m_options.heartbeat) {
+            // Every master is PINGed so that healthy() turns false while Redis (or one cluster
+            // master) is away even when nobody comments, and true again once it is back.
             lastPing = Clock::now();
             try {
                 m_pub->ping();
+                pingOk = true;
             } catch (const std::exception&) {
-                m_pubUp = false;
+                pingOk = false;
             }
-            continue;
         }
-        if (sendBatch(batch) == SendResult::Sent)
-            continue;
-        // A broken connection, or a cluster that cannot take the events right now (CLUSTERDOWN,
-        // TRYAGAIN during a failover or migration): retried after a backoff.
-        m_pubUp = false;
-        // Put the batch back in front: it is retried after the reconnect until its retry window
-        // ends (receivers skip ids they already have; see docs/operations.md "Cluster").
-        std::lock_guard<std::mutex> lock(m_queueMutex);
-        for (auto it = batch.rbegin(); it != batch.rend(); ++it)
-            m_queue.push_front(std::move(*it));
+        m_pubUp = pingOk && m_parked.empty();
     }
 }
 

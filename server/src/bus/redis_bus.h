@@ -134,7 +134,13 @@ private:
         /// connection counts as a reconnect.
         bool failed = false;
     };
-    enum class SendResult { Sent, Retry, Broken };
+    /// Events of one master the sender could not deliver, retried after a backoff while the
+    /// other masters' events go on (sender thread only).
+    struct Parked {
+        std::deque<Pending> events;
+        std::unique_ptr<Backoff> backoff;
+        std::chrono::steady_clock::time_point retryAt;
+    };
 
     void subscriberLoop();
     /// Opens missing subscriber connections, subscribes unplaced videos, closes idle shards.
@@ -151,8 +157,14 @@ private:
     void unsolicitedUnsubscribe(const std::string& key, const std::string& channel);
     void updateSubUp();
     void publisherLoop();
-    SendResult sendBatch(std::vector<Pending>& batch);
+    /// Moves the queued events (and the parked ones due for a retry) into `batch`; events of a
+    /// master with parked events are parked behind them (per-video order). Needs m_queueMutex.
+    void takeBatch(std::vector<Pending>& batch);
+    /// SPUBLISHes the batch; events of an unreachable master (or answered CLUSTERDOWN, ...) are
+    /// parked for that master.
+    void sendBatch(std::vector<Pending>& batch);
     std::size_t dropExpired(std::deque<Pending>& queue);
+    std::string ownerOf(const Pending& pending) const;
     bool waitFor(std::chrono::milliseconds delay);
 
     const RedisBusOptions m_options;
@@ -177,6 +189,7 @@ private:
     std::condition_variable m_queueCv;
     std::deque<Pending> m_queue;
     std::unique_ptr<RedisRouter> m_pub; ///< used by the sender thread only
+    std::map<std::string, Parked> m_parked; ///< by master display(); sender thread only
 
     std::mutex m_stopMutex;
     std::condition_variable m_stopCv;

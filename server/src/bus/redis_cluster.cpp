@@ -217,8 +217,10 @@ void RedisRouter::reset()
 
 void RedisRouter::refreshIfStale()
 {
-    if (!m_stale)
+    const auto now = std::chrono::steady_clock::now();
+    if (!m_stale || now < m_nextRefresh)
         return;
+    m_nextRefresh = now + kSlotMapRefreshInterval;
     auto candidates = m_map.masters();
     candidates.push_back(m_seed);
     try {
@@ -268,7 +270,8 @@ RedisType::Ptr RedisRouter::command(const std::string& key, const Array& cmd)
     return value;
 }
 
-std::vector<RedisType::Ptr> RedisRouter::pipeline(const std::vector<Keyed>& cmds)
+std::vector<RedisType::Ptr> RedisRouter::pipeline(
+    const std::vector<Keyed>& cmds, bool isolateFailures)
 {
     refreshIfStale();
     // Grouped by owner so every master gets one write; replies go back to their positions.
@@ -286,15 +289,39 @@ std::vector<RedisType::Ptr> RedisRouter::pipeline(const std::vector<Keyed>& cmds
         for (auto index : group.second)
             batch.push_back(cmds[index].second);
         std::vector<RedisType::Ptr> answers;
+        std::string failure;
         try {
             answers = connectionTo(group.first).pipeline(batch);
-        } catch (const Poco::Exception&) {
+        } catch (const Poco::Exception& e) {
             dropConnection(group.first);
-            throw;
+            if (!isolateFailures)
+                throw;
+            failure = e.displayText();
+        } catch (const std::runtime_error& e) {
+            // The connection could not be opened (or AUTH failed): nothing was sent.
+            m_stale = m_map.clustered();
+            if (!isolateFailures)
+                throw;
+            failure = e.what();
+        }
+        if (!failure.empty()) {
+            const Poco::Redis::Error error(
+                kUnreachablePrefix + group.first.display() + ": " + failure);
+            for (auto index : group.second)
+                replies[index] = new Poco::Redis::Type<Poco::Redis::Error>(error);
+            continue;
         }
         for (std::size_t j = 0; j < answers.size(); ++j) {
             const auto index = group.second[j];
-            replies[index] = settle(cmds[index].second, group.first, answers[j]);
+            try {
+                replies[index] = settle(cmds[index].second, group.first, answers[j]);
+            } catch (const std::exception& e) {
+                // The redirect target is unreachable.
+                if (!isolateFailures)
+                    throw;
+                replies[index] = new Poco::Redis::Type<Poco::Redis::Error>(
+                    Poco::Redis::Error(std::string(kUnreachablePrefix) + e.what()));
+            }
         }
     }
     return replies;

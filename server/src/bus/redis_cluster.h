@@ -18,6 +18,12 @@ namespace livecomments::server::bus {
 constexpr std::uint16_t kClusterSlots = 16384;
 /// A command is re-sent after at most this many -MOVED / -ASK redirects, then fails.
 constexpr int kMaxRedirects = 5;
+/// A stale slot map is re-read at most this often (a dead master would otherwise cost a read per
+/// command).
+constexpr std::chrono::milliseconds kSlotMapRefreshInterval { 500 };
+/// The prefix of the error reply pipeline(cmds, true) puts in place of the replies of a master
+/// it could not reach.
+constexpr char kUnreachablePrefix[] = "UNREACHABLE ";
 
 /**
  * The cluster hash slot of `key` as Redis defines it: CRC16 (XMODEM) of the key, or of its hash
@@ -113,9 +119,12 @@ public:
     /**
      * Sends the commands pipelined, one write per master, and returns the replies in order; error
      * replies are returned as Poco::Redis::Error elements (after redirects were followed).
-     * Throws Poco::Exception on transport failure.
+     * A transport failure throws (Poco::Exception, or std::runtime_error when a connection cannot
+     * be opened), unless `isolateFailures`: then the commands of that master get an error reply
+     * starting with kUnreachablePrefix and the other masters' commands are still sent.
      */
-    std::vector<Poco::Redis::RedisType::Ptr> pipeline(const std::vector<Keyed>& cmds);
+    std::vector<Poco::Redis::RedisType::Ptr> pipeline(
+        const std::vector<Keyed>& cmds, bool isolateFailures = false);
     /// PINGs every master (a standalone Redis: the one); throws on the first failure.
     void ping();
     /// Closes every connection (the next call reconnects).
@@ -136,6 +145,7 @@ private:
     std::chrono::milliseconds m_timeout;
     SlotMap m_map;
     bool m_stale = false;
+    std::chrono::steady_clock::time_point m_nextRefresh;
     std::map<std::string, std::unique_ptr<RedisConnection>> m_connections; ///< by display()
 };
 

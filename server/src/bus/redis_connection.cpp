@@ -7,6 +7,8 @@
 #include <Poco/Redis/RedisStream.h>
 #include <Poco/Timespan.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cctype>
 #include <csignal>
@@ -145,6 +147,9 @@ RedisConnection::RedisConnection(const RedisEndpoint& endpoint, std::chrono::mil
     // A write to a connection Redis has closed must fail with EPIPE, not kill the node.
     std::signal(SIGPIPE, SIG_IGN);
     m_socket.connect(Poco::Net::SocketAddress(endpoint.host, endpoint.port), toTimespan(timeout));
+    // A process this one starts (a test fixture restarting redis-server, say) must not inherit
+    // the socket: its copy would keep the connection open after this side closed it.
+    ::fcntl(descriptor(), F_SETFD, FD_CLOEXEC);
     m_socket.setNoDelay(true);
     m_socket.setSendTimeout(toTimespan(timeout));
     m_socket.setReceiveTimeout(toTimespan(timeout));
