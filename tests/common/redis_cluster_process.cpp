@@ -22,9 +22,10 @@ QString infoField(const QByteArray& info, const QByteArray& field)
 
 } // namespace
 
-RedisClusterProcess::RedisClusterProcess(int masters)
+RedisClusterProcess::RedisClusterProcess(int masters, int replicasPerMaster)
+    : m_masters(masters)
 {
-    for (int i = 0; i < masters; ++i) {
+    for (int i = 0; i < masters * (1 + replicasPerMaster); ++i) {
         auto node = std::make_unique<RedisProcess>();
         // A short node timeout keeps a failure detection (and the tests) quick.
         node->setExtraArguments({ QStringLiteral("--cluster-enabled"), QStringLiteral("yes"),
@@ -54,7 +55,7 @@ bool RedisClusterProcess::start()
             return fail(
                 QStringLiteral("a cluster node did not start:\n") + QString::fromUtf8(node->log()));
     }
-    const int n = size();
+    const int n = m_masters;
     for (int i = 0; i < n; ++i) {
         QString error;
         // Distinct config epochs, as redis-cli --cluster create sets them: no epoch collision to
@@ -74,7 +75,7 @@ bool RedisClusterProcess::start()
         if (!error.isEmpty())
             return fail(QStringLiteral("ADDSLOTSRANGE: ") + error);
     }
-    for (int i = 1; i < n; ++i) {
+    for (int i = 1; i < size(); ++i) {
         QString error;
         command(0,
             { QStringLiteral("CLUSTER"), QStringLiteral("MEET"), QStringLiteral("127.0.0.1"),
@@ -83,9 +84,53 @@ bool RedisClusterProcess::start()
         if (!error.isEmpty())
             return fail(QStringLiteral("CLUSTER MEET: ") + error);
     }
-    if (!waitForOk())
+    // A replica can only follow a master it knows: after the MEETs have spread.
+    const bool known = QTest::qWaitFor(
+        [this] {
+            for (int i = 0; i < size(); ++i) {
+                const QByteArray info
+                    = command(i, { QStringLiteral("CLUSTER"), QStringLiteral("INFO") })
+                          .toByteArray();
+                if (infoField(info, "cluster_known_nodes").toInt() != size())
+                    return false;
+            }
+            return true;
+        },
+        30000);
+    if (!known)
+        return fail(QStringLiteral("the nodes did not all meet"));
+    const int replicas = (size() - m_masters) / std::max(1, m_masters);
+    for (int i = m_masters; i < size(); ++i) {
+        QString error;
+        const int master = (i - m_masters) / std::max(1, replicas);
+        command(
+            i, { QStringLiteral("CLUSTER"), QStringLiteral("REPLICATE"), nodeId(master) }, &error);
+        if (!error.isEmpty())
+            return fail(QStringLiteral("CLUSTER REPLICATE: ") + error);
+    }
+    if (!waitForOk() || !QTest::qWaitFor([this] { return replicasLinked(); }, 30000))
         return fail(QStringLiteral("the cluster did not reach cluster_state:ok"));
     return true;
+}
+
+bool RedisClusterProcess::replicasLinked() const
+{
+    for (int i = m_masters; i < size(); ++i) {
+        const QByteArray info
+            = command(i, { QStringLiteral("INFO"), QStringLiteral("replication") }).toByteArray();
+        if (infoField(info, "master_link_status") != QStringLiteral("up"))
+            return false;
+    }
+    return true;
+}
+
+int RedisClusterProcess::anyRunning() const
+{
+    for (int i = 0; i < size(); ++i) {
+        if (isRunning(i))
+            return i;
+    }
+    return -1;
 }
 
 void RedisClusterProcess::stop()
@@ -97,6 +142,8 @@ void RedisClusterProcess::stop()
 bool RedisClusterProcess::isOk() const
 {
     for (int i = 0; i < size(); ++i) {
+        if (!isRunning(i))
+            continue; // a killed node, until restart()
         const QByteArray info
             = command(i, { QStringLiteral("CLUSTER"), QStringLiteral("INFO") }).toByteArray();
         if (infoField(info, "cluster_state") != QStringLiteral("ok")
@@ -130,7 +177,7 @@ int RedisClusterProcess::keySlot(const QString& key) const
 {
     bool ok = false;
     const QVariant value
-        = command(0, { QStringLiteral("CLUSTER"), QStringLiteral("KEYSLOT"), key });
+        = command(anyRunning(), { QStringLiteral("CLUSTER"), QStringLiteral("KEYSLOT"), key });
     const int slot = value.toInt(&ok);
     return ok ? slot : -1;
 }

@@ -16,8 +16,9 @@ namespace lctest {
  * A throwaway Redis Cluster: `masters` redis-server processes (RedisProcess, each in its own
  * temporary directory with its nodes.conf) started with `--cluster-enabled yes` on free loopback
  * ports, the 16384 slots split evenly among them (CLUSTER ADDSLOTSRANGE), joined with CLUSTER
- * MEET, no replicas. start() returns once every node reports cluster_state:ok. The destructor
- * always stops every node.
+ * MEET, plus `replicasPerMaster` replicas of each (CLUSTER REPLICATE; nodes masters.. in master
+ * order). start() returns once every node reports cluster_state:ok and every replica is linked to
+ * its master. The destructor always stops every node.
  *
  * restart(i) kills node i and starts it again on the same port and directory: it comes back as
  * the same node (nodes.conf) owning the same slots, with no data (no persistence).
@@ -26,7 +27,7 @@ namespace lctest {
  */
 class RedisClusterProcess {
 public:
-    explicit RedisClusterProcess(int masters = 3);
+    explicit RedisClusterProcess(int masters = 3, int replicasPerMaster = 0);
     ~RedisClusterProcess();
     RedisClusterProcess(const RedisClusterProcess&) = delete;
     RedisClusterProcess& operator=(const RedisClusterProcess&) = delete;
@@ -35,7 +36,8 @@ public:
     bool start();
     /// Stops every node.
     void stop();
-    /// True when every running node reports cluster_state:ok and knows every master.
+    /// True when every running node reports cluster_state:ok, knows every node and sees every slot
+    /// served.
     bool isOk() const;
     /// Waits until isOk().
     bool waitForOk(int timeoutMs = 30000) const;
@@ -45,7 +47,11 @@ public:
     /// to be ok again.
     bool restart(int i);
 
+    /// Nodes, replicas included.
     int size() const { return static_cast<int>(m_nodes.size()); }
+    /// Nodes started as masters (0 .. masters()-1).
+    int masters() const { return m_masters; }
+    bool isRunning(int i) const { return m_nodes.at(std::size_t(i))->isRunning(); }
     quint16 port(int i) const { return m_nodes.at(std::size_t(i))->port(); }
     /// redis://127.0.0.1:PORT of node i (any node is a valid seed).
     QString url(int i = 0) const { return m_nodes.at(std::size_t(i))->url(); }
@@ -53,10 +59,12 @@ public:
     QVariant command(int i, const QStringList& args, QString* error = nullptr) const;
     /// The slot of `key` as the cluster computes it (CLUSTER KEYSLOT), or -1.
     int keySlot(const QString& key) const;
-    /// The index of the node owning `key`'s slot (from CLUSTER SLOTS of node 0), or -1.
-    int ownerOf(const QString& key) const { return ownerOfSlot(keySlot(key)); }
+    /// The index of the node owning `key`'s slot (from CLUSTER SLOTS of a running node), or -1.
+    int ownerOf(const QString& key) const { return ownerOfSlot(keySlot(key), anyRunning()); }
     /// The index of the node owning `slot` as node `via` sees it (CLUSTER SLOTS), or -1.
     int ownerOfSlot(int slot, int via = 0) const;
+    /// The first running node (to ask while others are down), or -1.
+    int anyRunning() const;
     /// The id of node i (CLUSTER MYID).
     QString nodeId(int i) const;
 
@@ -73,8 +81,10 @@ public:
 
 private:
     bool fail(const QString& why);
+    bool replicasLinked() const;
 
     std::vector<std::unique_ptr<RedisProcess>> m_nodes;
+    int m_masters = 0;
     QString m_error;
 };
 

@@ -88,6 +88,45 @@ Poco::Redis::Array args(std::initializer_list<std::string> words)
     return cmd;
 }
 
+/// Bus settings for an in-process bus seeded with node `seed` of `cluster` (short timeouts).
+bus::RedisBusOptions busOptionsFor(
+    const RedisClusterProcess& cluster, std::uint32_t nodeId, int seed)
+{
+    bus::RedisBusOptions o;
+    o.endpoint = bus::parseRedisUrl(cluster.url(seed).toStdString());
+    o.nodeId = nodeId;
+    o.ioTimeout = 1000ms;
+    o.heartbeat = 300ms;
+    o.reconnectBase = 50ms;
+    o.reconnectCap = 500ms;
+    return o;
+}
+
+/// master → a video id (from `first` on) whose channel that master owns.
+std::map<int, std::uint32_t> channelsOnMasters(
+    const RedisClusterProcess& cluster, std::uint32_t first)
+{
+    std::map<int, std::uint32_t> videoOn;
+    for (std::uint32_t id = first; int(videoOn.size()) < cluster.masters() && id < first + 200;
+         ++id)
+        videoOn.emplace(cluster.ownerOf(channelOf(qint32(id))), id);
+    return videoOn;
+}
+
+/// Sharded subscribers of the video's channel on the master owning its slot, or -1.
+qint64 shardSubscribersOn(const RedisClusterProcess& cluster, qint32 videoId)
+{
+    const int owner = cluster.ownerOf(channelOf(videoId));
+    if (owner < 0)
+        return -1;
+    const QVariantList reply
+        = cluster
+              .command(owner,
+                  { QStringLiteral("PUBSUB"), QStringLiteral("SHARDNUMSUB"), channelOf(videoId) })
+              .toList();
+    return reply.size() == 2 ? reply.at(1).toLongLong() : -1;
+}
+
 } // namespace
 
 class TstRedisCluster : public QObject {
@@ -100,6 +139,7 @@ private slots:
     void routerFollowsRedirects();
     void busAcrossMasters();
     void deadMasterHoldsUpOnlyItsChannels();
+    void failoverToReplica();
     void commentsCrossMasters();
     void reshardingKeepsViewers();
     void subscriptionFollowsViewers();
@@ -108,9 +148,14 @@ private slots:
 private:
     bool startNodes(Nodes& nodes, int n, const QString& database);
     /// Bus settings for an in-process bus seeded with cluster node `seed` (short timeouts).
-    bus::RedisBusOptions busOptions(std::uint32_t nodeId, int seed) const;
-    /// master → a video id (from `first` on) whose channel that master owns.
-    std::map<int, std::uint32_t> channelOnEveryMaster(std::uint32_t first) const;
+    bus::RedisBusOptions busOptions(std::uint32_t nodeId, int seed) const
+    {
+        return busOptionsFor(m_cluster, nodeId, seed);
+    }
+    std::map<int, std::uint32_t> channelOnEveryMaster(std::uint32_t first) const
+    {
+        return channelsOnMasters(m_cluster, first);
+    }
     /// Sharded subscribers of the video's channel on the master owning its slot.
     qint64 shardSubscribers(qint32 videoId) const;
     bool waitForShardSubscribers(qint32 videoId, int count, int timeoutMs = 15000) const;
@@ -313,26 +358,6 @@ void TstRedisCluster::busAcrossMasters()
     QVERIFY(receiver.healthy());
 }
 
-bus::RedisBusOptions TstRedisCluster::busOptions(std::uint32_t nodeId, int seed) const
-{
-    bus::RedisBusOptions o;
-    o.endpoint = bus::parseRedisUrl(m_cluster.url(seed).toStdString());
-    o.nodeId = nodeId;
-    o.ioTimeout = 1000ms;
-    o.heartbeat = 300ms;
-    o.reconnectBase = 50ms;
-    o.reconnectCap = 500ms;
-    return o;
-}
-
-std::map<int, std::uint32_t> TstRedisCluster::channelOnEveryMaster(std::uint32_t first) const
-{
-    std::map<int, std::uint32_t> videoOn;
-    for (std::uint32_t id = first; int(videoOn.size()) < m_cluster.size() && id < first + 200; ++id)
-        videoOn.emplace(m_cluster.ownerOf(channelOf(qint32(id))), id);
-    return videoOn;
-}
-
 bool TstRedisCluster::startNodes(Nodes& nodes, int n, const QString& database)
 {
     const QString url = m_postgres.createDatabase(database);
@@ -355,15 +380,7 @@ bool TstRedisCluster::startNodes(Nodes& nodes, int n, const QString& database)
 
 qint64 TstRedisCluster::shardSubscribers(qint32 videoId) const
 {
-    const int owner = m_cluster.ownerOf(channelOf(videoId));
-    if (owner < 0)
-        return -1;
-    const QVariantList reply
-        = m_cluster
-              .command(owner,
-                  { QStringLiteral("PUBSUB"), QStringLiteral("SHARDNUMSUB"), channelOf(videoId) })
-              .toList();
-    return reply.size() == 2 ? reply.at(1).toLongLong() : -1;
+    return shardSubscribersOn(m_cluster, videoId);
 }
 
 bool TstRedisCluster::waitForShardSubscribers(qint32 videoId, int count, int timeoutMs) const
@@ -467,6 +484,61 @@ void TstRedisCluster::deadMasterHoldsUpOnlyItsChannels()
     QCOMPARE(sender.publishFailures(), std::uint64_t(0));
     QVERIFY(receiver.reconnects() >= 1);
     QVERIFY(waitForShardSubscribers(qint32(parkedVideo), 1));
+}
+
+// A master with a replica dies for good: the replica is promoted; both buses re-read the slot map,
+// the receiver subscribes the channel at the new master (and hands it to the reconnected handler),
+// both are healthy again and events cross on every channel.
+void TstRedisCluster::failoverToReplica()
+{
+    RedisClusterProcess cluster(3, 1);
+    QVERIFY2(cluster.start(), qPrintable(cluster.errorString()));
+    bus::RedisBus sender(busOptionsFor(cluster, 907, 1));
+    bus::RedisBus receiver(busOptionsFor(cluster, 908, 2));
+    std::mutex mutex;
+    std::map<std::uint32_t, int> received;
+    std::map<std::uint32_t, int> refilled;
+    receiver.setHandler([&](const bus::BusEvent& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        ++received[e.videoId];
+    });
+    receiver.setReconnectedHandler([&](const std::vector<std::uint32_t>& videos) {
+        std::lock_guard<std::mutex> lock(mutex);
+        for (auto video : videos)
+            ++refilled[video];
+    });
+    auto count = [&](const std::map<std::uint32_t, int>& of, std::uint32_t video) {
+        std::lock_guard<std::mutex> lock(mutex);
+        const auto it = of.find(video);
+        return it == of.end() ? 0 : it->second;
+    };
+    const auto videoOn = channelsOnMasters(cluster, 7000);
+    QCOMPARE(int(videoOn.size()), 3);
+    for (const auto& [master, video] : videoOn) {
+        receiver.setInterest(video, true);
+        QTRY_COMPARE_WITH_TIMEOUT(shardSubscribersOn(cluster, qint32(video)), qint64(1), 10000);
+    }
+    const auto [victim, video] = *videoOn.begin();
+    const int replica = cluster.masters() + victim;
+    const int refillsBefore = count(refilled, video);
+    cluster.kill9(victim);
+    QTRY_COMPARE_WITH_TIMEOUT(cluster.ownerOf(channelOf(qint32(video))), replica, 30000);
+    QVERIFY(cluster.waitForOk());
+    QTRY_VERIFY_WITH_TIMEOUT(sender.healthy() && receiver.healthy(), 20000);
+    QTRY_COMPARE_WITH_TIMEOUT(shardSubscribersOn(cluster, qint32(video)), qint64(1), 10000);
+    QVERIFY(count(refilled, video) > refillsBefore);
+    QVERIFY(receiver.reconnects() >= 1);
+    QCOMPARE(receiver.subscriberConnections(), std::size_t(3)); // the promoted replica's included
+    for (const auto& [master, each] : videoOn) {
+        bus::BusEvent event;
+        event.videoId = each;
+        event.commentId = each;
+        event.json = "{}";
+        sender.publish(event);
+    }
+    for (const auto& [master, each] : videoOn)
+        QTRY_COMPARE(count(received, each), 1);
+    QCOMPARE(sender.publishFailures(), std::uint64_t(0));
 }
 
 // Videos whose channels live on all three masters, viewers of each on every node, comments posted

@@ -217,6 +217,7 @@ void RedisBus::setInterest(std::uint32_t videoId, bool interested)
     const std::string channel = channelName(videoId);
     if (!interested) {
         m_unplaced.erase(videoId);
+        m_lost.erase(videoId);
         for (auto& entry : m_shards) {
             if (entry.second.videos.erase(videoId) > 0 && entry.second.connection)
                 sendOrShutdown(*entry.second.connection, "SUNSUBSCRIBE", channel);
@@ -293,8 +294,10 @@ void RedisBus::failShard(const std::string& key)
     if (it == m_shards.end())
         return;
     it->second.connection.reset();
-    for (auto video : it->second.videos)
+    for (auto video : it->second.videos) {
         m_unplaced.insert(video);
+        m_lost.insert(video);
+    }
     it->second.videos.clear();
     auto& retry = retryLocked(key);
     retry.failed = true;
@@ -347,6 +350,7 @@ void RedisBus::placeVideos()
     }
     std::map<std::string, RedisEndpoint> toOpen;
     std::vector<std::uint32_t> moved;
+    bool recovered = false;
     std::shared_ptr<const ReconnectedHandler> handler;
     {
         std::lock_guard<std::mutex> lock(m_subMutex);
@@ -370,10 +374,14 @@ void RedisBus::placeVideos()
             sendOrShutdown(*it->second.connection, "SSUBSCRIBE", channelName(video));
             moved.push_back(video);
         }
-        for (auto video : moved)
+        for (auto video : moved) {
             m_unplaced.erase(video);
+            recovered = m_lost.erase(video) > 0 || recovered;
+        }
         handler = m_reconnectedHandler;
     }
+    if (recovered)
+        ++m_reconnects;
     if (!moved.empty() && handler && *handler)
         (*handler)(moved);
     for (const auto& entry : toOpen) {
@@ -387,11 +395,10 @@ void RedisBus::openShard(const RedisEndpoint& endpoint)
 {
     const std::string key = endpoint.display();
     std::unique_ptr<RedisConnection> connection;
-    std::string error;
     try {
         connection = std::make_unique<RedisConnection>(endpoint, m_options.ioTimeout);
-    } catch (const std::exception& e) {
-        error = e.what();
+    } catch (const std::exception&) {
+        // Unreachable: retried with this master's backoff (below).
     }
     std::vector<std::uint32_t> placed;
     bool reconnect = false;
@@ -409,8 +416,7 @@ void RedisBus::openShard(const RedisEndpoint& endpoint)
                     placed.push_back(video);
                 }
                 connection->flush();
-            } catch (const Poco::Exception& e) {
-                error = e.displayText();
+            } catch (const Poco::Exception&) {
                 connection.reset();
             }
         }
@@ -426,11 +432,12 @@ void RedisBus::openShard(const RedisEndpoint& endpoint)
         shard.connection = std::move(connection);
         shard.lastData = Clock::now();
         shard.pingPending = false;
+        reconnect = retry.failed;
         for (auto video : placed) {
             m_unplaced.erase(video);
             shard.videos.insert(video);
+            reconnect = m_lost.erase(video) > 0 || reconnect;
         }
-        reconnect = retry.failed;
         retry.failed = false;
         retry.backoff->reset();
         handler = m_reconnectedHandler;

@@ -86,7 +86,8 @@ public:
     bool healthy() const;
     /// !healthy(): events between nodes may be delayed or lost until the reconnect.
     bool degraded() const { return !healthy(); }
-    /// Successful reconnects of subscriber connections after a failure (not the first connects).
+    /// Successful reconnects of subscriber connections after a failure (not the first connects),
+    /// counting channels of a failed master subscribed at its successor (failover).
     std::uint64_t reconnects() const { return m_reconnects.load(); }
     /// Events dropped: queue full, not sent within the retry window, or rejected by Redis.
     std::uint64_t publishFailures() const { return m_publishFailures.load(); }
@@ -181,6 +182,8 @@ private:
     std::map<std::string, Retry> m_retries; ///< by RedisEndpoint::display()
     std::set<std::uint32_t> m_interest;
     std::set<std::uint32_t> m_unplaced; ///< wanted, not subscribed on any live connection
+    /// Unplaced because their connection broke: subscribing them again counts as a reconnect.
+    std::set<std::uint32_t> m_lost;
     std::shared_ptr<const Handler> m_handler;
     std::shared_ptr<const ReconnectedHandler> m_reconnectedHandler;
 
