@@ -140,6 +140,7 @@ private slots:
     void busAcrossMasters();
     void deadMasterHoldsUpOnlyItsChannels();
     void failoverToReplica();
+    void clusterWithoutSlotsIsAStartupError();
     void commentsCrossMasters();
     void reshardingKeepsViewers();
     void subscriptionFollowsViewers();
@@ -539,6 +540,22 @@ void TstRedisCluster::failoverToReplica()
     for (const auto& [master, each] : videoOn)
         QTRY_COMPARE(count(received, each), 1);
     QCOMPARE(sender.publishFailures(), std::uint64_t(0));
+}
+
+// A seed in cluster mode whose cluster was never created serves no slot: the node refuses to
+// start with a clear message rather than half-start.
+void TstRedisCluster::clusterWithoutSlotsIsAStartupError()
+{
+    RedisProcess lonely;
+    lonely.setExtraArguments({ QStringLiteral("--cluster-enabled"), QStringLiteral("yes") });
+    QVERIFY(lonely.start());
+    ServerProcess node(
+        { QStringLiteral("--bus=") + lonely.url(), QStringLiteral("--connect-attempts=1") });
+    QVERIFY(!node.start());
+    QVERIFY(node.waitForExit(15000));
+    QVERIFY(node.exitCode() != 0);
+    QVERIFY2(node.log().contains("serves no slots"), node.log().constData());
+    QVERIFY(!node.log().contains("listening on"));
 }
 
 // Videos whose channels live on all three masters, viewers of each on every node, comments posted

@@ -109,7 +109,12 @@ SlotMap SlotMap::discover(RedisConnection& connection, const RedisEndpoint& aske
     map.m_clustered = true;
     constexpr std::uint16_t kUnserved = 0xffff;
     map.m_owner.assign(kClusterSlots, kUnserved);
-    for (const auto& entry : reply::array(value)) {
+    const auto& ranges = reply::array(value);
+    // No slot assigned: an empty array, which Poco reads as a null one (not iterable).
+    std::vector<RedisType::Ptr> entries;
+    if (!ranges.isNull())
+        entries.assign(ranges.begin(), ranges.end());
+    for (const auto& entry : entries) {
         const auto& range = reply::array(entry);
         if (range.size() < 3)
             throw std::runtime_error("Redis Cluster: malformed CLUSTER SLOTS entry");

@@ -65,7 +65,10 @@ public:
     /// The master owning `slot`.
     const RedisEndpoint& ownerOf(std::uint16_t slot) const;
     /// The master owning `key`'s slot.
-    const RedisEndpoint& ownerOfKey(std::string_view key) const { return ownerOf(keySlot(key)); }
+    const RedisEndpoint& ownerOfKey(std::string_view key) const
+    {
+        return m_clustered ? ownerOf(keySlot(key)) : m_masters.front();
+    }
     /// Every master that owns at least one slot.
     const std::vector<RedisEndpoint>& masters() const { return m_masters; }
     /// Records that `slot` is now served by `owner` (after -MOVED).
