@@ -472,16 +472,14 @@ void RedisBus::heartbeat(const std::string& key, RedisConnection& connection)
 
 void RedisBus::readShard(const std::string& key, RedisConnection& connection)
 {
-    do {
-        auto value = connection.readReply();
-        {
-            std::lock_guard<std::mutex> lock(m_subMutex);
-            auto& shard = m_shards.at(key);
-            shard.lastData = Clock::now();
-            shard.pingPending = false;
-        }
-        handlePush(key, value);
-    } while (connection.buffered());
+    // Everything already buffered is handled before the bookkeeping lock is taken once.
+    do
+        handlePush(key, connection.readReply());
+    while (connection.buffered());
+    std::lock_guard<std::mutex> lock(m_subMutex);
+    auto& shard = m_shards.at(key);
+    shard.lastData = Clock::now();
+    shard.pingPending = false;
 }
 
 void RedisBus::subscriberLoop()
