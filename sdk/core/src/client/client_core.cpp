@@ -527,6 +527,12 @@ void ClientCore::outboxReport(const OutboxItem& item)
         auto cb = m_config.onOutbox;
         deliver(nullptr, [cb, entry] { cb(entry); });
     }
+    // Timelines showing own posts as pending (a copy: a handle may register meanwhile).
+    auto handles = m_handles;
+    for (auto& w : handles) {
+        if (auto h = w.lock())
+            h->outboxChangedOnLoop(entry);
+    }
 }
 
 void ClientCore::outboxFinish(const std::string& key)
