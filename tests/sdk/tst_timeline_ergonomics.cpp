@@ -114,7 +114,7 @@ void TstTimelineErgonomics::ownPostPendingThenStored()
 
     std::optional<Comment> sent;
     const std::size_t before = model.changes.size();
-    auto key = c->post(m_fx.video, "mine", [&](const OutboxEntry& e) {
+    auto key = (*timeline)->post("mine", [&](const OutboxEntry& e) {
         if (e.state == PostState::Sent)
             sent = e.comment;
     });
@@ -140,6 +140,8 @@ void TstTimelineErgonomics::ownPostPendingThenStored()
     QCOMPARE(m_fx.post("after"), 201);
     QTRY_VERIFY_WITH_TIMEOUT(model.find("after"), 15000);
     QCOMPARE(model.countText("mine"), 1);
+    (*timeline)->close();
+    QVERIFY(!(*timeline)->post("after close"));
     QCOMPARE(model.rows, (*timeline)->snapshot());
     QCOMPARE(m_fx.history(), (QStringList { "first", "mine", "after" }));
 }

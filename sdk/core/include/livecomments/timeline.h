@@ -3,6 +3,7 @@
 
 #include "livecomments/comment.h"
 #include "livecomments/error.h"
+#include "livecomments/outbox.h"
 #include "livecomments/result.h"
 #include "livecomments/stream_state.h"
 
@@ -110,6 +111,11 @@ public:
     /// Same, by comment id (the position of that id in the sequence).
     void setReaderPositionById(CommentId id);
     void close(); ///< idempotent, non-blocking
+    /// Client::post() to this timeline's video (same outbox, same callbacks). With
+    /// TimelineOptions::pendingPosts the comment is in the sequence at once, pending. After
+    /// close() (or with the Client gone) returns ErrorCode::Closed.
+    Result<std::string> post(
+        std::string text, std::function<void(const OutboxEntry&)> onUpdate = {});
 
     VideoId videoId() const;
     std::vector<Comment> snapshot() const; ///< current sequence, oldest first

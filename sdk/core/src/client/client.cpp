@@ -442,6 +442,14 @@ void Timeline::setReaderPositionById(CommentId id)
     impl->core()->post([impl, id] { impl->setReaderIdOnLoop(id); });
 }
 
+Result<std::string> Timeline::post(
+    std::string text, std::function<void(const OutboxEntry&)> onUpdate)
+{
+    if (!m_impl->gate()->open)
+        return closedError();
+    return m_impl->core()->enqueuePost(m_impl->videoId(), std::move(text), std::move(onUpdate));
+}
+
 VideoId Timeline::videoId() const
 {
     return m_impl->videoId();
