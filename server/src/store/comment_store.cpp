@@ -371,6 +371,31 @@ std::optional<Video> CommentStore::loadVideo(
     return toVideo(rows.front());
 }
 
+CommentStore::ChainLink CommentStore::advanceChain(
+    Session& session, std::uint32_t videoId, std::uint64_t presetId)
+{
+    Poco::Int64 vid = videoId;
+    Poco::Int64 head = 0;
+    session << q("SELECT last_id FROM videos WHERE id = ?"), use(vid), into(head), now;
+    ChainLink link;
+    link.prevId = static_cast<std::uint64_t>(head);
+    if (presetId == 0) {
+        // Minted on the writer thread, so this node's ids already rise in its commit order; the
+        // re-mint covers a larger id committed first by another node (its clock runs ahead).
+        link.id = m_ids.next();
+        if (link.id <= link.prevId)
+            link.id = m_ids.nextAfter(link.prevId);
+    } else {
+        link.id = presetId;
+        link.chained = presetId > link.prevId;
+    }
+    if (link.chained) {
+        Poco::Int64 id = static_cast<Poco::Int64>(link.id);
+        session << q("UPDATE videos SET last_id = ? WHERE id = ?"), use(id), use(vid), now;
+    }
+    return link;
+}
+
 std::optional<std::string> CommentStore::claimIdempotencyKey(
     Session& session, const std::string& user, const std::string& scope, const std::string& key)
 {
@@ -495,8 +520,9 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
             throw ApiError(ErrorKind::Conflict, "video_ended", "the video has ended");
         Poco::Int64 vid = videoId;
 
+        const ChainLink link = advanceChain(session, videoId, 0);
         Comment c;
-        c.id = m_ids.next(); // on the writer thread: id order == commit order on this node
+        c.id = link.id;
         c.videoId = videoId;
         c.userId = author.userId;
         c.userName = author.name;
@@ -515,6 +541,8 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         e.type = CommitEvent::Type::CommentAdded;
         e.videoId = videoId;
         e.comment = std::move(c);
+        e.prevId = link.prevId;
+        e.chained = link.chained;
         events.push_back(std::move(e));
     });
     return result;
@@ -743,6 +771,15 @@ std::size_t CommentStore::countAfter(
     }
     count += whole;
     return static_cast<std::size_t>(std::min<Poco::Int64>(count, limit));
+}
+
+std::uint64_t CommentStore::chainHead(std::uint32_t videoId) const
+{
+    Session session = m_readPool->get();
+    Poco::Int64 vid = videoId;
+    std::vector<Poco::Int64> heads;
+    session << q("SELECT last_id FROM videos WHERE id = ?"), use(vid), into(heads), now;
+    return heads.empty() ? 0 : static_cast<std::uint64_t>(heads.front());
 }
 
 std::vector<Comment> CommentStore::commentsAfter(
