@@ -65,6 +65,13 @@ bool connectAll(std::vector<Viewer>& viewers, const QUrl& base, qint32 videoId, 
         timeoutMs);
 }
 
+/// Whether every viewer's current connection has at least `n` comments.
+bool allHave(const std::vector<Viewer>& viewers, qsizetype n)
+{
+    return std::all_of(viewers.begin(), viewers.end(),
+        [n](const Viewer& v) { return v.reader->comments().size() >= n; });
+}
+
 QList<quint64> allReceived(const Viewer& v)
 {
     return v.received + v.reader->comments();
@@ -124,6 +131,9 @@ private:
     /// given); false (with a message) on failure.
     bool startNodes(Nodes& nodes, int n, const QString& database, QStringList extra = {},
         const QString& lastBusUrl = {});
+    /// Connects the viewers to the nodes in turn (directly, not through nginx) and waits for
+    /// their `hello` events and every node's subscription to the video.
+    bool connectSpread(std::vector<Viewer>& viewers, const Nodes& nodes, qint32 videoId);
     /// Waits until `count` nodes hold the video's sharded channel.
     bool waitForShardSubscribers(qint32 videoId, int count, int timeoutMs = 10000);
     qint64 shardSubscribers(qint32 videoId) const;
@@ -172,6 +182,19 @@ bool TstCluster::startNodes(
             return false;
     }
     return true;
+}
+
+bool TstCluster::connectSpread(std::vector<Viewer>& viewers, const Nodes& nodes, qint32 videoId)
+{
+    for (std::size_t i = 0; i < viewers.size(); ++i)
+        connectViewer(viewers[i], nodes[i % nodes.size()]->baseUrl(), videoId);
+    const bool greeted = QTest::qWaitFor(
+        [&] {
+            return std::all_of(viewers.begin(), viewers.end(),
+                [](const Viewer& v) { return !v.reader->hello().isEmpty(); });
+        },
+        20000);
+    return greeted && waitForShardSubscribers(videoId, static_cast<int>(nodes.size()));
 }
 
 qint64 TstCluster::shardSubscribers(qint32 videoId) const
@@ -236,10 +259,7 @@ void TstCluster::threeNodesBehindNginx()
     const QList<quint64> acked = postRoundRobin(nodes, video, QStringLiteral("a2"), kComments);
     QCOMPARE(acked.size(), kComments);
     const QList<quint64> expected = sorted(acked);
-    QTRY_VERIFY_WITH_TIMEOUT(
-        std::all_of(viewers.begin(), viewers.end(),
-            [&](const Viewer& v) { return v.reader->comments().size() >= kComments; }),
-        30000);
+    QTRY_VERIFY_WITH_TIMEOUT(allHave(viewers, kComments), 30000);
     for (const auto& v : viewers)
         QCOMPARE(v.reader->comments(), expected); // exactly once, in id order
     for (const auto& node : nodes) {
@@ -266,9 +286,7 @@ void TstCluster::killedNodeLosesNothing()
 
     QList<quint64> acked = postRoundRobin(nodes, video, QStringLiteral("before"), 30);
     QCOMPARE(acked.size(), 30);
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(viewers.begin(), viewers.end(),
-                                 [](const Viewer& v) { return v.reader->comments().size() >= 30; }),
-        20000);
+    QTRY_VERIFY_WITH_TIMEOUT(allHave(viewers, 30), 20000);
     // Comments are posted to the node while it dies: every one that got its 201 must survive.
     QList<HttpReply> racing;
     for (int i = 0; i < 5; ++i)
@@ -338,12 +356,7 @@ void TstCluster::redisRestartLosesNothing()
     const qint32 video = createVideo(nodes[0]->baseUrl(), m_token, QStringLiteral("A4"));
     QVERIFY(video > 0);
     std::vector<Viewer> viewers(30);
-    for (std::size_t i = 0; i < viewers.size(); ++i)
-        connectViewer(viewers[i], nodes[i % 3]->baseUrl(), video);
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(viewers.begin(), viewers.end(),
-                                 [](const Viewer& v) { return !v.reader->hello().isEmpty(); }),
-        20000);
-    QVERIFY(waitForShardSubscribers(video, 3));
+    QVERIFY(connectSpread(viewers, nodes, video));
     QList<quint64> acked = postRoundRobin(nodes, video, QStringLiteral("before"), 15);
 
     m_redis.kill9();
@@ -354,10 +367,7 @@ void TstCluster::redisRestartLosesNothing()
     acked += postRoundRobin(nodes, video, QStringLiteral("outage"), 15);
     // Delivered during the outage, in order: each node's own comments name predecessors from
     // the other nodes, which the chain reads from the store.
-    QTRY_VERIFY_WITH_TIMEOUT(
-        std::all_of(viewers.begin(), viewers.end(),
-            [&](const Viewer& v) { return v.reader->comments().size() >= acked.size(); }),
-        10000);
+    QTRY_VERIFY_WITH_TIMEOUT(allHave(viewers, acked.size()), 10000);
     QVERIFY(m_redis.restart());
     for (const auto& node : nodes)
         QTRY_VERIFY_WITH_TIMEOUT(
@@ -366,10 +376,7 @@ void TstCluster::redisRestartLosesNothing()
     acked += postRoundRobin(nodes, video, QStringLiteral("after"), 15);
     QCOMPARE(acked.size(), 45);
     const QList<quint64> expected = sorted(acked);
-    QTRY_VERIFY_WITH_TIMEOUT(
-        std::all_of(viewers.begin(), viewers.end(),
-            [&](const Viewer& v) { return v.reader->comments().size() >= expected.size(); }),
-        30000);
+    QTRY_VERIFY_WITH_TIMEOUT(allHave(viewers, expected.size()), 30000);
     for (const auto& v : viewers) {
         QCOMPARE(v.connections, 1);
         QVERIFY(!v.reader->wasDisconnected());
@@ -400,29 +407,18 @@ void TstCluster::slowBusKeepsIdOrder()
     const qint32 video = createVideo(nodes[0]->baseUrl(), m_token, QStringLiteral("A8"));
     QVERIFY(video > 0);
     std::vector<Viewer> viewers(30);
-    for (std::size_t i = 0; i < viewers.size(); ++i)
-        connectViewer(viewers[i], nodes[i % 3]->baseUrl(), video);
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(viewers.begin(), viewers.end(),
-                                 [](const Viewer& v) { return !v.reader->hello().isEmpty(); }),
-        20000);
-    QVERIFY(waitForShardSubscribers(video, 3));
+    QVERIFY(connectSpread(viewers, nodes, video));
     QList<quint64> acked = postRoundRobin(nodes, video, QStringLiteral("before"), 9);
 
     proxy.setStalled(true);
     acked += postRoundRobin(nodes, video, QStringLiteral("stalled"), 15);
     // Nothing crosses node 2's bus connection now, yet every viewer gets every comment.
-    QTRY_VERIFY_WITH_TIMEOUT(
-        std::all_of(viewers.begin(), viewers.end(),
-            [&](const Viewer& v) { return v.reader->comments().size() >= acked.size(); }),
-        10000);
+    QTRY_VERIFY_WITH_TIMEOUT(allHave(viewers, acked.size()), 10000);
     proxy.setStalled(false);
     acked += postRoundRobin(nodes, video, QStringLiteral("after"), 9);
     QCOMPARE(acked.size(), 33);
     const QList<quint64> expected = sorted(acked);
-    QTRY_VERIFY_WITH_TIMEOUT(
-        std::all_of(viewers.begin(), viewers.end(),
-            [&](const Viewer& v) { return v.reader->comments().size() >= expected.size(); }),
-        30000);
+    QTRY_VERIFY_WITH_TIMEOUT(allHave(viewers, expected.size()), 30000);
     for (const auto& v : viewers) {
         QCOMPARE(v.connections, 1);
         QCOMPARE(v.reader->comments(), expected); // exactly once, in id order
