@@ -45,9 +45,9 @@ Comment toComment(const CommentRow& row)
 }
 
 using VideoRow = Poco::Tuple<Poco::Int64, std::string, std::string, std::string, std::string,
-    Poco::Int64, Poco::Int64, Poco::Int64>;
-constexpr const char* kVideoColumns
-    = "id, title, streamer_id, streamer_name, status, comment_count, created_at, ended_at";
+    Poco::Int64, Poco::Int64, Poco::Int64, Poco::Int64>;
+constexpr const char* kVideoColumns = "id, title, streamer_id, streamer_name, status, "
+                                      "comment_count, created_at, ended_at, last_id";
 
 Video toVideo(const VideoRow& r)
 {
@@ -60,6 +60,7 @@ Video toVideo(const VideoRow& r)
     v.commentCount = r.get<5>();
     v.createdAtMs = r.get<6>();
     v.endedAtMs = r.get<7>();
+    v.lastCommentId = static_cast<std::uint64_t>(r.get<8>());
     return v;
 }
 
@@ -372,13 +373,10 @@ std::optional<Video> CommentStore::loadVideo(
 }
 
 CommentStore::ChainLink CommentStore::advanceChain(
-    Session& session, std::uint32_t videoId, std::uint64_t presetId)
+    Session& session, const Video& locked, std::uint64_t presetId)
 {
-    Poco::Int64 vid = videoId;
-    Poco::Int64 head = 0;
-    session << q("SELECT last_id FROM videos WHERE id = ?"), use(vid), into(head), now;
     ChainLink link;
-    link.prevId = static_cast<std::uint64_t>(head);
+    link.prevId = locked.lastCommentId;
     if (presetId == 0) {
         // Minted on the writer thread, so this node's ids already rise in its commit order; the
         // re-mint covers a larger id committed first by another node (its clock runs ahead).
@@ -389,10 +387,11 @@ CommentStore::ChainLink CommentStore::advanceChain(
         link.id = presetId;
         link.chained = presetId > link.prevId;
     }
-    if (link.chained) {
-        Poco::Int64 id = static_cast<Poco::Int64>(link.id);
-        session << q("UPDATE videos SET last_id = ? WHERE id = ?"), use(id), use(vid), now;
-    }
+    // One statement for the count and the head: the writer runs it for every comment.
+    Poco::Int64 vid = locked.id;
+    Poco::Int64 head = static_cast<Poco::Int64>(link.chained ? link.id : link.prevId);
+    session << q("UPDATE videos SET comment_count = comment_count + 1, last_id = ? WHERE id = ?"),
+        use(head), use(vid), now;
     return link;
 }
 
@@ -520,7 +519,7 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
             throw ApiError(ErrorKind::Conflict, "video_ended", "the video has ended");
         Poco::Int64 vid = videoId;
 
-        const ChainLink link = advanceChain(session, videoId, 0);
+        const ChainLink link = advanceChain(session, *video, 0);
         Comment c;
         c.id = link.id;
         c.videoId = videoId;
@@ -532,8 +531,6 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
                      "VALUES (?, ?, ?, ?, ?, ?)"),
             use(id), use(vid), use(c.userId), use(c.userName), use(c.text), use(created), now;
-        session << q("UPDATE videos SET comment_count = comment_count + 1 WHERE id = ?"), use(vid),
-            now;
         result.body = commentJson(c);
         if (!idempotencyKey.empty())
             saveIdempotentBody(session, author.userId, scope, idempotencyKey, result.body);
@@ -775,11 +772,8 @@ std::size_t CommentStore::countAfter(
 
 std::uint64_t CommentStore::chainHead(std::uint32_t videoId) const
 {
-    Session session = m_readPool->get();
-    Poco::Int64 vid = videoId;
-    std::vector<Poco::Int64> heads;
-    session << q("SELECT last_id FROM videos WHERE id = ?"), use(vid), into(heads), now;
-    return heads.empty() ? 0 : static_cast<std::uint64_t>(heads.front());
+    const auto v = video(videoId);
+    return v ? v->lastCommentId : 0;
 }
 
 std::vector<Comment> CommentStore::commentsAfter(

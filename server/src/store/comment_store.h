@@ -142,10 +142,10 @@ public:
     std::vector<Comment> comments(std::uint32_t videoId, const PageQuery& query) const;
     /// Number of comments with id > afterId (stops counting at `cap` + 1).
     std::size_t countAfter(std::uint32_t videoId, std::uint64_t afterId, std::size_t cap) const;
-    /// The id of the video's newest chained comment, deleted or not (0: none yet, or an unknown
-    /// video): the head of the chain CommitEvent::prevId links (docs/protocol.md "Order across
-    /// nodes"). Read it BEFORE commentsAfter() to know that every chained comment up to it that
-    /// still exists is in that read.
+    /// Video::lastCommentId of the video (0: no comment yet, or an unknown video): the head of
+    /// the chain CommitEvent::prevId links (docs/protocol.md "Order across nodes"). Read it
+    /// BEFORE commentsAfter() to know that every chained comment up to it that still exists is in
+    /// that read.
     std::uint64_t chainHead(std::uint32_t videoId) const;
     /// Comments with id > afterId, oldest first, at most `limit`.
     std::vector<Comment> commentsAfter(
@@ -224,13 +224,15 @@ private:
         std::uint64_t prevId = 0; ///< the video's chain head before this comment
         bool chained = true; ///< false: a preset id not above the head (outside the chain)
     };
-    /// Moves the chain head (videos.last_id) of `videoId` to the new comment, inside the op that
-    /// inserts it; the video row must be locked already (loadVideo(…, true)), which serialises
-    /// the comments of a video across every process sharing the database. `presetId` 0 mints an
-    /// id on this node above the head (re-minting when another node committed a larger one
-    /// first); a preset id above the head is linked as is; one below it stays unchained.
+    /// Counts a new comment in its video (comment_count + 1) and moves the video's chain head
+    /// (videos.last_id) to it, inside the op that inserts it. `locked` is the video row as read
+    /// with its row lock (loadVideo(…, true)) in this op: the lock serialises the comments of a
+    /// video across every process sharing the database, so commit order is chain order.
+    /// `presetId` 0 mints an id on this node above the head (re-minting when another node
+    /// committed a larger one first); a preset id above the head is linked as is; one below it
+    /// stays unchained (counted, the head unchanged).
     ChainLink advanceChain(
-        Poco::Data::Session& session, std::uint32_t videoId, std::uint64_t presetId);
+        Poco::Data::Session& session, const Video& locked, std::uint64_t presetId);
 
     std::unique_ptr<StoreBackend> m_backend;
     StoreOptions m_options;
