@@ -472,16 +472,11 @@ bool LiveService::openStream(int fd, const StreamOpening& opening, std::string p
     info.subscriptionId = opening.subscriptionId;
     info.videoId = opening.videoId;
     info.userId = opening.userId;
-    if (m_chain && !m_chain->tracking(opening.videoId)) {
-        // The first local viewer: order the video's live comments from the store's chain head
-        // on (before the stream exists, so that it misses nothing of the chain).
-        try {
-            m_chain->track(opening.videoId, m_store->chainHead(opening.videoId));
-        } catch (const std::exception& e) {
-            // The cluster thread tracks it at its next check.
-            streamLog().error("video %u: reading the chain head failed: %s", opening.videoId,
-                std::string(e.what()));
-        }
+    if (m_chain) {
+        // The first local viewer: order the video's live comments from its `hello.last_id` on
+        // (before the stream exists, so that it misses nothing after what `hello` announced; a
+        // comment committed since arrives on the bus or is filled from the store).
+        m_chain->track(opening.videoId, opening.lastId.value_or(0));
     }
     if (!m_engine->open(fd, std::move(info), std::move(preamble)))
         return false;
