@@ -139,6 +139,7 @@ private slots:
     void writesResumeAfterLostConnection();
     void twoStoresShareOneDatabase();
     void commitOrderIsIdOrderAcrossNodes();
+    void reMintedIdsStayAboveTheFloor();
     void chainHeadBackfilledByMigration();
     void malformedUrls_data();
     void malformedUrls();
@@ -1059,6 +1060,35 @@ void TstStore::commitOrderIsIdOrderAcrossNodes()
     QCOMPARE(walked, std::size_t(60));
     QCOMPARE(b->chainHead(video), at);
     QCOMPARE(a->countAfter(video, 0, 1000), std::size_t(12 - 1 + 60));
+}
+
+void TstStore::reMintedIdsStayAboveTheFloor()
+{
+    // The generator behind the store's re-mint (ids/snowflake.h), on a stopped clock.
+    const std::int64_t t = nowMs();
+    ids::SnowflakeGenerator node { 5, [t] { return t; } };
+    auto idAt = [](std::int64_t unixMs, std::uint64_t nodeId, std::uint64_t seq) {
+        return ids::snowflakeFloorForUnixMs(unixMs) | nodeId << ids::kSequenceBits | seq;
+    };
+    const auto nodeOf = [](std::uint64_t id) {
+        return std::uint32_t((id >> ids::kSequenceBits) & ids::kMaxNodeId);
+    };
+    // A floor in the same millisecond with larger node bits: the next millisecond beats it.
+    std::uint64_t floor = idAt(t, 9, 7);
+    std::uint64_t id = node.nextAfter(floor);
+    QVERIFY(id > floor);
+    QCOMPARE(ids::snowflakeUnixMs(id), t + 1);
+    QCOMPARE(nodeOf(id), 5u);
+    // A floor 3 s ahead with smaller node bits: its own millisecond is enough.
+    floor = idAt(t + 3000, 2, 4000);
+    id = node.nextAfter(floor);
+    QVERIFY(id > floor);
+    QCOMPARE(ids::snowflakeUnixMs(id), t + 3000);
+    // The generator keeps that logical time: later ids (whatever the floor) rise from there.
+    const std::uint64_t later = node.next();
+    QVERIFY(later > id);
+    QVERIFY(node.nextAfter(0) > later);
+    QCOMPARE(nodeOf(later), 5u);
 }
 
 void TstStore::chainHeadBackfilledByMigration()
