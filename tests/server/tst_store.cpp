@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -84,6 +85,32 @@ template <typename Fn> std::optional<ErrorKind> errorKindOf(Fn&& fn)
     return std::nullopt;
 }
 
+/// Runs `write(store, thread, round)` for `rounds` rounds on `threadsPerStore` threads of each
+/// store, all at once; returns how many writes threw (each is logged).
+int writeConcurrently(const std::vector<CommentStore*>& stores, int threadsPerStore, int rounds,
+    const std::function<void(CommentStore&, int, int)>& write)
+{
+    std::atomic<int> errors { 0 };
+    std::vector<std::thread> threads;
+    for (CommentStore* s : stores) {
+        for (int t = 0; t < threadsPerStore; ++t) {
+            threads.emplace_back([&, s, t] {
+                for (int r = 0; r < rounds; ++r) {
+                    try {
+                        write(*s, t, r);
+                    } catch (const std::exception& e) {
+                        qWarning("write failed: %s", e.what());
+                        ++errors;
+                    }
+                }
+            });
+        }
+    }
+    for (auto& thread : threads)
+        thread.join();
+    return errors.load();
+}
+
 } // namespace
 
 class TstStore : public QObject {
@@ -111,6 +138,9 @@ private slots:
     void closedStoreRefusesWrites();
     void writesResumeAfterLostConnection();
     void twoStoresShareOneDatabase();
+    void commitOrderIsIdOrderAcrossNodes();
+    void reMintedIdsStayAboveTheFloor();
+    void chainHeadBackfilledByMigration();
     void malformedUrls_data();
     void malformedUrls();
     void unreachableStoreFailsWithinDeadline();
@@ -121,6 +151,8 @@ private:
     std::unique_ptr<CommentStore> makeStore(const store::StoreOptions& options = {});
     std::uint32_t newVideo(CommentStore& s, const std::string& streamer = "1");
     std::vector<std::uint64_t> addComments(CommentStore& s, std::uint32_t video, int n);
+    /// A connection of our own to this test's database (after makeStore()).
+    std::unique_ptr<Poco::Data::Session> rawSession();
 
     QTemporaryDir m_sqliteDir;
     std::unique_ptr<lctest::PostgresProcess> m_postgres;
@@ -190,6 +222,19 @@ std::vector<std::uint64_t> TstStore::addComments(CommentStore& s, std::uint32_t 
     for (int i = 0; i < n; ++i)
         ids.push_back(idOf(s.addComment(video, user("2"), "c" + std::to_string(i), {}).body));
     return ids;
+}
+
+std::unique_ptr<Poco::Data::Session> TstStore::rawSession()
+{
+    const auto url = store::parseStoreUrl(m_url.toStdString());
+    if (m_url.startsWith(QLatin1String("sqlite:"))) {
+        Poco::Data::SQLite::Connector::registerConnector();
+        return std::make_unique<Poco::Data::Session>("SQLite", url.path);
+    }
+    Poco::Data::PostgreSQL::Connector::registerConnector();
+    return std::make_unique<Poco::Data::Session>("PostgreSQL",
+        "host=127.0.0.1 port=" + std::to_string(url.port)
+            + " user=postgres dbname=" + url.database);
 }
 
 void TstStore::videoLifecycle()
@@ -382,25 +427,20 @@ void TstStore::historyIsOneRangeScan()
     addComments(*s, video, 3);
     s->close();
     // The query plan of a history page, read with a session of our own.
-    const auto url = store::parseStoreUrl(m_url.toStdString());
     std::vector<std::string> plan;
     using Poco::Data::Keywords::into;
     using Poco::Data::Keywords::now;
     const std::string page = "FROM comments WHERE video_id = " + std::to_string(video)
         + " AND id < 9000000000000000000 ORDER BY id DESC LIMIT 50";
+    auto session = rawSession();
+    Poco::Data::Session& db = *session;
     if (engine == QLatin1String("sqlite")) {
-        Poco::Data::SQLite::Connector::registerConnector();
-        Poco::Data::Session db("SQLite", url.path);
         std::vector<Poco::Int64> a, b, c;
         db << "EXPLAIN QUERY PLAN SELECT id " + page, into(a), into(b), into(c), into(plan), now;
         const std::string all = plan.empty() ? "" : plan.front();
         QVERIFY2(
             all.find("comments_by_video (video_id=? AND id<?)") != std::string::npos, all.c_str());
     } else {
-        Poco::Data::PostgreSQL::Connector::registerConnector();
-        Poco::Data::Session db("PostgreSQL",
-            "host=127.0.0.1 port=" + std::to_string(url.port)
-                + " user=postgres dbname=" + url.database);
         int partitions = 0;
         db << "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'comments'::regclass",
             into(partitions), now;
@@ -914,34 +954,19 @@ void TstStore::twoStoresShareOneDatabase()
     b->open();
     const std::vector<std::uint32_t> videos { newVideo(*a), newVideo(*b), newVideo(*a) };
 
-    std::atomic<int> errors { 0 };
     std::mutex resultsMutex;
     std::map<std::string, std::vector<store::IdempotentResult>> raced; // key → both results
-    std::vector<std::thread> threads;
-    for (CommentStore* s : { a.get(), b.get() }) {
-        for (int t = 0; t < kThreadsPerStore; ++t) {
-            threads.emplace_back([&, s, t] {
-                for (int r = 0; r < kRounds; ++r) {
-                    try {
-                        // Each thread walks the videos in its own order.
-                        for (int i = 0; i < 3; ++i)
-                            s->addComment(videos[(t + i) % 3], user("2"), "plain", {});
-                        const std::string key
-                            = "race-" + std::to_string(t) + "-" + std::to_string(r);
-                        auto result = s->addComment(videos[t], user("9"), "raced", key);
-                        std::lock_guard lock(resultsMutex);
-                        raced[key].push_back(std::move(result));
-                    } catch (const std::exception& e) {
-                        qWarning("write failed: %s", e.what());
-                        ++errors;
-                    }
-                }
-            });
-        }
-    }
-    for (auto& thread : threads)
-        thread.join();
-    QCOMPARE(errors.load(), 0);
+    const int errors = writeConcurrently(
+        { a.get(), b.get() }, kThreadsPerStore, kRounds, [&](CommentStore& s, int t, int r) {
+            // Each thread walks the videos in its own order.
+            for (int i = 0; i < 3; ++i)
+                s.addComment(videos[(t + i) % 3], user("2"), "plain", {});
+            const std::string key = "race-" + std::to_string(t) + "-" + std::to_string(r);
+            auto result = s.addComment(videos[t], user("9"), "raced", key);
+            std::lock_guard lock(resultsMutex);
+            raced[key].push_back(std::move(result));
+        });
+    QCOMPARE(errors, 0);
 
     QCOMPARE(raced.size(), std::size_t(kThreadsPerStore * kRounds));
     for (const auto& [key, results] : raced) {
@@ -957,6 +982,146 @@ void TstStore::twoStoresShareOneDatabase()
         QCOMPARE(b->countAfter(videos[i], 0, 100000), expected);
         QCOMPARE(a->video(videos[i])->commentCount, std::int64_t(expected));
     }
+}
+
+void TstStore::commitOrderIsIdOrderAcrossNodes()
+{
+    // Two stores on one database as two nodes; node 4's clock runs 5 s ahead, so node 3 mints
+    // smaller ids than the ones node 4 committed just before (docs/protocol.md "Order across
+    // nodes"). The store re-mints them above the video's newest id and links every comment to
+    // the one committed before it.
+    ids::SnowflakeGenerator nodeA { 3 };
+    ids::SnowflakeGenerator nodeB { 4, [] { return nowMs() + 5000; } };
+    std::mutex eventsMutex;
+    std::vector<CommitEvent> events; // of both stores, each store's in its commit order
+    auto record = [&](const std::vector<CommitEvent>& committed) {
+        std::lock_guard lock(eventsMutex);
+        for (const auto& e : committed) {
+            if (e.type == CommitEvent::Type::CommentAdded)
+                events.push_back(e);
+        }
+    };
+    makeStore(); // this test's database
+    auto a = store::makeCommentStore(m_url.toStdString(), {}, nodeA);
+    auto b = store::makeCommentStore(m_url.toStdString(), {}, nodeB);
+    a->onCommitted = record;
+    b->onCommitted = record;
+    a->open();
+    b->open();
+    const std::uint32_t video = newVideo(*a);
+    QCOMPARE(a->chainHead(video), std::uint64_t(0));
+
+    // One after the other, alternating: commit order is this order.
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 12; ++i) {
+        CommentStore& s = i % 2 == 0 ? *b : *a;
+        ids.push_back(idOf(s.addComment(video, user("2"), "c" + std::to_string(i), {}).body));
+        if (i == 6)
+            b->deleteComment(video, ids.back(), user("2")); // the head stays the deleted id
+    }
+    for (std::size_t i = 1; i < ids.size(); ++i)
+        QVERIFY2(ids[i] > ids[i - 1], qPrintable(QStringLiteral("comment %1").arg(i)));
+    // Node 3's ids were re-minted above node 4's: still its own (node bits), 5 s "early".
+    const std::uint64_t fromA = ids[1];
+    QCOMPARE(std::uint32_t((fromA >> ids::kSequenceBits) & ids::kMaxNodeId), 3u);
+    QVERIFY(ids::snowflakeUnixMs(fromA) >= nowMs() + 4000);
+    {
+        std::lock_guard lock(eventsMutex);
+        QCOMPARE(events.size(), ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            QCOMPARE(events[i].comment.id, ids[i]);
+            QVERIFY(events[i].chained);
+            QCOMPARE(events[i].prevId, i == 0 ? std::uint64_t(0) : ids[i - 1]);
+        }
+        events.clear();
+    }
+    QCOMPARE(a->chainHead(video), ids.back());
+
+    // Concurrently on both nodes: the links still form one unbroken chain of rising ids.
+    QCOMPARE(writeConcurrently({ a.get(), b.get() }, 2, 15,
+                 [&](CommentStore& s, int, int) { s.addComment(video, user("2"), "racing", {}); }),
+        0);
+    std::map<std::uint64_t, std::uint64_t> next; // prevId → id
+    {
+        std::lock_guard lock(eventsMutex);
+        QCOMPARE(events.size(), std::size_t(60));
+        for (const auto& e : events) {
+            QVERIFY(e.chained);
+            QVERIFY2(next.emplace(e.prevId, e.comment.id).second, "two comments share a link");
+        }
+    }
+    std::uint64_t at = ids.back();
+    std::size_t walked = 0;
+    for (auto it = next.find(at); it != next.end(); it = next.find(at)) {
+        QVERIFY(it->second > at);
+        at = it->second;
+        ++walked;
+    }
+    QCOMPARE(walked, std::size_t(60));
+    QCOMPARE(b->chainHead(video), at);
+    QCOMPARE(a->countAfter(video, 0, 1000), std::size_t(12 - 1 + 60));
+}
+
+void TstStore::reMintedIdsStayAboveTheFloor()
+{
+    // The generator behind the store's re-mint (ids/snowflake.h), on a stopped clock.
+    const std::int64_t t = nowMs();
+    ids::SnowflakeGenerator node { 5, [t] { return t; } };
+    auto idAt = [](std::int64_t unixMs, std::uint64_t nodeId, std::uint64_t seq) {
+        return ids::snowflakeFloorForUnixMs(unixMs) | nodeId << ids::kSequenceBits | seq;
+    };
+    const auto nodeOf = [](std::uint64_t id) {
+        return std::uint32_t((id >> ids::kSequenceBits) & ids::kMaxNodeId);
+    };
+    // A floor in the same millisecond with larger node bits: the next millisecond beats it.
+    std::uint64_t floor = idAt(t, 9, 7);
+    std::uint64_t id = node.nextAfter(floor);
+    QVERIFY(id > floor);
+    QCOMPARE(ids::snowflakeUnixMs(id), t + 1);
+    QCOMPARE(nodeOf(id), 5u);
+    // A floor 3 s ahead with smaller node bits: its own millisecond is enough.
+    floor = idAt(t + 3000, 2, 4000);
+    id = node.nextAfter(floor);
+    QVERIFY(id > floor);
+    QCOMPARE(ids::snowflakeUnixMs(id), t + 3000);
+    // The generator keeps that logical time: later ids (whatever the floor) rise from there.
+    const std::uint64_t later = node.next();
+    QVERIFY(later > id);
+    QVERIFY(node.nextAfter(0) > later);
+    QCOMPARE(nodeOf(later), 5u);
+}
+
+void TstStore::chainHeadBackfilledByMigration()
+{
+    std::uint32_t live = 0, packed = 0, empty = 0;
+    std::vector<std::uint64_t> liveIds, packedIds;
+    {
+        auto s = openStore();
+        live = newVideo(*s);
+        packed = newVideo(*s);
+        empty = newVideo(*s);
+        liveIds = addComments(*s, live, 5);
+        packedIds = addComments(*s, packed, 5);
+        s->endVideo(packed, user("1", Role::Streamer));
+        QCOMPARE(s->archiveVideo(packed), std::size_t(5));
+        QCOMPARE(s->archiveStats(packed).rows, std::size_t(0)); // only in archive blocks now
+        s->close();
+    }
+    {
+        // Back to the schema before the chain head.
+        using Poco::Data::Keywords::now;
+        auto db = rawSession();
+        *db << "ALTER TABLE videos DROP COLUMN last_id", now;
+        *db << "DELETE FROM schema_migrations WHERE name = 'video_last_id'", now;
+    }
+    auto s = openStore();
+    QCOMPARE(s->migrationsApplied(), 1);
+    QCOMPARE(s->chainHead(live), liveIds.back());
+    QCOMPARE(s->chainHead(packed), packedIds.back()); // from the archive blocks' ranges
+    QCOMPARE(s->chainHead(empty), std::uint64_t(0));
+    const auto next = addComments(*s, live, 1);
+    QVERIFY(next[0] > liveIds.back());
+    QCOMPARE(s->chainHead(live), next[0]);
 }
 
 void TstStore::malformedUrls_data()

@@ -39,7 +39,8 @@ const std::vector<OptionSpec> kOptions = {
     { "connect-timeout-ms", "N", "10000", OptionKind::Integer, 100, 3600000,
       "start-up: give up reaching PostgreSQL / Redis after this long", true },
     { "order-hold-ms", "N", "100", OptionKind::Integer, 0, 10000,
-      "with a bus: hold live comments this long after their id's time to send them in id order",
+      "with a bus: a live comment whose predecessor has not arrived waits this long, then the "
+      "gap is read from the store",
       true },
     { "jwt-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
       "HS256 secret (or env LIVECOMMENTS_JWT_SECRET)", true },

@@ -311,7 +311,7 @@ int ServerApplication::main(const std::vector<std::string>& args)
         = settings.loops ? settings.loops : std::max(1u, std::thread::hardware_concurrency());
     logSummary(settings, service->storeDescription(), socket->address().port(), loops);
     if (!settings.busUrl.empty())
-        log.information("cluster: node id %u (%s), bus %s, order hold %d ms", settings.nodeId,
+        log.information("cluster: node id %u (%s), bus %s, chain gap wait %d ms", settings.nodeId,
             std::string(settings.explicitNodeId ? "explicit" : "leased"),
             bus::parseRedisUrl(settings.busUrl).display(), settings.orderHoldMs);
     // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text.

@@ -12,7 +12,7 @@
 #include "metrics/metrics.h"
 #include "model/frame.h"
 #include "model/types.h"
-#include "service/ordered_delivery.h"
+#include "service/chain_delivery.h"
 #include "service/rate_limiter.h"
 #include "service/settings.h"
 #include "store/comment_store.h"
@@ -166,9 +166,10 @@ private:
     void noteAuthor(const Principal& author);
     void noteStreamer(const Video& video);
     bool privilegedAuthor(std::uint32_t videoId, const std::string& userId);
-    void deliverLocal(const bus::BusEvent& event);
-    void fillGaps(const std::vector<std::uint32_t>& videos);
-    void fillGap(std::uint32_t videoId, std::uint64_t afterId);
+    /// The store's part of a chain gap (ChainDelivery::FillFn); nullopt when the store failed.
+    std::optional<ChainDelivery::Fill> readGap(std::uint32_t videoId, std::uint64_t afterId);
+    /// Tracks (or checks the chain of) each video against the store's chain head.
+    void checkChains(const std::vector<std::uint32_t>& videos);
     void clusterLoop();
     /// Viewer counts for the JSON of these videos: cluster totals with a bus (cached), else local.
     std::map<std::uint32_t, std::uint64_t> viewerCounts(const std::vector<std::uint32_t>& videos);
@@ -198,16 +199,16 @@ private:
     // --- cluster (all empty on a single node) ---
     ClusterParts m_cluster; ///< lease and counts (the bus moved to m_bus)
     bus::RedisBus* m_redisBus = nullptr; ///< m_bus when it is a RedisBus
-    std::unique_ptr<OrderedDelivery> m_ordered;
-    std::thread m_clusterThread; ///< viewer counts and first-viewer gap fills
+    std::unique_ptr<ChainDelivery> m_chain;
+    std::thread m_clusterThread; ///< viewer counts and chain checks
     std::mutex m_clusterMutex; ///< guards the fields below
     std::condition_variable m_clusterWake;
     bool m_clusterStopping = false;
     std::map<std::uint32_t, std::pair<std::uint64_t, std::int64_t>> m_clusterCounts; ///< → (n, ms)
-    /// Videos that just got their first local viewer → (id floor, when to fill): comments other
-    /// nodes published before this node's SSUBSCRIBE took effect.
-    std::map<std::uint32_t, std::pair<std::uint64_t, std::int64_t>> m_pendingFills;
-    std::atomic<std::uint64_t> m_gapFills { 0 };
+    /// Videos that just got their first local viewer → when to check their chain against the
+    /// store: comments other nodes published before this node's SSUBSCRIBE took effect.
+    std::map<std::uint32_t, std::int64_t> m_pendingChecks;
+    bool m_checksAdded = false; ///< wakes the cluster thread for m_pendingChecks
 };
 
 } // namespace livecomments::server

@@ -23,7 +23,9 @@ struct Settings {
     std::string busUrl; ///< --bus (empty: a single node with the in-process bus)
     int connectAttempts = 10; ///< start-up attempts to reach PostgreSQL / Redis
     int connectTimeoutMs = 10000; ///< … within this long
-    int orderHoldMs = 100; ///< with a bus: reorder window after an id's timestamp (0 = off)
+    /// With a bus: how long a comment whose chain predecessor has not arrived waits before the
+    /// gap is read from the store (0 = at once). Comments that arrive in order never wait.
+    int orderHoldMs = 100;
     std::optional<std::uint32_t> explicitNodeId; ///< --node-id as given
     std::string jwtSecret; ///< empty → --dev secret or refuse to start
     std::string jwtPreviousSecret; ///< key rotation: accepted until jwtPreviousUntil

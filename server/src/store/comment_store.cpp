@@ -45,9 +45,9 @@ Comment toComment(const CommentRow& row)
 }
 
 using VideoRow = Poco::Tuple<Poco::Int64, std::string, std::string, std::string, std::string,
-    Poco::Int64, Poco::Int64, Poco::Int64>;
-constexpr const char* kVideoColumns
-    = "id, title, streamer_id, streamer_name, status, comment_count, created_at, ended_at";
+    Poco::Int64, Poco::Int64, Poco::Int64, Poco::Int64>;
+constexpr const char* kVideoColumns = "id, title, streamer_id, streamer_name, status, "
+                                      "comment_count, created_at, ended_at, last_id";
 
 Video toVideo(const VideoRow& r)
 {
@@ -60,6 +60,7 @@ Video toVideo(const VideoRow& r)
     v.commentCount = r.get<5>();
     v.createdAtMs = r.get<6>();
     v.endedAtMs = r.get<7>();
+    v.lastCommentId = static_cast<std::uint64_t>(r.get<8>());
     return v;
 }
 
@@ -371,6 +372,29 @@ std::optional<Video> CommentStore::loadVideo(
     return toVideo(rows.front());
 }
 
+CommentStore::ChainLink CommentStore::advanceChain(
+    Session& session, const Video& locked, std::uint64_t presetId)
+{
+    ChainLink link;
+    link.prevId = locked.lastCommentId;
+    if (presetId == 0) {
+        // Minted on the writer thread, so this node's ids already rise in its commit order; the
+        // re-mint covers a larger id committed first by another node (its clock runs ahead).
+        link.id = m_ids.next();
+        if (link.id <= link.prevId)
+            link.id = m_ids.nextAfter(link.prevId);
+    } else {
+        link.id = presetId;
+        link.chained = presetId > link.prevId;
+    }
+    // One statement for the count and the head: the writer runs it for every comment.
+    Poco::Int64 vid = locked.id;
+    Poco::Int64 head = static_cast<Poco::Int64>(link.chained ? link.id : link.prevId);
+    session << q("UPDATE videos SET comment_count = comment_count + 1, last_id = ? WHERE id = ?"),
+        use(head), use(vid), now;
+    return link;
+}
+
 std::optional<std::string> CommentStore::claimIdempotencyKey(
     Session& session, const std::string& user, const std::string& scope, const std::string& key)
 {
@@ -495,8 +519,9 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
             throw ApiError(ErrorKind::Conflict, "video_ended", "the video has ended");
         Poco::Int64 vid = videoId;
 
+        const ChainLink link = advanceChain(session, *video, 0);
         Comment c;
-        c.id = m_ids.next(); // on the writer thread: id order == commit order on this node
+        c.id = link.id;
         c.videoId = videoId;
         c.userId = author.userId;
         c.userName = author.name;
@@ -506,8 +531,6 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
                      "VALUES (?, ?, ?, ?, ?, ?)"),
             use(id), use(vid), use(c.userId), use(c.userName), use(c.text), use(created), now;
-        session << q("UPDATE videos SET comment_count = comment_count + 1 WHERE id = ?"), use(vid),
-            now;
         result.body = commentJson(c);
         if (!idempotencyKey.empty())
             saveIdempotentBody(session, author.userId, scope, idempotencyKey, result.body);
@@ -515,6 +538,8 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         e.type = CommitEvent::Type::CommentAdded;
         e.videoId = videoId;
         e.comment = std::move(c);
+        e.prevId = link.prevId;
+        e.chained = link.chained;
         events.push_back(std::move(e));
     });
     return result;
@@ -743,6 +768,12 @@ std::size_t CommentStore::countAfter(
     }
     count += whole;
     return static_cast<std::size_t>(std::min<Poco::Int64>(count, limit));
+}
+
+std::uint64_t CommentStore::chainHead(std::uint32_t videoId) const
+{
+    const auto v = video(videoId);
+    return v ? v->lastCommentId : 0;
 }
 
 std::vector<Comment> CommentStore::commentsAfter(

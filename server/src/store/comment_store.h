@@ -32,6 +32,13 @@ struct CommitEvent {
     Type type = Type::CommentAdded;
     std::uint32_t videoId = 0;
     Comment comment; ///< CommentAdded: the comment; CommentDeleted: only id and videoId are set
+    /// CommentAdded: the id of the video's comment committed just before this one (0: the first).
+    /// Every chained comment of a video has a larger id than its predecessor, so the links of a
+    /// video form one chain in commit order = id order (docs/protocol.md "Order across nodes").
+    std::uint64_t prevId = 0;
+    /// CommentAdded: false for a comment stored with a preset id not above the video's newest
+    /// (a cross-region copy): it is outside the chain and prevId means nothing.
+    bool chained = true;
 };
 
 /// Result of an idempotent write: either freshly done, or the first result replayed.
@@ -135,6 +142,11 @@ public:
     std::vector<Comment> comments(std::uint32_t videoId, const PageQuery& query) const;
     /// Number of comments with id > afterId (stops counting at `cap` + 1).
     std::size_t countAfter(std::uint32_t videoId, std::uint64_t afterId, std::size_t cap) const;
+    /// Video::lastCommentId of the video (0: no comment yet, or an unknown video): the head of
+    /// the chain CommitEvent::prevId links (docs/protocol.md "Order across nodes"). Read it
+    /// BEFORE commentsAfter() to know that every chained comment up to it that still exists is in
+    /// that read.
+    std::uint64_t chainHead(std::uint32_t videoId) const;
     /// Comments with id > afterId, oldest first, at most `limit`.
     std::vector<Comment> commentsAfter(
         std::uint32_t videoId, std::uint64_t afterId, std::size_t limit) const;
@@ -206,6 +218,21 @@ private:
         const std::string& scope, const std::string& key, const std::string& body);
     std::optional<Video> loadVideo(
         Poco::Data::Session& session, std::uint32_t videoId, bool lock = false) const;
+    /// Where a new comment goes in its video's chain.
+    struct ChainLink {
+        std::uint64_t id = 0; ///< the comment's id (minted here when the preset was 0)
+        std::uint64_t prevId = 0; ///< the video's chain head before this comment
+        bool chained = true; ///< false: a preset id not above the head (outside the chain)
+    };
+    /// Counts a new comment in its video (comment_count + 1) and moves the video's chain head
+    /// (videos.last_id) to it, inside the op that inserts it. `locked` is the video row as read
+    /// with its row lock (loadVideo(…, true)) in this op: the lock serialises the comments of a
+    /// video across every process sharing the database, so commit order is chain order.
+    /// `presetId` 0 mints an id on this node above the head (re-minting when another node
+    /// committed a larger one first); a preset id above the head is linked as is; one below it
+    /// stays unchained (counted, the head unchanged).
+    ChainLink advanceChain(
+        Poco::Data::Session& session, const Video& locked, std::uint64_t presetId);
 
     std::unique_ptr<StoreBackend> m_backend;
     StoreOptions m_options;

@@ -208,6 +208,14 @@ const std::vector<Migration>& PostgresBackend::migrations() const
             "CREATE UNIQUE INDEX comment_blocks_by_last ON comment_blocks (video_id, last_id);"
             "ALTER TABLE videos ADD COLUMN archived_at BIGINT NOT NULL DEFAULT 0;"
             "CREATE INDEX videos_to_archive ON videos (status, archived_at, ended_at);" },
+        // The head of each video's comment chain (docs/protocol.md "Order across nodes"): the
+        // newest comment id ever committed, whether its row was deleted or packed since.
+        { 3, "video_last_id",
+            "ALTER TABLE videos ADD COLUMN last_id BIGINT NOT NULL DEFAULT 0;"
+            "UPDATE videos SET last_id = GREATEST("
+            "  COALESCE((SELECT MAX(id) FROM comments WHERE video_id = videos.id), 0),"
+            "  COALESCE((SELECT MAX(last_id) FROM comment_blocks WHERE video_id = videos.id), "
+            "0));" },
     };
     return kMigrations;
 }
