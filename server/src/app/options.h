@@ -28,6 +28,9 @@ struct OptionSpec {
     long long max; ///< Integer only
     const char* help;
     bool configKey; ///< also a .properties key (false: command line only, e.g. --help)
+    /// May be given several times on the command line; the values are joined with ',' (the
+    /// .properties key takes the comma-separated list).
+    bool repeatable = false;
 };
 
 /// Every option of `livecomments-server` (the `token` subcommand has its own, see runTokenCommand).

@@ -120,7 +120,7 @@ void ServerApplication::defineOptions(Poco::Util::OptionSet& options)
         if (spec.kind == OptionKind::Integer)
             help += " [" + std::to_string(spec.min) + ".." + std::to_string(spec.max) + "]";
         Option option(spec.name, std::string(spec.name) == "help" ? "h" : "", help);
-        option.required(false).repeatable(false);
+        option.required(false).repeatable(spec.repeatable);
         if (spec.argument)
             option.argument(spec.argument, true);
         option.callback(OptionCallback<ServerApplication>(this, &ServerApplication::handleOption));
@@ -140,7 +140,10 @@ void ServerApplication::handleOption(const std::string& name, const std::string&
         Poco::Util::ServerApplication::handleOption(name, value);
         return;
     }
-    m_cli[name] = spec->kind == OptionKind::Flag ? "true" : value;
+    if (spec->repeatable && m_cli.count(name) != 0)
+        m_cli[name] += "," + value;
+    else
+        m_cli[name] = spec->kind == OptionKind::Flag ? "true" : value;
 }
 
 void ServerApplication::printHelp()

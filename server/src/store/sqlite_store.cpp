@@ -136,6 +136,17 @@ const std::vector<Migration>& SqliteBackend::migrations() const
             "CREATE UNIQUE INDEX comment_blocks_by_last ON comment_blocks(video_id, last_id);"
             "ALTER TABLE videos ADD COLUMN archived_at INTEGER NOT NULL DEFAULT 0;"
             "CREATE INDEX videos_to_archive ON videos(status, archived_at, ended_at);" },
+        // Version 4 is reserved (videos.last_id, merged from another branch); the store applies
+        // missing versions by set, so the gap is harmless.
+        // The region relay's outbox (docs/operations.md "Regions"): one row per local write and
+        // peer region, inserted in the write's transaction, deleted once the peer stored it.
+        { 5, "relay_queue",
+            "CREATE TABLE relay_queue ("
+            "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            "  peer TEXT NOT NULL,"
+            "  payload TEXT NOT NULL,"
+            "  created_at INTEGER NOT NULL);"
+            "CREATE INDEX relay_queue_by_peer ON relay_queue(peer, seq);" },
     };
     return kMigrations;
 }
