@@ -263,6 +263,11 @@ int CommentStore::migrationsApplied() const
     return m_migrationsApplied;
 }
 
+int CommentStore::migrationSteps() const
+{
+    return static_cast<int>(m_backend->migrations().size());
+}
+
 void CommentStore::execute(std::uint32_t videoId, const OpFn& fn, std::string lockName)
 {
     await(enqueue(videoId, fn, std::move(lockName)));

@@ -205,6 +205,8 @@ public:
     int schemaVersion() const;
     /// Number of migrations open() applied (0 when the database was already current).
     int migrationsApplied() const;
+    /// Number of migrations in this engine's schema (their versions may have gaps).
+    int migrationSteps() const;
     /// Writes queued for the writer and not yet taken into a batch.
     std::size_t queuedWrites() const;
     /// Engine and location, e.g. "postgresql://lc@db:5432/live" (never a password).
