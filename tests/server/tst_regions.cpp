@@ -116,6 +116,10 @@ private slots:
 private:
     /// Waits until neither region has undelivered relay rows (metrics and the SQLite files).
     bool settled(int timeoutMs = 20000);
+    /// Creates a video in `origin`, waits until the other region has it, opens a viewer in each
+    /// region and waits for both `hello`s; the video id, or 0 on failure.
+    qint32 watchedInBoth(
+        ServerProcess& origin, const QString& title, SseReader& viewerA, SseReader& viewerB);
     HttpReply ingest(const QByteArray& body, const QByteArray& region = "b", qint64 timestamp = -1,
         const QByteArray& signature = {});
 
@@ -175,6 +179,21 @@ bool TstRegions::settled(int timeoutMs)
         timeoutMs);
 }
 
+qint32 TstRegions::watchedInBoth(
+    ServerProcess& origin, const QString& title, SseReader& viewerA, SseReader& viewerB)
+{
+    const qint32 video = createVideo(origin.baseUrl(), m_streamer, title);
+    const QString path = QStringLiteral("/videos/%1").arg(video);
+    ServerProcess& other = &origin == m_a.get() ? *m_b : *m_a;
+    if (video <= 0
+        || !QTest::qWaitFor(
+            [&] { return http("GET", endpoint(other.baseUrl(), path)).status == 200; }, 10000))
+        return 0;
+    viewerA.open(endpoint(m_a->baseUrl(), path + QStringLiteral("/subscriptions")));
+    viewerB.open(endpoint(m_b->baseUrl(), path + QStringLiteral("/subscriptions")));
+    return viewerA.waitForHello() && viewerB.waitForHello() ? video : 0;
+}
+
 void TstRegions::writesCrossBothWaysOnce()
 {
     QVERIFY(settled());
@@ -189,16 +208,10 @@ void TstRegions::writesCrossBothWaysOnce()
         = metricOf(m_b->baseUrl(), peerSeries("livecomments_region_relay_events_total", "a"));
 
     // A video created in region a can be watched in region b.
-    const qint32 video = createVideo(m_a->baseUrl(), m_streamer, QStringLiteral("two regions"));
+    SseReader viewerA, viewerB;
+    const qint32 video = watchedInBoth(*m_a, QStringLiteral("two regions"), viewerA, viewerB);
     QVERIFY(video > 0);
     const QString videoPath = QStringLiteral("/videos/%1").arg(video);
-    QTRY_COMPARE_WITH_TIMEOUT(http("GET", endpoint(m_b->baseUrl(), videoPath)).status, 200, 10000);
-
-    SseReader viewerA, viewerB;
-    viewerA.open(endpoint(m_a->baseUrl(), videoPath + QStringLiteral("/subscriptions")));
-    viewerB.open(endpoint(m_b->baseUrl(), videoPath + QStringLiteral("/subscriptions")));
-    QVERIFY(viewerA.waitForHello());
-    QVERIFY(viewerB.waitForHello());
 
     const QString alice = m_a->token(QStringLiteral("1"), QStringLiteral("alice"));
     const QString bob = m_b->token(QStringLiteral("2"), QStringLiteral("bob"));
@@ -270,15 +283,9 @@ void TstRegions::writesCrossBothWaysOnce()
 void TstRegions::linkCutConverges()
 {
     QVERIFY(settled());
-    const qint32 video = createVideo(m_b->baseUrl(), m_streamer, QStringLiteral("cut link"));
-    QVERIFY(video > 0);
-    const QString videoPath = QStringLiteral("/videos/%1").arg(video);
-    QTRY_COMPARE_WITH_TIMEOUT(http("GET", endpoint(m_a->baseUrl(), videoPath)).status, 200, 10000);
     SseReader viewerA, viewerB;
-    viewerA.open(endpoint(m_a->baseUrl(), videoPath + QStringLiteral("/subscriptions")));
-    viewerB.open(endpoint(m_b->baseUrl(), videoPath + QStringLiteral("/subscriptions")));
-    QVERIFY(viewerA.waitForHello());
-    QVERIFY(viewerB.waitForHello());
+    const qint32 video = watchedInBoth(*m_b, QStringLiteral("cut link"), viewerA, viewerB);
+    QVERIFY(video > 0);
 
     // Cut the link both ways: open connections reset, new ones refused.
     const double errorsA

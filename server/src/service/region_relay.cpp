@@ -4,6 +4,7 @@
 #include "model/clock.h"
 #include "model/errors.h"
 
+#include <Poco/DigestEngine.h>
 #include <Poco/Logger.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
@@ -39,17 +40,6 @@ Poco::Logger& relayLog()
     return logger;
 }
 
-std::string hex(const unsigned char* bytes, std::size_t size)
-{
-    static const char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < size; ++i) {
-        out.push_back(kHex[bytes[i] >> 4]);
-        out.push_back(kHex[bytes[i] & 0xf]);
-    }
-    return out;
-}
-
 ApiError relayUnauthorized(const std::string& why)
 {
     return ApiError(ErrorKind::Unauthorized, "region_unauthorized", why);
@@ -63,11 +53,13 @@ std::string regionSignature(
     // OpenSSL's HMAC: Poco 1.11's SHA2Engine lacks the BLOCK_SIZE that HMACEngine needs
     // (docs/dependencies.md).
     const std::string message = timestamp + "\n" + body;
-    unsigned char digest[EVP_MAX_MD_SIZE];
+    Poco::DigestEngine::Digest digest(EVP_MAX_MD_SIZE);
     unsigned int size = 0;
     HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-        reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &size);
-    return hex(digest, size);
+        reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest.data(),
+        &size);
+    digest.resize(size);
+    return Poco::DigestEngine::digestToHex(digest);
 }
 
 RegionRelay::RegionRelay(const Settings& settings, store::CommentStore& store)

@@ -768,18 +768,14 @@ std::size_t CommentStore::applyReplicated(const std::vector<RegionEvent>& events
 
 bool CommentStore::addReplicatedComment(const Comment& comment, const std::string& origin)
 {
-    RegionEvent e;
-    e.type = RegionEvent::Type::CommentAdded;
-    e.origin = origin;
+    RegionEvent e { RegionEvent::Type::CommentAdded, origin, {}, {} };
     e.comment = comment;
     return applyReplicated({ e }) > 0;
 }
 
 bool CommentStore::addReplicatedVideo(const Video& video, const std::string& origin)
 {
-    RegionEvent e;
-    e.type = RegionEvent::Type::VideoCreated;
-    e.origin = origin;
+    RegionEvent e { RegionEvent::Type::VideoCreated, origin, {}, {} };
     e.video = video;
     return applyReplicated({ e }) > 0;
 }
@@ -787,9 +783,7 @@ bool CommentStore::addReplicatedVideo(const Video& video, const std::string& ori
 bool CommentStore::endReplicatedVideo(
     std::uint32_t videoId, std::int64_t endedAtMs, const std::string& origin)
 {
-    RegionEvent e;
-    e.type = RegionEvent::Type::VideoEnded;
-    e.origin = origin;
+    RegionEvent e { RegionEvent::Type::VideoEnded, origin, {}, {} };
     e.video.id = videoId;
     e.video.endedAtMs = endedAtMs;
     return applyReplicated({ e }) > 0;
@@ -798,9 +792,7 @@ bool CommentStore::endReplicatedVideo(
 bool CommentStore::deleteReplicatedComment(
     std::uint32_t videoId, std::uint64_t commentId, const std::string& origin)
 {
-    RegionEvent e;
-    e.type = RegionEvent::Type::CommentDeleted;
-    e.origin = origin;
+    RegionEvent e { RegionEvent::Type::CommentDeleted, origin, {}, {} };
     e.comment.id = commentId;
     e.comment.videoId = videoId;
     return applyReplicated({ e }) > 0;
