@@ -955,6 +955,20 @@ void TstStore::regionRelayOutboxAndReplicatedOps()
     QCOMPARE(s->relayBacklog("a").depth, std::size_t(2));
     QCOMPARE(s->relayBacklog("c").depth, std::size_t(4));
 
+    // The right to drain a peer: always this node's on SQLite (a region of one node); on
+    // PostgreSQL one holder per peer until its connection closes.
+    QFETCH_GLOBAL(QString, engine);
+    auto lease = s->tryRelayLease("a");
+    QVERIFY(lease && lease->held());
+    QVERIFY(s->tryRelayLease("c") != nullptr); // another peer, another lease
+    if (engine == QLatin1String("sqlite")) {
+        QVERIFY(s->tryRelayLease("a") != nullptr);
+    } else {
+        QVERIFY(s->tryRelayLease("a") == nullptr);
+        lease.reset();
+        QTRY_VERIFY(s->tryRelayLease("a") != nullptr);
+    }
+
     std::lock_guard lock(mutex);
     std::size_t fromA = 0;
     for (const auto& e : seen)
