@@ -109,6 +109,7 @@ private slots:
     void cleanupTestCase();
     void writesCrossBothWaysOnce();
     void linkCutConverges();
+    void queueSurvivesKill();
     void ingestRejects();
     void badRegionOptionsExit_data();
     void badRegionOptionsExit();
@@ -350,6 +351,36 @@ void TstRegions::linkCutConverges()
     QCOMPARE(
         metricOf(m_a->baseUrl(), "livecomments_region_ingest_events_total{result=\"duplicate\"}"),
         0.0);
+}
+
+void TstRegions::queueSurvivesKill()
+{
+    // The relay queue is in the store: a region killed (SIGKILL) while its link is down still
+    // delivers what it acknowledged, after its restart.
+    QVERIFY(settled());
+    SseReader viewerA, viewerB;
+    const qint32 video = watchedInBoth(*m_a, QStringLiteral("killed region"), viewerA, viewerB);
+    QVERIFY(video > 0);
+    m_toB->setRefusing(true);
+    m_toB->cutAll();
+    const QString alice = m_a->token(QStringLiteral("1"), QStringLiteral("alice"));
+    QList<quint64> posted;
+    for (int i = 0; i < 5; ++i) {
+        const HttpReply r = postComment(m_a->baseUrl(), alice, video, QStringLiteral("k%1").arg(i));
+        QCOMPARE(r.status, 201);
+        posted << postedId(r);
+    }
+    QCOMPARE(sqliteNumber(m_a->storePath(), "SELECT COUNT(*) FROM relay_queue"), qint64(5));
+    m_a->kill9();
+    QVERIFY(m_a->restart());
+    m_toA->setUpstreamPort(m_a->port());
+    QCOMPARE(historyIds(m_b->baseUrl(), video).size(), 0);
+    m_toB->setRefusing(false);
+    QVERIFY(settled(30000));
+    QCOMPARE(historyIds(m_b->baseUrl(), video).size(), posted.size());
+    QCOMPARE(historyPages(m_a->baseUrl(), video), historyPages(m_b->baseUrl(), video));
+    QVERIFY(viewerB.waitForComments(posted.size()));
+    QCOMPARE(viewerB.comments(), posted);
 }
 
 HttpReply TstRegions::ingest(
