@@ -317,6 +317,13 @@ int ServerApplication::main(const std::vector<std::string>& args)
         log.information("cluster: node id %u (%s), bus %s, order hold %d ms", settings.nodeId,
             std::string(settings.explicitNodeId ? "explicit" : "leased"),
             bus::parseRedisUrl(settings.busUrl).display(), settings.orderHoldMs);
+    if (!settings.peerRegions.empty()) {
+        std::string peers;
+        for (const auto& peer : settings.peerRegions)
+            peers += (peers.empty() ? "" : ", ") + peer.name + " (" + peer.url + ")";
+        log.information("region %s (slot %u of %u): relaying to %s", settings.region,
+            settings.regionSlot, settings.regionCount, peers);
+    }
     // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text.
     std::cout << "listening on " << settings.listenHost << ":" << socket->address().port()
               << std::endl;
