@@ -3,6 +3,8 @@
 // proxies (the inter-region link): docs/operations.md "Regions", docs/protocol.md "Region relay".
 #include "fault_proxy.h"
 #include "http_client.h"
+#include "postgres_process.h"
+#include "redis_process.h"
 #include "server_process.h"
 #include "sse_reader.h"
 #include "test_support.h"
@@ -110,6 +112,7 @@ private slots:
     void writesCrossBothWaysOnce();
     void linkCutConverges();
     void queueSurvivesKill();
+    void clusteredRegionDrainsOnce();
     void ingestRejects();
     void badRegionOptionsExit_data();
     void badRegionOptionsExit();
@@ -383,6 +386,73 @@ void TstRegions::queueSurvivesKill()
     QCOMPARE(viewerB.comments(), posted);
 }
 
+void TstRegions::clusteredRegionDrainsOnce()
+{
+    // Region p: two nodes on PostgreSQL and Redis; region q: one SQLite node. Every p node queues
+    // relay rows in the shared store, one node drains them (the PostgreSQL relay lease), and the
+    // other takes over when that one dies.
+    PostgresProcess postgres;
+    RedisProcess redis;
+    QVERIFY2(postgres.start(), qPrintable(postgres.errorString()));
+    QVERIFY(redis.start());
+    const QString database = postgres.createDatabase(QStringLiteral("region_p"));
+    QVERIFY2(!database.isEmpty(), qPrintable(postgres.errorString()));
+    FaultProxy toP(1), toQ(1);
+    QVERIFY(toP.start());
+    QVERIFY(toQ.start());
+    const QString secret = QStringLiteral("--region-secret=%1").arg(kRegionSecret);
+    const QStringList pArgs { QStringLiteral("--region=p"),
+        QStringLiteral("--peer-region=q=") + toQ.baseUrl().toString(), secret,
+        QStringLiteral("--store=") + database, QStringLiteral("--bus=") + redis.url() };
+    ServerProcess p1(pArgs), p2(pArgs);
+    ServerProcess q({ QStringLiteral("--region=q"),
+        QStringLiteral("--peer-region=p=") + toP.baseUrl().toString(), secret });
+    QVERIFY(p1.start());
+    QVERIFY(p2.start());
+    QVERIFY(q.start());
+    toP.setUpstreamPort(p1.port());
+    toQ.setUpstreamPort(q.port());
+
+    const qint32 video = createVideo(p2.baseUrl(), m_streamer, QStringLiteral("clustered"));
+    QVERIFY(video > 0);
+    QCOMPARE(video % 2, 0); // region p is slot 0 of {p, q}
+    const QString path = QStringLiteral("/videos/%1").arg(video);
+    QTRY_COMPARE_WITH_TIMEOUT(http("GET", endpoint(q.baseUrl(), path)).status, 200, 10000);
+    const QString alice = p1.token(QStringLiteral("1"), QStringLiteral("alice"));
+    for (int i = 0; i < 3; ++i) {
+        QCOMPARE(
+            postComment(p1.baseUrl(), alice, video, QStringLiteral("p1-%1").arg(i)).status, 201);
+        QCOMPARE(
+            postComment(p2.baseUrl(), alice, video, QStringLiteral("p2-%1").arg(i)).status, 201);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(historyIds(q.baseUrl(), video).size(), 6, 15000);
+    const QByteArray depth = peerSeries("livecomments_region_relay_queue_depth", "q");
+    QTRY_COMPARE_WITH_TIMEOUT(metricOf(p1.baseUrl(), depth), 0.0, 10000);
+    QCOMPARE(metricOf(p2.baseUrl(), depth), 0.0); // the same shared queue
+    const QByteArray sent = peerSeries("livecomments_region_relay_events_total", "q");
+    const double sent1 = metricOf(p1.baseUrl(), sent), sent2 = metricOf(p2.baseUrl(), sent);
+    QVERIFY2((sent1 > 0) != (sent2 > 0), qPrintable(QStringLiteral("%1 %2").arg(sent1).arg(sent2)));
+    QCOMPARE(sent1 + sent2, 7.0); // the video and six comments, each once
+    QCOMPARE(metricOf(q.baseUrl(), "livecomments_region_ingest_events_total{result=\"duplicate\"}"),
+        0.0);
+
+    // The draining node dies: the other one takes the lease over and relays both ways.
+    ServerProcess& holder = sent1 > 0 ? p1 : p2;
+    ServerProcess& survivor = sent1 > 0 ? p2 : p1;
+    holder.kill9();
+    toP.setUpstreamPort(survivor.port());
+    QCOMPARE(postComment(survivor.baseUrl(), alice, video, QStringLiteral("after failover")).status,
+        201);
+    QTRY_COMPARE_WITH_TIMEOUT(historyIds(q.baseUrl(), video).size(), 7, 15000);
+    QVERIFY(metricOf(survivor.baseUrl(), sent) >= 1);
+    const QString bob = q.token(QStringLiteral("2"), QStringLiteral("bob"));
+    QCOMPARE(postComment(q.baseUrl(), bob, video, QStringLiteral("from q")).status, 201);
+    QTRY_COMPARE_WITH_TIMEOUT(historyIds(survivor.baseUrl(), video).size(), 8, 15000);
+    QCOMPARE(historyPages(survivor.baseUrl(), video), historyPages(q.baseUrl(), video));
+    QVERIFY(survivor.terminate());
+    QVERIFY(q.terminate());
+}
+
 HttpReply TstRegions::ingest(
     const QByteArray& body, const QByteArray& region, qint64 timestamp, const QByteArray& signature)
 {
@@ -471,6 +541,10 @@ void TstRegions::badRegionOptionsExit_data()
                                     << QStringLiteral("--region-secret");
     QTest::newRow("no region") << QStringList { QStringLiteral("--peer-region=b=http://h:1"),
         secret } << QStringLiteral("needs --region");
+    QTest::newRow("node id beyond the region's share") << QStringList {
+        QStringLiteral("--region=a"), QStringLiteral("--peer-region=b=http://127.0.0.1:1"), secret,
+        QStringLiteral("--node-id=512")
+    } << QStringLiteral("--node-id: with 2 regions expected 0..511");
     QTest::newRow("bad name") << QStringList { QStringLiteral("--region=A B") }
                               << QStringLiteral("--region");
 }

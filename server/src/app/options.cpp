@@ -163,6 +163,10 @@ std::int64_t toUnixSeconds(const std::string& name, const std::string& value)
     return parsed.timestamp().epochTime();
 }
 
+/// The snowflake node field's size (ids/snowflake.h; app/ keeps its own copy of the number rather
+/// than reaching into ids/ for one constant).
+constexpr std::uint32_t kMaxSnowflakeNodes = 1024;
+
 /// A region name: what the relay's X-LC-Region header and metric labels can carry safely.
 bool validRegionName(const std::string& name)
 {
@@ -230,6 +234,17 @@ void loadRegions(const std::optional<std::string>& region, const std::optional<s
     s.regionCount = static_cast<std::uint32_t>(names.size());
     s.regionSlot = static_cast<std::uint32_t>(
         std::find(names.begin(), names.end(), s.region) - names.begin());
+    // Snowflake node ids of different regions never meet: a region uses the ids ≡ its slot
+    // (mod the number of regions). --node-id=N is the N-th of them; a single node without it
+    // takes the first; with --bus a free one of them is leased (app/server_app.cpp).
+    if (s.explicitNodeId) {
+        if (*s.explicitNodeId >= regionNodeIds(s))
+            throw std::invalid_argument("--node-id: with " + std::to_string(s.regionCount)
+                + " regions expected 0.." + std::to_string(regionNodeIds(s) - 1) + ", got "
+                + std::to_string(*s.explicitNodeId));
+        s.explicitNodeId = *s.explicitNodeId * s.regionCount + s.regionSlot;
+    }
+    s.nodeId = s.explicitNodeId.value_or(s.regionSlot);
 }
 
 } // namespace
@@ -402,6 +417,12 @@ Settings loadSettings(const SettingLookup& lookup)
         s.ipRateLimit.burst = s.ipRateLimit.count; // a bucket of N, not the posting burst of 5
     loadRegions(get("region"), get("peer-region"), get("region-secret"), s);
     return s;
+}
+
+std::uint32_t regionNodeIds(const Settings& s)
+{
+    // Slots at the end of the field may have one id fewer than those at the start.
+    return (kMaxSnowflakeNodes - s.regionSlot + s.regionCount - 1) / s.regionCount;
 }
 
 } // namespace livecomments::server

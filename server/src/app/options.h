@@ -45,6 +45,10 @@ using SettingLookup = std::function<std::optional<std::string>(const std::string
 /// std::invalid_argument naming the option on a bad value.
 Settings loadSettings(const SettingLookup& lookup);
 
+/// How many snowflake node ids this region has (all 1024 without peer regions): the node ids
+/// n × regionCount + regionSlot below 1024 (docs/operations.md "Regions").
+std::uint32_t regionNodeIds(const Settings& settings);
+
 /// The version string (CMake's PROJECT_VERSION).
 const char* serverVersion();
 

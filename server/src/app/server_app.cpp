@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <random>
 #include <thread>
 
 namespace livecomments::server {
@@ -67,7 +68,27 @@ ClusterParts connectCluster(Settings& settings)
     lease.endpoint = endpoint;
     lease.explicitId = settings.explicitNodeId;
     lease.startup = retry;
-    parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+    if (settings.regionCount > 1 && !settings.explicitNodeId) {
+        // Regions: only the ids of this region's class (docs/operations.md "Regions"), each asked
+        // for explicitly, from a random start so that nodes starting together do not race.
+        const std::uint32_t count = regionNodeIds(settings);
+        const std::uint32_t start = std::random_device()() % count;
+        for (std::uint32_t i = 0; i < count && !parts.lease; ++i) {
+            lease.explicitId = ((start + i) % count) * settings.regionCount + settings.regionSlot;
+            try {
+                parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+            } catch (const std::runtime_error& e) {
+                // Taken by a live node: the next one. Anything else (Redis away) ends the start.
+                if (std::string(e.what()).find("already in use") == std::string::npos)
+                    throw;
+            }
+        }
+        if (!parts.lease)
+            throw std::runtime_error("no free node id among this region's " + std::to_string(count)
+                + " in Redis at " + endpoint.display());
+    } else {
+        parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+    }
     settings.nodeId = parts.lease->nodeId();
     parts.lease->setLostHandler([](std::uint32_t nodeId) {
         // Another live node may now mint ids with our node field: stop taking writes.

@@ -88,20 +88,6 @@ std::string authorOf(const std::string& json)
     return end == std::string::npos ? std::string() : json.substr(from, end - from);
 }
 
-/// The snowflake node field: with regions, node ids are interleaved by region slot, so comment
-/// ids of different regions never collide (docs/operations.md "Regions").
-std::uint32_t snowflakeNodeFor(const Settings& s)
-{
-    const std::uint64_t node
-        = std::uint64_t(s.nodeId) * s.regionCount + (s.regionCount > 1 ? s.regionSlot : 0);
-    if (node > ids::kMaxNodeId)
-        throw std::invalid_argument("node id " + std::to_string(s.nodeId) + " with "
-            + std::to_string(s.regionCount)
-            + " regions exceeds the snowflake node field: use node ids below "
-            + std::to_string((ids::kMaxNodeId + 1) / s.regionCount));
-    return static_cast<std::uint32_t>(node);
-}
-
 /// Random nonce hex digits and MAC hex digits of a subscription id ("s-" + both).
 constexpr std::size_t kNonceHex = 16;
 constexpr std::size_t kMacHex = 16;
@@ -111,7 +97,7 @@ constexpr std::size_t kMacHex = 16;
 LiveService::LiveService(Settings settings, ClusterParts cluster)
     : m_settings(std::move(settings))
     , m_auth(jwtKeysFor(m_settings))
-    , m_ids(snowflakeNodeFor(m_settings))
+    , m_ids(m_settings.nodeId)
     , m_limiter(m_settings.rateLimit, m_settings.elevatedRateLimit())
     , m_cache(m_settings.replayLimit + 201)
     , m_cluster(std::move(cluster))
