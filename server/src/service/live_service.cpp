@@ -540,8 +540,7 @@ std::string LiveService::ingestRegionBatch(const std::string& region, const std:
         throw;
     }
     m_relay->noteIngested(applied, events.size() - applied);
-    return "{\"received\":" + std::to_string(events.size())
-        + ",\"applied\":" + std::to_string(applied) + "}";
+    return regionIngestJson(events.size(), applied);
 }
 
 void LiveService::failForTest()

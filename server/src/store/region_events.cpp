@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "store/region_events.h"
 
+#include "model/json_text.h"
+
 #include <nlohmann/json.hpp>
 
 #include <limits>
@@ -81,36 +83,38 @@ std::uint64_t commentIdOf(const json& object)
 
 std::string encodeRegionEvent(const RegionEvent& e)
 {
-    json out = { { "type", typeName(e.type) }, { "origin", e.origin } };
+    // Written like every JSON text of the server (model/json_text.h); read with nlohmann-json.
+    std::string out = "{\"type\":\"";
+    out += typeName(e.type);
+    out += "\",\"origin\":" + jsonString(e.origin);
     switch (e.type) {
     case RegionEvent::Type::VideoCreated:
-        out["video"] = { { "id", e.video.id }, { "title", e.video.title },
-            { "streamer_id", e.video.streamerId }, { "streamer_name", e.video.streamerName },
-            { "created_at", e.video.createdAtMs } };
+        out += ",\"video\":{\"id\":" + std::to_string(e.video.id) + ",\"title\":"
+            + jsonString(e.video.title) + ",\"streamer_id\":" + jsonString(e.video.streamerId)
+            + ",\"streamer_name\":" + jsonString(e.video.streamerName)
+            + ",\"created_at\":" + std::to_string(e.video.createdAtMs) + "}";
         break;
     case RegionEvent::Type::CommentAdded:
-        out["video_id"] = e.comment.videoId;
-        out["id"] = std::to_string(e.comment.id);
-        out["user_id"] = e.comment.userId;
-        out["user_name"] = e.comment.userName;
-        out["text"] = e.comment.text;
-        out["created_at"] = e.comment.createdAtMs;
-        break;
     case RegionEvent::Type::CommentDeleted:
-        out["video_id"] = e.comment.videoId;
-        out["id"] = std::to_string(e.comment.id);
+        out += ",\"video_id\":" + std::to_string(e.comment.videoId) + ",\"id\":\""
+            + std::to_string(e.comment.id) + "\"";
+        if (e.type == RegionEvent::Type::CommentAdded)
+            out += ",\"user_id\":" + jsonString(e.comment.userId) + ",\"user_name\":"
+                + jsonString(e.comment.userName) + ",\"text\":" + jsonString(e.comment.text)
+                + ",\"created_at\":" + std::to_string(e.comment.createdAtMs);
         break;
     case RegionEvent::Type::VideoEnded:
-        out["video_id"] = e.video.id;
-        out["ended_at"] = e.video.endedAtMs;
+        out += ",\"video_id\":" + std::to_string(e.video.id)
+            + ",\"ended_at\":" + std::to_string(e.video.endedAtMs);
         break;
     }
-    return out.dump();
+    out += "}";
+    return out;
 }
 
 std::string regionBatchJson(const std::string& region, const std::vector<std::string>& events)
 {
-    std::string out = "{\"region\":" + json(region).dump() + ",\"events\":[";
+    std::string out = "{\"region\":" + jsonString(region) + ",\"events\":[";
     for (std::size_t i = 0; i < events.size(); ++i) {
         if (i > 0)
             out += ',';
