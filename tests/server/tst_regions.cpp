@@ -10,6 +10,7 @@
 #include "test_support.h"
 
 #include <QDateTime>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QMessageAuthenticationCode>
@@ -114,6 +115,7 @@ private slots:
     void queueSurvivesKill();
     void clusteredRegionDrainsOnce();
     void ingestRejects();
+    void peerListFromCommandLineAndConfig();
     void badRegionOptionsExit_data();
     void badRegionOptionsExit();
 
@@ -516,6 +518,34 @@ void TstRegions::ingestRejects()
         http("POST", endpoint(plain.baseUrl(), QStringLiteral("/internal/region/ingest")), empty)
             .status,
         404);
+}
+
+void TstRegions::peerListFromCommandLineAndConfig()
+{
+    // --peer-region repeats on the command line; the config file takes a comma-separated list.
+    const QByteArray expected
+        = "region c (slot 2 of 3): relaying to a (http://127.0.0.1:1), b (http://127.0.0.1:2/x)";
+    ServerProcess cli(
+        { QStringLiteral("--region=c"), QStringLiteral("--peer-region=a=http://127.0.0.1:1"),
+            QStringLiteral("--peer-region=b=http://127.0.0.1:2/x/"),
+            QStringLiteral("--region-secret=%1").arg(kRegionSecret) });
+    QVERIFY(cli.start());
+    QTRY_VERIFY2(cli.log().contains(expected), cli.log().constData());
+    QVERIFY(cli.terminate());
+
+    ServerProcess fromFile;
+    QFile config(fromFile.tempDir() + QStringLiteral("/regions.properties"));
+    QVERIFY(config.open(QIODevice::WriteOnly));
+    config.write(
+        QByteArray("region = c\npeer-region = a=http://127.0.0.1:1,b=http://127.0.0.1:2/x\n"
+                   "region-secret = ")
+        + kRegionSecret + "\n");
+    config.close();
+    ServerProcess file({ QStringLiteral("--config=") + config.fileName() });
+    QVERIFY(file.start());
+    QTRY_VERIFY2(file.log().contains(expected), file.log().constData());
+    // Its node id is region c's first (slot 2 of 3).
+    QCOMPARE(metricOf(file.baseUrl(), "livecomments_node_id"), 2.0);
 }
 
 void TstRegions::badRegionOptionsExit_data()
