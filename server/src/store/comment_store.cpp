@@ -636,7 +636,7 @@ std::uint32_t CommentStore::nextPartitionedVideoId(Session& session) const
     const std::uint64_t stride = m_options.videoIdStride, slot = m_options.videoIdSlot;
     const std::uint64_t above = static_cast<std::uint64_t>(highest) + 1;
     const std::uint64_t next = above + (slot + stride - above % stride) % stride;
-    if (next > std::numeric_limits<std::uint32_t>::max())
+    if (next > std::uint64_t(std::numeric_limits<std::int32_t>::max()))
         throw ApiError(ErrorKind::Unavailable, "video_ids_exhausted", "no video id left");
     return static_cast<std::uint32_t>(next);
 }

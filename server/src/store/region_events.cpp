@@ -61,7 +61,7 @@ std::int64_t integer(const json& object, const char* name)
 std::uint32_t videoIdOf(const json& object, const char* name)
 {
     const std::int64_t id = integer(object, name);
-    if (id <= 0 || id > std::numeric_limits<std::uint32_t>::max())
+    if (id <= 0 || id > std::numeric_limits<std::int32_t>::max())
         bad(std::string("event field '") + name + "' is not a video id");
     return static_cast<std::uint32_t>(id);
 }
