@@ -135,6 +135,7 @@ private slots:
     void retentionRemovesEndedVideosWhole();
     void reopenKeepsEverything();
     void migrationsFreshThenNoOp();
+    void regionRelayOutboxAndReplicatedOps();
     void closedStoreRefusesWrites();
     void writesResumeAfterLostConnection();
     void twoStoresShareOneDatabase();
@@ -149,6 +150,8 @@ private:
     /// A store on this test's fresh database, opened.
     std::unique_ptr<CommentStore> openStore(const store::StoreOptions& options = {});
     std::unique_ptr<CommentStore> makeStore(const store::StoreOptions& options = {});
+    /// A session of the test's own on this test's database (beside the store's).
+    std::unique_ptr<Poco::Data::Session> ownSession();
     std::uint32_t newVideo(CommentStore& s, const std::string& streamer = "1");
     std::vector<std::uint64_t> addComments(CommentStore& s, std::uint32_t video, int n);
     /// A connection of our own to this test's database (after makeStore()).
@@ -208,6 +211,17 @@ std::unique_ptr<CommentStore> TstStore::openStore(const store::StoreOptions& opt
     auto s = makeStore(options);
     s->open();
     return s;
+}
+
+std::unique_ptr<Poco::Data::Session> TstStore::ownSession()
+{
+    QFETCH_GLOBAL(QString, engine);
+    const auto url = store::parseStoreUrl(m_url.toStdString());
+    if (engine == QLatin1String("sqlite"))
+        return std::make_unique<Poco::Data::Session>("SQLite", url.path);
+    return std::make_unique<Poco::Data::Session>("PostgreSQL",
+        "host=127.0.0.1 port=" + std::to_string(url.port)
+            + " user=postgres dbname=" + url.database);
 }
 
 std::uint32_t TstStore::newVideo(CommentStore& s, const std::string& streamer)
@@ -707,15 +721,7 @@ void TstStore::rowsAndBlocksMerge()
     s->endVideo(video, user("1", Role::Streamer));
     QCOMPARE(s->archiveVideo(video), std::size_t(300));
     // Rows between, before and after archived ids, written with a session of our own.
-    const auto url = store::parseStoreUrl(m_url.toStdString());
-    std::unique_ptr<Poco::Data::Session> db;
-    if (engine == QLatin1String("sqlite")) {
-        db = std::make_unique<Poco::Data::Session>("SQLite", url.path);
-    } else {
-        db = std::make_unique<Poco::Data::Session>("PostgreSQL",
-            "host=127.0.0.1 port=" + std::to_string(url.port)
-                + " user=postgres dbname=" + url.database);
-    }
+    auto db = ownSession();
     std::vector<std::uint64_t> all(packed.begin(), packed.end());
     // Other nodes' ids (node bits +-1) in the same millisecond: never equal to one of ours.
     constexpr std::uint64_t kNode = 1ULL << 12;
@@ -876,13 +882,138 @@ void TstStore::migrationsFreshThenNoOp()
         auto s = openStore();
         version = s->schemaVersion();
         QVERIFY(version >= 1);
-        QCOMPARE(s->migrationsApplied(), version); // a fresh database runs every step
+        // A fresh database runs every step (versions may have gaps: numbers reserved elsewhere).
+        QCOMPARE(s->migrationsApplied(), s->migrationSteps());
     }
     for (int i = 0; i < 2; ++i) {
         auto s = openStore();
         QCOMPARE(s->schemaVersion(), version);
         QCOMPARE(s->migrationsApplied(), 0);
     }
+    // A version missing BELOW the highest recorded one (a step merged later than a higher one) is
+    // still applied: here the newest step (the relay queue) is undone and a higher version
+    // recorded.
+    {
+        auto db = ownSession();
+        using Poco::Data::Keywords::now;
+        *db << "DROP TABLE relay_queue", now;
+        *db << "DELETE FROM schema_migrations WHERE version = " + std::to_string(version), now;
+        *db << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1000, 'x', 0)",
+            now;
+    }
+    auto s = openStore();
+    QCOMPARE(s->migrationsApplied(), 1);
+    QCOMPARE(s->schemaVersion(), 1000);
+    QCOMPARE(s->relayBacklog("peer").depth, std::size_t(0)); // the table is back
+}
+
+void TstStore::regionRelayOutboxAndReplicatedOps()
+{
+    // Region "b" of three (a, b, c): slot 1, stride 3; it relays to a and c.
+    store::StoreOptions options;
+    options.region = "b";
+    options.relayPeers = { "a", "c" };
+    options.videoIdStride = 3;
+    options.videoIdSlot = 1;
+    auto s = makeStore(options);
+    std::mutex mutex;
+    std::vector<CommitEvent> seen;
+    s->onCommitted = [&](const std::vector<CommitEvent>& events) {
+        std::lock_guard lock(mutex);
+        seen.insert(seen.end(), events.begin(), events.end());
+    };
+    s->open();
+
+    // Local writes: partitioned video ids, one relay row per peer in the write's transaction.
+    const std::uint32_t local = newVideo(*s);
+    QCOMPARE(local % 3, 1u);
+    const auto ids = addComments(*s, local, 2);
+    QCOMPARE(s->relayBacklog("a").depth, std::size_t(3));
+    QCOMPARE(s->relayBacklog("c").depth, std::size_t(3));
+    QVERIFY(s->relayBacklog("a").oldestMs > 0);
+    auto rows = s->relayPending("a", 10, 1 << 20);
+    QCOMPARE(rows.size(), std::size_t(3));
+    QVERIFY(rows[0].seq < rows[1].seq && rows[1].seq < rows[2].seq);
+    std::string region;
+    auto decoded = store::decodeRegionBatch(
+        store::regionBatchJson("b", { rows[0].payload, rows[1].payload, rows[2].payload }), region);
+    QCOMPARE(decoded[0].type, store::RegionEvent::Type::VideoCreated);
+    QCOMPARE(decoded[0].video.id, local);
+    QCOMPARE(decoded[2].comment.id, ids[1]);
+    QCOMPARE(decoded[2].comment.text, std::string("c1"));
+    QCOMPARE(s->relayPending("a", 10, 1).size(), std::size_t(1)); // at least one row
+    s->relayDelivered("a", { rows[0].seq, rows[1].seq });
+    QCOMPARE(s->relayBacklog("a").depth, std::size_t(1));
+    QCOMPARE(s->relayBacklog("c").depth, std::size_t(3));
+
+    // Replicated writes: same ids, idempotent, fanned out with their origin, never queued.
+    Video remote;
+    remote.id = 3000; // region a's (slot 0)
+    remote.title = "from a";
+    remote.streamerId = "7";
+    remote.streamerName = "seven";
+    remote.createdAtMs = 1764518400000;
+    Comment c;
+    c.id = ids[1] + (1u << 12); // another node's id
+    c.videoId = remote.id;
+    c.userId = "9";
+    c.userName = "nine";
+    c.text = "relayed";
+    c.createdAtMs = ids::snowflakeUnixMs(c.id);
+    try {
+        s->addReplicatedComment(c, "a");
+        QFAIL("a comment of an unknown video was stored");
+    } catch (const ApiError& e) {
+        QCOMPARE(e.code(), std::string("unknown_video"));
+    }
+    QVERIFY(s->addReplicatedVideo(remote, "a"));
+    QVERIFY(!s->addReplicatedVideo(remote, "a"));
+    QVERIFY(s->addReplicatedComment(c, "a"));
+    QVERIFY(!s->addReplicatedComment(c, "a"));
+    QCOMPARE(s->video(remote.id)->commentCount, std::int64_t(1));
+    const auto page = s->comments(remote.id, {});
+    QCOMPARE(page.size(), std::size_t(1));
+    QCOMPARE(page[0].id, c.id);
+    QCOMPARE(page[0].text, std::string("relayed"));
+    QCOMPARE(page[0].createdAtMs, c.createdAtMs);
+    // The next local video goes above every id seen, in this region's class.
+    const std::uint32_t after = newVideo(*s);
+    QCOMPARE(after, 3001u);
+    // Once packed into an archive block, a repeated relay still stores nothing.
+    QVERIFY(s->endReplicatedVideo(remote.id, remote.createdAtMs + 1000, "a"));
+    QVERIFY(!s->endReplicatedVideo(remote.id, remote.createdAtMs + 2000, "a"));
+    QCOMPARE(s->video(remote.id)->status, VideoStatus::Ended);
+    QCOMPARE(s->video(remote.id)->endedAtMs, remote.createdAtMs + 1000);
+    QCOMPARE(s->archiveVideo(remote.id), std::size_t(1));
+    QVERIFY(!s->addReplicatedComment(c, "a"));
+    QCOMPARE(s->archiveStats(remote.id).rows, std::size_t(0));
+    QVERIFY(s->deleteReplicatedComment(remote.id, c.id, "a")); // from the archive block
+    QVERIFY(!s->deleteReplicatedComment(remote.id, c.id, "a"));
+    QVERIFY(s->comments(remote.id, {}).empty());
+    QCOMPARE(s->video(remote.id)->commentCount, std::int64_t(0));
+    // Nothing relayed came back into the queues: only the second local video was added.
+    QCOMPARE(s->relayBacklog("a").depth, std::size_t(2));
+    QCOMPARE(s->relayBacklog("c").depth, std::size_t(4));
+
+    // The right to drain a peer: always this node's on SQLite (a region of one node); on
+    // PostgreSQL one holder per peer until its connection closes.
+    QFETCH_GLOBAL(QString, engine);
+    auto lease = s->tryRelayLease("a");
+    QVERIFY(lease && lease->held());
+    QVERIFY(s->tryRelayLease("c") != nullptr); // another peer, another lease
+    if (engine == QLatin1String("sqlite")) {
+        QVERIFY(s->tryRelayLease("a") != nullptr);
+    } else {
+        QVERIFY(s->tryRelayLease("a") == nullptr);
+        lease.reset();
+        QTRY_VERIFY(s->tryRelayLease("a") != nullptr);
+    }
+
+    std::lock_guard lock(mutex);
+    std::size_t fromA = 0;
+    for (const auto& e : seen)
+        fromA += e.origin == "a" ? 1 : 0;
+    QCOMPARE(fromA, std::size_t(4)); // video, comment, ended, deleted: each once
 }
 
 void TstStore::closedStoreRefusesWrites()

@@ -14,6 +14,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -122,7 +123,16 @@ LiveService::LiveService(Settings settings, ClusterParts cluster)
     storeOptions.synchronousFull = m_settings.synchronousFull;
     storeOptions.connectAttempts = m_settings.connectAttempts;
     storeOptions.connectDeadlineMs = m_settings.connectTimeoutMs;
+    storeOptions.region = m_settings.region;
+    for (const auto& peer : m_settings.peerRegions)
+        storeOptions.relayPeers.push_back(peer.name);
+    if (!m_settings.peerRegions.empty()) {
+        storeOptions.videoIdStride = m_settings.regionCount;
+        storeOptions.videoIdSlot = m_settings.regionSlot;
+    }
     m_store = store::makeCommentStore(m_settings.storeUrl, storeOptions, m_ids);
+    if (!m_settings.peerRegions.empty())
+        m_relay = std::make_unique<RegionRelay>(m_settings, *m_store);
 }
 
 LiveService::~LiveService()
@@ -193,6 +203,8 @@ void LiveService::start()
     m_engine->start();
     if (m_redisBus)
         m_clusterThread = std::thread([this] { clusterLoop(); });
+    if (m_relay)
+        m_relay->start();
     m_started = true;
 }
 
@@ -217,6 +229,8 @@ void LiveService::shutdown()
         m_redisBus->stop(); // no more events from other nodes
         m_chain->stop(); // what is held goes out before the streams close
     }
+    if (m_relay)
+        m_relay->stop(); // what is not delivered stays queued for the next start
     m_engine->shutdown(std::move(finals), std::chrono::milliseconds(2000));
     m_store->close();
     // The node id stays reserved until this node can no longer write (docs/operations.md).
@@ -516,6 +530,39 @@ void LiveService::closeStream(std::uint32_t videoId, const std::string& subscrip
     streamLog().debug("stream %s: DELETE", subscriptionId);
 }
 
+std::string LiveService::ingestRegionBatch(const std::string& region, const std::string& timestamp,
+    const std::string& signature, const std::string& body)
+{
+    if (!m_relay)
+        throw notFound("route");
+    std::vector<store::RegionEvent> events;
+    try {
+        m_relay->verify(region, timestamp, signature, body);
+        std::string sender;
+        try {
+            events = store::decodeRegionBatch(body, sender);
+        } catch (const std::invalid_argument& e) {
+            throw ApiError(ErrorKind::BadRequest, "bad_request", e.what());
+        }
+        if (sender != region)
+            throw ApiError(
+                ErrorKind::BadRequest, "bad_request", "the body's region is not X-LC-Region");
+    } catch (const ApiError&) {
+        m_relay->noteRejected();
+        throw;
+    }
+    std::size_t applied = 0;
+    try {
+        // Fanned out like local writes (onCommitted, with the origin set: never relayed again).
+        applied = m_store->applyReplicated(events);
+    } catch (const ApiError&) {
+        m_relay->noteRejected();
+        throw;
+    }
+    m_relay->noteIngested(applied, events.size() - applied);
+    return regionIngestJson(events.size(), applied);
+}
+
 void LiveService::failForTest()
 {
     throw std::runtime_error("test hook: forced failure");
@@ -525,6 +572,12 @@ void LiveService::failForTest()
 
 void LiveService::onCommitted(const std::vector<store::CommitEvent>& events)
 {
+    if (m_relay) {
+        // Local writes have relay rows now (same transaction): let the peer threads send them.
+        if (std::any_of(
+                events.begin(), events.end(), [](const auto& e) { return e.origin.empty(); }))
+            m_relay->wake();
+    }
     for (const auto& e : events) {
         bus::BusEvent b;
         b.videoId = e.videoId;
@@ -811,7 +864,10 @@ std::string LiveService::renderMetrics()
         g.leaseRenewFailures = m_cluster.lease->renewFailures();
         g.countWriteFailures = m_cluster.counts->writeFailures();
     }
-    return m_metrics.render(g);
+    std::string text = m_metrics.render(g);
+    if (m_relay)
+        text += m_relay->renderMetrics();
+    return text;
 }
 
 } // namespace livecomments::server

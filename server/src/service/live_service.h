@@ -14,6 +14,7 @@
 #include "model/types.h"
 #include "service/chain_delivery.h"
 #include "service/rate_limiter.h"
+#include "service/region_relay.h"
 #include "service/settings.h"
 #include "store/comment_store.h"
 
@@ -141,6 +142,15 @@ public:
     /// JWT secret).
     bool issuedSubscriptionId(const std::string& subscriptionId, std::uint32_t videoId) const;
 
+    // --- regions (docs/operations.md "Regions") ---
+    /// Whether this node relays to peer regions (and serves the ingest route).
+    bool regional() const { return m_relay != nullptr; }
+    /// A batch from a peer region (docs/protocol.md "Region relay"): 401 for bad headers or
+    /// signature, 400 for a malformed body, 409 when an event's video is not here yet (the peer
+    /// retries). Stores every event under its own id and fans it out; returns the answer body.
+    std::string ingestRegionBatch(const std::string& region, const std::string& timestamp,
+        const std::string& signature, const std::string& body);
+
     /// Test hook (--test-hooks): throws an unexpected exception (a 500 for the handler).
     [[noreturn]] static void failForTest();
 
@@ -187,6 +197,7 @@ private:
     std::unique_ptr<bus::Bus> m_bus;
     std::unique_ptr<fanout::Engine> m_engine;
     std::unique_ptr<store::CommentStore> m_store;
+    std::unique_ptr<RegionRelay> m_relay; ///< with --peer-region only
     std::atomic<bool> m_shuttingDown { false };
     std::atomic<bool> m_started { false };
     std::atomic<bool> m_stopped { false };

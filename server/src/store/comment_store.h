@@ -2,6 +2,7 @@
 #pragma once
 
 #include "model/types.h"
+#include "store/region_events.h"
 
 #include <condition_variable>
 #include <cstdint>
@@ -39,6 +40,8 @@ struct CommitEvent {
     /// CommentAdded: false for a comment stored with a preset id not above the video's newest
     /// (a cross-region copy): it is outside the chain and prevId means nothing.
     bool chained = true;
+    /// Empty: written in this region (relayed to the peers); else the region it was relayed from.
+    std::string origin;
 };
 
 /// Result of an idempotent write: either freshly done, or the first result replayed.
@@ -67,6 +70,35 @@ struct StoreOptions {
     std::size_t readPoolSize = 32; ///< at most this many reader connections
     int connectAttempts = 5; ///< PostgreSQL: connection attempts at open() …
     int connectDeadlineMs = 10000; ///< … all within this many milliseconds
+    // Regions (docs/operations.md "Regions").
+    std::string region; ///< this region's name (the origin of its relayed writes)
+    /// Each local write queues one relay row per peer region, in the write's transaction.
+    std::vector<std::string> relayPeers;
+    /// New videos get ids ≡ videoIdSlot (mod videoIdStride): regions never collide on a video id.
+    std::uint32_t videoIdStride = 1;
+    std::uint32_t videoIdSlot = 0;
+};
+
+/// A relayed write waiting for its peer region (a relay_queue row).
+struct RelayRow {
+    std::int64_t seq = 0; ///< queue order
+    std::string payload; ///< encodeRegionEvent() JSON
+    std::int64_t createdAtMs = 0;
+};
+
+/// The undelivered rows of one peer: depth, and the time of the oldest (0 when empty).
+struct RelayBacklog {
+    std::size_t depth = 0;
+    std::int64_t oldestMs = 0;
+};
+
+/// Exclusive right of one node of a region to drain one peer's relay queue (see
+/// CommentStore::tryRelayLease()).
+class RelayLease {
+public:
+    virtual ~RelayLease() = default;
+    /// False once the lease is lost (its database connection dropped): drop it and retry.
+    virtual bool held() const = 0;
 };
 
 class StoreBackend;
@@ -131,6 +163,37 @@ public:
     /// Deletes a comment (author or moderator, else 403; 404 if unknown in that video).
     void deleteComment(std::uint32_t videoId, std::uint64_t commentId, const Principal& caller);
 
+    // --- region relay (docs/operations.md "Regions"; block until committed) ---
+    /// Stores a comment relayed from region `origin` under its own id (ON CONFLICT DO NOTHING,
+    /// also when it is already packed into an archive block). The video may have ended here
+    /// already: history converges. True when it was new (then onCommitted sees it, with origin).
+    /// 409 `unknown_video` when the video is not here yet (the relay retries).
+    bool addReplicatedComment(const Comment& comment, const std::string& origin);
+    /// Stores a video relayed from `origin` under its own id; true when it was new.
+    bool addReplicatedVideo(const Video& video, const std::string& origin);
+    /// Ends a relayed video (no-op when ended already); true when it was live here.
+    bool endReplicatedVideo(
+        std::uint32_t videoId, std::int64_t endedAtMs, const std::string& origin);
+    /// Deletes a comment whose deletion was relayed (no-op when it is not here); true when it was.
+    bool deleteReplicatedComment(
+        std::uint32_t videoId, std::uint64_t commentId, const std::string& origin);
+    /// The ops above for a whole ingest batch, queued together so one group commit takes them
+    /// (ordered by video id, each event's own order kept within a video). Every event is tried;
+    /// then the first failure is rethrown. Returns how many were new.
+    std::size_t applyReplicated(const std::vector<RegionEvent>& events);
+
+    /// The oldest undelivered relay rows of `peer`, in queue order: at most `limit` rows and
+    /// about `maxBytes` of payload (always at least one row when any is queued).
+    std::vector<RelayRow> relayPending(
+        const std::string& peer, std::size_t limit, std::size_t maxBytes) const;
+    /// Removes delivered rows (by seq) from `peer`'s queue.
+    void relayDelivered(const std::string& peer, const std::vector<std::int64_t>& seqs);
+    RelayBacklog relayBacklog(const std::string& peer) const;
+    /// The right to drain `peer`'s queue: on SQLite (one node per file) always granted; on
+    /// PostgreSQL a session advisory lock on a connection of its own, so only one node of a
+    /// region drains a peer at a time. nullptr when another node holds it.
+    std::unique_ptr<RelayLease> tryRelayLease(const std::string& peer);
+
     // --- reads ---
     /// The stored first result of an idempotent comment post, if that key was used already.
     std::optional<std::string> findCommentResult(
@@ -154,6 +217,8 @@ public:
     int schemaVersion() const;
     /// Number of migrations open() applied (0 when the database was already current).
     int migrationsApplied() const;
+    /// Number of migrations in this engine's schema (their versions may have gaps).
+    int migrationSteps() const;
     /// Writes queued for the writer and not yet taken into a batch.
     std::size_t queuedWrites() const;
     /// Engine and location, e.g. "postgresql://lc@db:5432/live" (never a password).
@@ -207,6 +272,17 @@ private:
     /// ops). An op on a video locks that video's row first (loadVideo(…, true)).
     void execute(std::uint32_t videoId, const OpFn& fn, std::string lockName = {});
     void migrate(Poco::Data::Session& session);
+    /// Queues the local events of one op for every peer region (inside the op's savepoint).
+    void queueRelay(Poco::Data::Session& session, const std::vector<CommitEvent>& events);
+    /// The id a new video gets in a region (region-partitioned id space, see StoreOptions).
+    std::uint32_t nextPartitionedVideoId(Poco::Data::Session& session) const;
+    /// Whether an archive block of `videoId` holds `commentId`.
+    bool archivedContains(
+        Poco::Data::Session& session, std::uint32_t videoId, std::uint64_t commentId) const;
+    OpFn replicatedOp(const RegionEvent& event, bool& fresh);
+    /// Enqueues an op without waiting (execute() = enqueue + await).
+    std::shared_ptr<WriteOp> enqueue(std::uint32_t videoId, const OpFn& fn, std::string lockName);
+    static void await(const std::shared_ptr<WriteOp>& op);
     void purgeOnce();
     /// Ids of the videos matching `condition` (SQL with one `?`, bound to `value`), ascending.
     std::vector<std::int64_t> videoIdsWhere(const std::string& condition, std::int64_t value) const;

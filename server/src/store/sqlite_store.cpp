@@ -144,6 +144,15 @@ const std::vector<Migration>& SqliteBackend::migrations() const
             "  COALESCE((SELECT MAX(id) FROM comments WHERE video_id = videos.id), 0),"
             "  COALESCE((SELECT MAX(last_id) FROM comment_blocks WHERE video_id = videos.id), "
             "0));" },
+        // The region relay's outbox (docs/operations.md "Regions"): one row per local write and
+        // peer region, inserted in the write's transaction, deleted once the peer stored it.
+        { 5, "relay_queue",
+            "CREATE TABLE relay_queue ("
+            "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            "  peer TEXT NOT NULL,"
+            "  payload TEXT NOT NULL,"
+            "  created_at INTEGER NOT NULL);"
+            "CREATE INDEX relay_queue_by_peer ON relay_queue(peer, seq);" },
     };
     return kMigrations;
 }
