@@ -26,7 +26,7 @@ DEPS=(
   qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
   qml6-module-qtquick-window qml6-module-qtqml-workerscript qml6-module-qtquick-templates
   qml6-module-qttest qml6-module-qtmultimedia
-  chromium xvfb xauth nginx libnginx-mod-nchan gnuplot-nox redis-server postgresql
+  chromium xvfb xauth nginx libnginx-mod-nchan openssl gnuplot-nox redis-server postgresql
   nlohmann-json3-dev libzstd-dev libpq-dev clang clang-format clang-tidy libclang-rt-14-dev
   lintian fakeroot dpkg-dev systemd
 )

@@ -32,7 +32,15 @@ NginxProcess::~NginxProcess()
 
 QUrl NginxProcess::baseUrl() const
 {
-    return QUrl(QStringLiteral("http://127.0.0.1:%1").arg(m_port));
+    return QUrl(QStringLiteral("%1://127.0.0.1:%2")
+                    .arg(m_tlsCert.isEmpty() ? QStringLiteral("http") : QStringLiteral("https"))
+                    .arg(m_port));
+}
+
+void NginxProcess::setTls(const QString& certFile, const QString& keyFile)
+{
+    m_tlsCert = certFile;
+    m_tlsKey = keyFile;
 }
 
 QString NginxProcess::siteConfig(
@@ -75,7 +83,14 @@ bool NginxProcess::start()
         + QStringLiteral("/packaging/nginx/livecomments-cluster.conf");
     m_dir = std::make_unique<QTemporaryDir>();
     m_port = freeLoopbackPort();
-    const QString siteText = siteConfig(site, m_port, m_nodes);
+    QString siteText = siteConfig(site, m_port, m_nodes);
+    if (!m_tlsCert.isEmpty()) {
+        siteText.replace(QStringLiteral("listen 127.0.0.1:%1;").arg(m_port),
+            QStringLiteral("listen 127.0.0.1:%1 ssl;\n    ssl_certificate %2;\n"
+                           "    ssl_certificate_key %3;")
+                .arg(m_port)
+                .arg(m_tlsCert, m_tlsKey));
+    }
     if (siteText.isEmpty()) {
         qWarning("cannot read or adapt %s", qPrintable(site));
         return false;

@@ -27,6 +27,9 @@ public:
     NginxProcess(const NginxProcess&) = delete;
     NginxProcess& operator=(const NginxProcess&) = delete;
 
+    /// Terminates TLS with this certificate chain and key (PEM files) instead of plain HTTP;
+    /// baseUrl() is then https://127.0.0.1:port. Call before start().
+    void setTls(const QString& certFile, const QString& keyFile);
     /// Writes the config, starts nginx (daemon off) and waits until it accepts connections.
     /// Returns false (with a qWarning carrying nginx's error log) on failure.
     bool start();
@@ -44,6 +47,8 @@ private:
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<QProcess> m_process;
     quint16 m_port = 0;
+    QString m_tlsCert;
+    QString m_tlsKey;
 };
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).

@@ -65,7 +65,8 @@ PostgresProcess::~PostgresProcess()
     stop();
 }
 
-bool PostgresProcess::run(const QString& binary, const QStringList& args, int timeoutMs)
+bool PostgresProcess::run(
+    const QString& binary, const QStringList& args, int timeoutMs, QString* output)
 {
     QProcess process;
     process.setProcessChannelMode(QProcess::MergedChannels);
@@ -92,6 +93,8 @@ bool PostgresProcess::run(const QString& binary, const QStringList& args, int ti
             + QString::fromLocal8Bit(process.readAll());
         return false;
     }
+    if (output)
+        *output = QString::fromLocal8Bit(process.readAll());
     return true;
 }
 
@@ -198,6 +201,26 @@ QString PostgresProcess::createDatabase(const QString& name)
                 QStringLiteral("-U"), QStringLiteral("postgres"), name }))
         return {};
     return url(name);
+}
+
+QString PostgresProcess::query(const QString& database, const QString& sql)
+{
+    QString out;
+    if (!m_running) {
+        m_error = QStringLiteral("query: the server is not running");
+        return {};
+    }
+    if (!run(QStringLiteral("psql"),
+            { QStringLiteral("-h"), m_socketDir, QStringLiteral("-p"), QString::number(m_port),
+                QStringLiteral("-U"), QStringLiteral("postgres"), QStringLiteral("-d"), database,
+                QStringLiteral("-X"), QStringLiteral("-A"), QStringLiteral("-t"),
+                QStringLiteral("-v"), QStringLiteral("ON_ERROR_STOP=1"), QStringLiteral("-c"),
+                sql },
+            60000, &out))
+        return {};
+    while (out.endsWith(QLatin1Char('\n')))
+        out.chop(1);
+    return out.isNull() ? QStringLiteral("") : out;
 }
 
 QString PostgresProcess::log() const

@@ -42,13 +42,18 @@ public:
     QString url(const QString& database = QStringLiteral("postgres")) const;
     /// Creates an empty database and returns its url(); empty (see errorString()) on failure.
     QString createDatabase(const QString& name);
+    /// Runs `sql` with psql in `database` and returns its unaligned, tuples-only output (rows
+    /// separated by newlines, trailing newline removed); a null QString (see errorString()) on
+    /// failure.
+    QString query(const QString& database, const QString& sql);
     /// The server log (for diagnostics in failure messages).
     QString log() const;
 
 private:
     bool startOnce();
     /// Runs a PostgreSQL binary (as `postgres` when root); false with m_error on failure.
-    bool run(const QString& binary, const QStringList& args, int timeoutMs = 60000);
+    bool run(const QString& binary, const QStringList& args, int timeoutMs = 60000,
+        QString* output = nullptr);
 
     std::unique_ptr<QTemporaryDir> m_dir;
     QString m_binDir;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // Archived videos through the real server: an ended video's history pages, ETags and resume
 // replay are byte for byte the same after its comments were packed into archive blocks
-// (--archive-after), and deleting an archived comment works. The same store file is served
-// first by a server that never archives, then by one that archives at once.
+// (--archive-after), and deleting an archived comment works. The same store (a SQLite file, or a
+// database of a throwaway PostgreSQL server) is served first by a server that never archives,
+// then by one that archives at once.
 #include "http_client.h"
+#include "postgres_process.h"
 #include "server_process.h"
 #include "sse_reader.h"
 #include "test_support.h"
@@ -22,7 +24,7 @@ namespace {
 constexpr int kComments = 600; // three blocks: 256 + 256 + 88
 
 /// videos.archived_at of `video` in the SQLite file (0 = not archived; -1 = unreadable).
-qint64 archivedAt(const QString& path, qint32 video)
+qint64 sqliteArchivedAt(const QString& path, qint32 video)
 {
     sqlite3* db = nullptr;
     qint64 at = -1;
@@ -105,13 +107,54 @@ QList<SseEvent> resumeEvents(quint16 port, qint32 video, quint64 lastSeen, int e
 class TstArchive : public QObject {
     Q_OBJECT
 private slots:
+    void initTestCase_data();
     void archivedVideoServesTheSameBytes();
+
+private:
+    /// videos.archived_at of `video` in the row's store (0 = not archived; -1 = unreadable).
+    qint64 archivedAt(qint32 video);
+
+    std::unique_ptr<PostgresProcess> m_postgres; // started by the first postgresql row
+    QString m_storeArg; // --store=… of the current row
+    QString m_sqlitePath;
+    QString m_database;
 };
+
+void TstArchive::initTestCase_data()
+{
+    QTest::addColumn<QString>("engine");
+    QTest::newRow("sqlite") << QStringLiteral("sqlite");
+    QTest::newRow("postgresql") << QStringLiteral("postgresql");
+}
+
+qint64 TstArchive::archivedAt(qint32 video)
+{
+    if (!m_sqlitePath.isEmpty())
+        return sqliteArchivedAt(m_sqlitePath, video);
+    const QString out = m_postgres->query(
+        m_database, QStringLiteral("SELECT archived_at FROM videos WHERE id = %1").arg(video));
+    bool ok = false;
+    const qint64 at = out.toLongLong(&ok);
+    return ok ? at : -1;
+}
 
 void TstArchive::archivedVideoServesTheSameBytes()
 {
-    auto before
-        = std::make_unique<ServerProcess>(QStringList { QStringLiteral("--archive-after=off") });
+    QFETCH_GLOBAL(QString, engine);
+    QStringList storeArgs;
+    m_sqlitePath.clear();
+    if (engine == QLatin1String("postgresql")) {
+        if (!m_postgres) {
+            m_postgres = std::make_unique<PostgresProcess>();
+            QVERIFY2(m_postgres->start(), qPrintable(m_postgres->errorString()));
+        }
+        m_database = QStringLiteral("archive");
+        const QString url = m_postgres->createDatabase(m_database);
+        QVERIFY2(!url.isEmpty(), qPrintable(m_postgres->errorString()));
+        storeArgs << QStringLiteral("--store=") + url;
+    }
+    auto before = std::make_unique<ServerProcess>(
+        storeArgs + QStringList { QStringLiteral("--archive-after=off") });
     QVERIFY(before->start());
     const QString streamer = before->token("1", "streamer", "streamer");
     const QString viewer = before->token("2", "bob");
@@ -128,15 +171,17 @@ void TstArchive::archivedVideoServesTheSameBytes()
     const QList<SseEvent> replay = resumeEvents(before->port(), video, ids.at(200), 399);
     QVERIFY(!replay.isEmpty());
     const QJsonObject videoJson = withoutViewers(before->baseUrl(), video);
-    const QString storePath = before->storePath();
+    if (storeArgs.isEmpty()) {
+        m_sqlitePath = before->storePath();
+        storeArgs << QStringLiteral("--store=sqlite:") + m_sqlitePath;
+    }
     QVERIFY(before->terminate());
-    QCOMPARE(archivedAt(storePath, video), qint64(0));
+    QCOMPARE(archivedAt(video), qint64(0));
 
-    // The same file, served by a server that archives ended videos at once.
-    ServerProcess after(
-        { QStringLiteral("--store=sqlite:") + storePath, QStringLiteral("--archive-after=0") });
+    // The same store, served by a server that archives ended videos at once.
+    ServerProcess after(storeArgs + QStringList { QStringLiteral("--archive-after=0") });
     QVERIFY(after.start());
-    QTRY_VERIFY_WITH_TIMEOUT(archivedAt(storePath, video) > 0, 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(archivedAt(video) > 0, 20000);
 
     const QList<Page> again = fetchPages(after.baseUrl(), video, ids);
     QCOMPARE(again.size(), pages.size());

@@ -258,8 +258,28 @@ void TstRedisBus::encodesEvents()
     QCOMPARE(back.commentId, 123456789012345ULL);
     QCOMPARE(QString::fromStdString(back.json), QString::fromStdString(event.json));
 
-    for (const char* bad : { "", "lc1 1 c 2 3", "lc2 1 c 2 3\n{}", "lc1 1 x 2 3\n{}",
-             "lc1 1 c 99999999999 3\n{}", "lc1 1 c 2 3 4\n{}", "lc1 a c 2 3\n{}" })
+    // A comment carries its chain link (docs/protocol.md "Order across nodes") …
+    event = comment(42, 123456789012345ULL);
+    event.prevId = 123456789000000ULL;
+    QVERIFY(RedisBus::decode(RedisBus::encode(event, 3), back, origin));
+    QVERIFY(back.type == BusEvent::Type::Comment);
+    QVERIFY(back.chained);
+    QCOMPARE(back.prevId, 123456789000000ULL);
+    QCOMPARE(back.commentId, 123456789012345ULL);
+    // … or none, outside the chain.
+    event.chained = false;
+    QVERIFY(RedisBus::decode(RedisBus::encode(event, 3), back, origin));
+    QVERIFY(!back.chained);
+    QCOMPARE(back.prevId, 0ULL);
+    // The previous version's events (a rolling upgrade) are read as unchained.
+    QVERIFY(RedisBus::decode("lc1 1 c 2 3\n{}", back, origin));
+    QVERIFY(!back.chained);
+    QCOMPARE(back.commentId, 3ULL);
+
+    for (const char* bad : { "", "lc2 1 c 2 3 0", "lc2 1 c 2 3\n{}", "lc2 1 x 2 3 0\n{}",
+             "lc2 1 c 99999999999 3 0\n{}", "lc2 1 c 2 3 4 5\n{}", "lc2 a c 2 3 0\n{}",
+             "lc2 1 c 2 3 x\n{}", "lc2 1 c 2 3 -1\n{}", "lc2 1 c 2 3 1x\n{}", "lc1 1 c 2 3 4\n{}",
+             "lc3 1 c 2 3 0\n{}" })
         QVERIFY2(!RedisBus::decode(bad, back, origin), bad);
     QCOMPARE(QString::fromStdString(RedisBus::channelName(42)), QStringLiteral("lc:{video:42}"));
 }

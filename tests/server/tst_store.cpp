@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -84,6 +85,32 @@ template <typename Fn> std::optional<ErrorKind> errorKindOf(Fn&& fn)
     return std::nullopt;
 }
 
+/// Runs `write(store, thread, round)` for `rounds` rounds on `threadsPerStore` threads of each
+/// store, all at once; returns how many writes threw (each is logged).
+int writeConcurrently(const std::vector<CommentStore*>& stores, int threadsPerStore, int rounds,
+    const std::function<void(CommentStore&, int, int)>& write)
+{
+    std::atomic<int> errors { 0 };
+    std::vector<std::thread> threads;
+    for (CommentStore* s : stores) {
+        for (int t = 0; t < threadsPerStore; ++t) {
+            threads.emplace_back([&, s, t] {
+                for (int r = 0; r < rounds; ++r) {
+                    try {
+                        write(*s, t, r);
+                    } catch (const std::exception& e) {
+                        qWarning("write failed: %s", e.what());
+                        ++errors;
+                    }
+                }
+            });
+        }
+    }
+    for (auto& thread : threads)
+        thread.join();
+    return errors.load();
+}
+
 } // namespace
 
 class TstStore : public QObject {
@@ -108,9 +135,13 @@ private slots:
     void retentionRemovesEndedVideosWhole();
     void reopenKeepsEverything();
     void migrationsFreshThenNoOp();
+    void regionRelayOutboxAndReplicatedOps();
     void closedStoreRefusesWrites();
     void writesResumeAfterLostConnection();
     void twoStoresShareOneDatabase();
+    void commitOrderIsIdOrderAcrossNodes();
+    void reMintedIdsStayAboveTheFloor();
+    void chainHeadBackfilledByMigration();
     void malformedUrls_data();
     void malformedUrls();
     void unreachableStoreFailsWithinDeadline();
@@ -119,8 +150,12 @@ private:
     /// A store on this test's fresh database, opened.
     std::unique_ptr<CommentStore> openStore(const store::StoreOptions& options = {});
     std::unique_ptr<CommentStore> makeStore(const store::StoreOptions& options = {});
+    /// A session of the test's own on this test's database (beside the store's).
+    std::unique_ptr<Poco::Data::Session> ownSession();
     std::uint32_t newVideo(CommentStore& s, const std::string& streamer = "1");
     std::vector<std::uint64_t> addComments(CommentStore& s, std::uint32_t video, int n);
+    /// A connection of our own to this test's database (after makeStore()).
+    std::unique_ptr<Poco::Data::Session> rawSession();
 
     QTemporaryDir m_sqliteDir;
     std::unique_ptr<lctest::PostgresProcess> m_postgres;
@@ -178,6 +213,17 @@ std::unique_ptr<CommentStore> TstStore::openStore(const store::StoreOptions& opt
     return s;
 }
 
+std::unique_ptr<Poco::Data::Session> TstStore::ownSession()
+{
+    QFETCH_GLOBAL(QString, engine);
+    const auto url = store::parseStoreUrl(m_url.toStdString());
+    if (engine == QLatin1String("sqlite"))
+        return std::make_unique<Poco::Data::Session>("SQLite", url.path);
+    return std::make_unique<Poco::Data::Session>("PostgreSQL",
+        "host=127.0.0.1 port=" + std::to_string(url.port)
+            + " user=postgres dbname=" + url.database);
+}
+
 std::uint32_t TstStore::newVideo(CommentStore& s, const std::string& streamer)
 {
     return static_cast<std::uint32_t>(
@@ -190,6 +236,19 @@ std::vector<std::uint64_t> TstStore::addComments(CommentStore& s, std::uint32_t 
     for (int i = 0; i < n; ++i)
         ids.push_back(idOf(s.addComment(video, user("2"), "c" + std::to_string(i), {}).body));
     return ids;
+}
+
+std::unique_ptr<Poco::Data::Session> TstStore::rawSession()
+{
+    const auto url = store::parseStoreUrl(m_url.toStdString());
+    if (m_url.startsWith(QLatin1String("sqlite:"))) {
+        Poco::Data::SQLite::Connector::registerConnector();
+        return std::make_unique<Poco::Data::Session>("SQLite", url.path);
+    }
+    Poco::Data::PostgreSQL::Connector::registerConnector();
+    return std::make_unique<Poco::Data::Session>("PostgreSQL",
+        "host=127.0.0.1 port=" + std::to_string(url.port)
+            + " user=postgres dbname=" + url.database);
 }
 
 void TstStore::videoLifecycle()
@@ -382,25 +441,20 @@ void TstStore::historyIsOneRangeScan()
     addComments(*s, video, 3);
     s->close();
     // The query plan of a history page, read with a session of our own.
-    const auto url = store::parseStoreUrl(m_url.toStdString());
     std::vector<std::string> plan;
     using Poco::Data::Keywords::into;
     using Poco::Data::Keywords::now;
     const std::string page = "FROM comments WHERE video_id = " + std::to_string(video)
         + " AND id < 9000000000000000000 ORDER BY id DESC LIMIT 50";
+    auto session = rawSession();
+    Poco::Data::Session& db = *session;
     if (engine == QLatin1String("sqlite")) {
-        Poco::Data::SQLite::Connector::registerConnector();
-        Poco::Data::Session db("SQLite", url.path);
         std::vector<Poco::Int64> a, b, c;
         db << "EXPLAIN QUERY PLAN SELECT id " + page, into(a), into(b), into(c), into(plan), now;
         const std::string all = plan.empty() ? "" : plan.front();
         QVERIFY2(
             all.find("comments_by_video (video_id=? AND id<?)") != std::string::npos, all.c_str());
     } else {
-        Poco::Data::PostgreSQL::Connector::registerConnector();
-        Poco::Data::Session db("PostgreSQL",
-            "host=127.0.0.1 port=" + std::to_string(url.port)
-                + " user=postgres dbname=" + url.database);
         int partitions = 0;
         db << "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'comments'::regclass",
             into(partitions), now;
@@ -667,15 +721,7 @@ void TstStore::rowsAndBlocksMerge()
     s->endVideo(video, user("1", Role::Streamer));
     QCOMPARE(s->archiveVideo(video), std::size_t(300));
     // Rows between, before and after archived ids, written with a session of our own.
-    const auto url = store::parseStoreUrl(m_url.toStdString());
-    std::unique_ptr<Poco::Data::Session> db;
-    if (engine == QLatin1String("sqlite")) {
-        db = std::make_unique<Poco::Data::Session>("SQLite", url.path);
-    } else {
-        db = std::make_unique<Poco::Data::Session>("PostgreSQL",
-            "host=127.0.0.1 port=" + std::to_string(url.port)
-                + " user=postgres dbname=" + url.database);
-    }
+    auto db = ownSession();
     std::vector<std::uint64_t> all(packed.begin(), packed.end());
     // Other nodes' ids (node bits +-1) in the same millisecond: never equal to one of ours.
     constexpr std::uint64_t kNode = 1ULL << 12;
@@ -836,13 +882,138 @@ void TstStore::migrationsFreshThenNoOp()
         auto s = openStore();
         version = s->schemaVersion();
         QVERIFY(version >= 1);
-        QCOMPARE(s->migrationsApplied(), version); // a fresh database runs every step
+        // A fresh database runs every step (versions may have gaps: numbers reserved elsewhere).
+        QCOMPARE(s->migrationsApplied(), s->migrationSteps());
     }
     for (int i = 0; i < 2; ++i) {
         auto s = openStore();
         QCOMPARE(s->schemaVersion(), version);
         QCOMPARE(s->migrationsApplied(), 0);
     }
+    // A version missing BELOW the highest recorded one (a step merged later than a higher one) is
+    // still applied: here the newest step (the relay queue) is undone and a higher version
+    // recorded.
+    {
+        auto db = ownSession();
+        using Poco::Data::Keywords::now;
+        *db << "DROP TABLE relay_queue", now;
+        *db << "DELETE FROM schema_migrations WHERE version = " + std::to_string(version), now;
+        *db << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1000, 'x', 0)",
+            now;
+    }
+    auto s = openStore();
+    QCOMPARE(s->migrationsApplied(), 1);
+    QCOMPARE(s->schemaVersion(), 1000);
+    QCOMPARE(s->relayBacklog("peer").depth, std::size_t(0)); // the table is back
+}
+
+void TstStore::regionRelayOutboxAndReplicatedOps()
+{
+    // Region "b" of three (a, b, c): slot 1, stride 3; it relays to a and c.
+    store::StoreOptions options;
+    options.region = "b";
+    options.relayPeers = { "a", "c" };
+    options.videoIdStride = 3;
+    options.videoIdSlot = 1;
+    auto s = makeStore(options);
+    std::mutex mutex;
+    std::vector<CommitEvent> seen;
+    s->onCommitted = [&](const std::vector<CommitEvent>& events) {
+        std::lock_guard lock(mutex);
+        seen.insert(seen.end(), events.begin(), events.end());
+    };
+    s->open();
+
+    // Local writes: partitioned video ids, one relay row per peer in the write's transaction.
+    const std::uint32_t local = newVideo(*s);
+    QCOMPARE(local % 3, 1u);
+    const auto ids = addComments(*s, local, 2);
+    QCOMPARE(s->relayBacklog("a").depth, std::size_t(3));
+    QCOMPARE(s->relayBacklog("c").depth, std::size_t(3));
+    QVERIFY(s->relayBacklog("a").oldestMs > 0);
+    auto rows = s->relayPending("a", 10, 1 << 20);
+    QCOMPARE(rows.size(), std::size_t(3));
+    QVERIFY(rows[0].seq < rows[1].seq && rows[1].seq < rows[2].seq);
+    std::string region;
+    auto decoded = store::decodeRegionBatch(
+        store::regionBatchJson("b", { rows[0].payload, rows[1].payload, rows[2].payload }), region);
+    QCOMPARE(decoded[0].type, store::RegionEvent::Type::VideoCreated);
+    QCOMPARE(decoded[0].video.id, local);
+    QCOMPARE(decoded[2].comment.id, ids[1]);
+    QCOMPARE(decoded[2].comment.text, std::string("c1"));
+    QCOMPARE(s->relayPending("a", 10, 1).size(), std::size_t(1)); // at least one row
+    s->relayDelivered("a", { rows[0].seq, rows[1].seq });
+    QCOMPARE(s->relayBacklog("a").depth, std::size_t(1));
+    QCOMPARE(s->relayBacklog("c").depth, std::size_t(3));
+
+    // Replicated writes: same ids, idempotent, fanned out with their origin, never queued.
+    Video remote;
+    remote.id = 3000; // region a's (slot 0)
+    remote.title = "from a";
+    remote.streamerId = "7";
+    remote.streamerName = "seven";
+    remote.createdAtMs = 1764518400000;
+    Comment c;
+    c.id = ids[1] + (1u << 12); // another node's id
+    c.videoId = remote.id;
+    c.userId = "9";
+    c.userName = "nine";
+    c.text = "relayed";
+    c.createdAtMs = ids::snowflakeUnixMs(c.id);
+    try {
+        s->addReplicatedComment(c, "a");
+        QFAIL("a comment of an unknown video was stored");
+    } catch (const ApiError& e) {
+        QCOMPARE(e.code(), std::string("unknown_video"));
+    }
+    QVERIFY(s->addReplicatedVideo(remote, "a"));
+    QVERIFY(!s->addReplicatedVideo(remote, "a"));
+    QVERIFY(s->addReplicatedComment(c, "a"));
+    QVERIFY(!s->addReplicatedComment(c, "a"));
+    QCOMPARE(s->video(remote.id)->commentCount, std::int64_t(1));
+    const auto page = s->comments(remote.id, {});
+    QCOMPARE(page.size(), std::size_t(1));
+    QCOMPARE(page[0].id, c.id);
+    QCOMPARE(page[0].text, std::string("relayed"));
+    QCOMPARE(page[0].createdAtMs, c.createdAtMs);
+    // The next local video goes above every id seen, in this region's class.
+    const std::uint32_t after = newVideo(*s);
+    QCOMPARE(after, 3001u);
+    // Once packed into an archive block, a repeated relay still stores nothing.
+    QVERIFY(s->endReplicatedVideo(remote.id, remote.createdAtMs + 1000, "a"));
+    QVERIFY(!s->endReplicatedVideo(remote.id, remote.createdAtMs + 2000, "a"));
+    QCOMPARE(s->video(remote.id)->status, VideoStatus::Ended);
+    QCOMPARE(s->video(remote.id)->endedAtMs, remote.createdAtMs + 1000);
+    QCOMPARE(s->archiveVideo(remote.id), std::size_t(1));
+    QVERIFY(!s->addReplicatedComment(c, "a"));
+    QCOMPARE(s->archiveStats(remote.id).rows, std::size_t(0));
+    QVERIFY(s->deleteReplicatedComment(remote.id, c.id, "a")); // from the archive block
+    QVERIFY(!s->deleteReplicatedComment(remote.id, c.id, "a"));
+    QVERIFY(s->comments(remote.id, {}).empty());
+    QCOMPARE(s->video(remote.id)->commentCount, std::int64_t(0));
+    // Nothing relayed came back into the queues: only the second local video was added.
+    QCOMPARE(s->relayBacklog("a").depth, std::size_t(2));
+    QCOMPARE(s->relayBacklog("c").depth, std::size_t(4));
+
+    // The right to drain a peer: always this node's on SQLite (a region of one node); on
+    // PostgreSQL one holder per peer until its connection closes.
+    QFETCH_GLOBAL(QString, engine);
+    auto lease = s->tryRelayLease("a");
+    QVERIFY(lease && lease->held());
+    QVERIFY(s->tryRelayLease("c") != nullptr); // another peer, another lease
+    if (engine == QLatin1String("sqlite")) {
+        QVERIFY(s->tryRelayLease("a") != nullptr);
+    } else {
+        QVERIFY(s->tryRelayLease("a") == nullptr);
+        lease.reset();
+        QTRY_VERIFY(s->tryRelayLease("a") != nullptr);
+    }
+
+    std::lock_guard lock(mutex);
+    std::size_t fromA = 0;
+    for (const auto& e : seen)
+        fromA += e.origin == "a" ? 1 : 0;
+    QCOMPARE(fromA, std::size_t(4)); // video, comment, ended, deleted: each once
 }
 
 void TstStore::closedStoreRefusesWrites()
@@ -914,34 +1085,19 @@ void TstStore::twoStoresShareOneDatabase()
     b->open();
     const std::vector<std::uint32_t> videos { newVideo(*a), newVideo(*b), newVideo(*a) };
 
-    std::atomic<int> errors { 0 };
     std::mutex resultsMutex;
     std::map<std::string, std::vector<store::IdempotentResult>> raced; // key → both results
-    std::vector<std::thread> threads;
-    for (CommentStore* s : { a.get(), b.get() }) {
-        for (int t = 0; t < kThreadsPerStore; ++t) {
-            threads.emplace_back([&, s, t] {
-                for (int r = 0; r < kRounds; ++r) {
-                    try {
-                        // Each thread walks the videos in its own order.
-                        for (int i = 0; i < 3; ++i)
-                            s->addComment(videos[(t + i) % 3], user("2"), "plain", {});
-                        const std::string key
-                            = "race-" + std::to_string(t) + "-" + std::to_string(r);
-                        auto result = s->addComment(videos[t], user("9"), "raced", key);
-                        std::lock_guard lock(resultsMutex);
-                        raced[key].push_back(std::move(result));
-                    } catch (const std::exception& e) {
-                        qWarning("write failed: %s", e.what());
-                        ++errors;
-                    }
-                }
-            });
-        }
-    }
-    for (auto& thread : threads)
-        thread.join();
-    QCOMPARE(errors.load(), 0);
+    const int errors = writeConcurrently(
+        { a.get(), b.get() }, kThreadsPerStore, kRounds, [&](CommentStore& s, int t, int r) {
+            // Each thread walks the videos in its own order.
+            for (int i = 0; i < 3; ++i)
+                s.addComment(videos[(t + i) % 3], user("2"), "plain", {});
+            const std::string key = "race-" + std::to_string(t) + "-" + std::to_string(r);
+            auto result = s.addComment(videos[t], user("9"), "raced", key);
+            std::lock_guard lock(resultsMutex);
+            raced[key].push_back(std::move(result));
+        });
+    QCOMPARE(errors, 0);
 
     QCOMPARE(raced.size(), std::size_t(kThreadsPerStore * kRounds));
     for (const auto& [key, results] : raced) {
@@ -957,6 +1113,146 @@ void TstStore::twoStoresShareOneDatabase()
         QCOMPARE(b->countAfter(videos[i], 0, 100000), expected);
         QCOMPARE(a->video(videos[i])->commentCount, std::int64_t(expected));
     }
+}
+
+void TstStore::commitOrderIsIdOrderAcrossNodes()
+{
+    // Two stores on one database as two nodes; node 4's clock runs 5 s ahead, so node 3 mints
+    // smaller ids than the ones node 4 committed just before (docs/protocol.md "Order across
+    // nodes"). The store re-mints them above the video's newest id and links every comment to
+    // the one committed before it.
+    ids::SnowflakeGenerator nodeA { 3 };
+    ids::SnowflakeGenerator nodeB { 4, [] { return nowMs() + 5000; } };
+    std::mutex eventsMutex;
+    std::vector<CommitEvent> events; // of both stores, each store's in its commit order
+    auto record = [&](const std::vector<CommitEvent>& committed) {
+        std::lock_guard lock(eventsMutex);
+        for (const auto& e : committed) {
+            if (e.type == CommitEvent::Type::CommentAdded)
+                events.push_back(e);
+        }
+    };
+    makeStore(); // this test's database
+    auto a = store::makeCommentStore(m_url.toStdString(), {}, nodeA);
+    auto b = store::makeCommentStore(m_url.toStdString(), {}, nodeB);
+    a->onCommitted = record;
+    b->onCommitted = record;
+    a->open();
+    b->open();
+    const std::uint32_t video = newVideo(*a);
+    QCOMPARE(a->chainHead(video), std::uint64_t(0));
+
+    // One after the other, alternating: commit order is this order.
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 12; ++i) {
+        CommentStore& s = i % 2 == 0 ? *b : *a;
+        ids.push_back(idOf(s.addComment(video, user("2"), "c" + std::to_string(i), {}).body));
+        if (i == 6)
+            b->deleteComment(video, ids.back(), user("2")); // the head stays the deleted id
+    }
+    for (std::size_t i = 1; i < ids.size(); ++i)
+        QVERIFY2(ids[i] > ids[i - 1], qPrintable(QStringLiteral("comment %1").arg(i)));
+    // Node 3's ids were re-minted above node 4's: still its own (node bits), 5 s "early".
+    const std::uint64_t fromA = ids[1];
+    QCOMPARE(std::uint32_t((fromA >> ids::kSequenceBits) & ids::kMaxNodeId), 3u);
+    QVERIFY(ids::snowflakeUnixMs(fromA) >= nowMs() + 4000);
+    {
+        std::lock_guard lock(eventsMutex);
+        QCOMPARE(events.size(), ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            QCOMPARE(events[i].comment.id, ids[i]);
+            QVERIFY(events[i].chained);
+            QCOMPARE(events[i].prevId, i == 0 ? std::uint64_t(0) : ids[i - 1]);
+        }
+        events.clear();
+    }
+    QCOMPARE(a->chainHead(video), ids.back());
+
+    // Concurrently on both nodes: the links still form one unbroken chain of rising ids.
+    QCOMPARE(writeConcurrently({ a.get(), b.get() }, 2, 15,
+                 [&](CommentStore& s, int, int) { s.addComment(video, user("2"), "racing", {}); }),
+        0);
+    std::map<std::uint64_t, std::uint64_t> next; // prevId → id
+    {
+        std::lock_guard lock(eventsMutex);
+        QCOMPARE(events.size(), std::size_t(60));
+        for (const auto& e : events) {
+            QVERIFY(e.chained);
+            QVERIFY2(next.emplace(e.prevId, e.comment.id).second, "two comments share a link");
+        }
+    }
+    std::uint64_t at = ids.back();
+    std::size_t walked = 0;
+    for (auto it = next.find(at); it != next.end(); it = next.find(at)) {
+        QVERIFY(it->second > at);
+        at = it->second;
+        ++walked;
+    }
+    QCOMPARE(walked, std::size_t(60));
+    QCOMPARE(b->chainHead(video), at);
+    QCOMPARE(a->countAfter(video, 0, 1000), std::size_t(12 - 1 + 60));
+}
+
+void TstStore::reMintedIdsStayAboveTheFloor()
+{
+    // The generator behind the store's re-mint (ids/snowflake.h), on a stopped clock.
+    const std::int64_t t = nowMs();
+    ids::SnowflakeGenerator node { 5, [t] { return t; } };
+    auto idAt = [](std::int64_t unixMs, std::uint64_t nodeId, std::uint64_t seq) {
+        return ids::snowflakeFloorForUnixMs(unixMs) | nodeId << ids::kSequenceBits | seq;
+    };
+    const auto nodeOf = [](std::uint64_t id) {
+        return std::uint32_t((id >> ids::kSequenceBits) & ids::kMaxNodeId);
+    };
+    // A floor in the same millisecond with larger node bits: the next millisecond beats it.
+    std::uint64_t floor = idAt(t, 9, 7);
+    std::uint64_t id = node.nextAfter(floor);
+    QVERIFY(id > floor);
+    QCOMPARE(ids::snowflakeUnixMs(id), t + 1);
+    QCOMPARE(nodeOf(id), 5u);
+    // A floor 3 s ahead with smaller node bits: its own millisecond is enough.
+    floor = idAt(t + 3000, 2, 4000);
+    id = node.nextAfter(floor);
+    QVERIFY(id > floor);
+    QCOMPARE(ids::snowflakeUnixMs(id), t + 3000);
+    // The generator keeps that logical time: later ids (whatever the floor) rise from there.
+    const std::uint64_t later = node.next();
+    QVERIFY(later > id);
+    QVERIFY(node.nextAfter(0) > later);
+    QCOMPARE(nodeOf(later), 5u);
+}
+
+void TstStore::chainHeadBackfilledByMigration()
+{
+    std::uint32_t live = 0, packed = 0, empty = 0;
+    std::vector<std::uint64_t> liveIds, packedIds;
+    {
+        auto s = openStore();
+        live = newVideo(*s);
+        packed = newVideo(*s);
+        empty = newVideo(*s);
+        liveIds = addComments(*s, live, 5);
+        packedIds = addComments(*s, packed, 5);
+        s->endVideo(packed, user("1", Role::Streamer));
+        QCOMPARE(s->archiveVideo(packed), std::size_t(5));
+        QCOMPARE(s->archiveStats(packed).rows, std::size_t(0)); // only in archive blocks now
+        s->close();
+    }
+    {
+        // Back to the schema before the chain head.
+        using Poco::Data::Keywords::now;
+        auto db = rawSession();
+        *db << "ALTER TABLE videos DROP COLUMN last_id", now;
+        *db << "DELETE FROM schema_migrations WHERE name = 'video_last_id'", now;
+    }
+    auto s = openStore();
+    QCOMPARE(s->migrationsApplied(), 1);
+    QCOMPARE(s->chainHead(live), liveIds.back());
+    QCOMPARE(s->chainHead(packed), packedIds.back()); // from the archive blocks' ranges
+    QCOMPARE(s->chainHead(empty), std::uint64_t(0));
+    const auto next = addComments(*s, live, 1);
+    QVERIFY(next[0] > liveIds.back());
+    QCOMPARE(s->chainHead(live), next[0]);
 }
 
 void TstStore::malformedUrls_data()

@@ -16,6 +16,8 @@ std::string_view errorCodeName(ErrorCode code) noexcept
         return "invalid_argument";
     case ErrorCode::Network:
         return "network";
+    case ErrorCode::Tls:
+        return "tls";
     case ErrorCode::Timeout:
         return "timeout";
     case ErrorCode::ServerError:
@@ -76,6 +78,7 @@ bool Error::isRecoverable() const noexcept
 {
     switch (code) {
     case ErrorCode::Network:
+    case ErrorCode::Tls:
     case ErrorCode::Timeout:
     case ErrorCode::ServerError:
     case ErrorCode::RateLimited:

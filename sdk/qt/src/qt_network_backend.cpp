@@ -6,6 +6,7 @@
 #include <QNetworkReply>
 #include <QNetworkRequest>
 #include <QPointer>
+#include <QSslConfiguration>
 #include <QThread>
 #include <QTimer>
 
@@ -28,6 +29,8 @@ Error errorFrom(QNetworkReply::NetworkError e, const QString& text)
     case QNetworkReply::TimeoutError:
     case QNetworkReply::OperationCanceledError: // the transfer timeout (we never abort otherwise)
         return Error { ErrorCode::Timeout, message, 0, -1 };
+    case QNetworkReply::SslHandshakeFailedError:
+        return Error { ErrorCode::Tls, "TLS: " + message, 0, -1 };
     case QNetworkReply::ProtocolUnknownError:
     case QNetworkReply::ProtocolFailure:
         return Error { ErrorCode::Protocol, message, 0, -1 };
@@ -38,6 +41,25 @@ Error errorFrom(QNetworkReply::NetworkError e, const QString& text)
 }
 
 } // namespace
+
+/// TlsOptions as Qt trust settings: the app's CAs replace the default list, as CAINFO and
+/// CAPATH do for libcurl. An unreadable file or PEM yields no CA, so the handshake fails.
+QSslConfiguration sslConfiguration(const TlsOptions& tls)
+{
+    QSslConfiguration ssl = QSslConfiguration::defaultConfiguration();
+    if (!tls.caFile.empty() || !tls.caPem.empty()) {
+        QList<QSslCertificate> cas;
+        if (!tls.caFile.empty())
+            cas = QSslCertificate::fromPath(QString::fromStdString(tls.caFile), QSsl::Pem,
+                QSslCertificate::PatternSyntax::FixedString);
+        if (!tls.caPem.empty())
+            cas += QSslCertificate::fromData(QByteArray::fromStdString(tls.caPem), QSsl::Pem);
+        ssl.setCaCertificates(cas);
+    }
+    if (!tls.verifyPeer)
+        ssl.setPeerVerifyMode(QSslSocket::VerifyNone);
+    return ssl;
+}
 
 /// Owns the QNetworkAccessManager and the replies; lives on the backend's thread.
 class QtNetworkBackend::Worker : public QObject {
@@ -68,6 +90,8 @@ public:
         if (r.stream && !req.hasRawHeader("Accept-Encoding"))
             req.setRawHeader("Accept-Encoding", "identity");
         req.setTransferTimeout(r.stream ? 0 : static_cast<int>(r.timeout.count()));
+        if (req.url().scheme() == QLatin1String("https"))
+            req.setSslConfiguration(sslConfiguration(r.tls));
         const QByteArray method = QByteArray::fromStdString(r.method);
         QNetworkReply* reply = nullptr;
         if (method == "GET")

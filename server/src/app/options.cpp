@@ -5,6 +5,7 @@
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeParser.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <regex>
@@ -39,7 +40,8 @@ const std::vector<OptionSpec> kOptions = {
     { "connect-timeout-ms", "N", "10000", OptionKind::Integer, 100, 3600000,
       "start-up: give up reaching PostgreSQL / Redis after this long", true },
     { "order-hold-ms", "N", "100", OptionKind::Integer, 0, 10000,
-      "with a bus: hold live comments this long after their id's time to send them in id order",
+      "with a bus: a live comment whose predecessor has not arrived waits this long, then the "
+      "gap is read from the store",
       true },
     { "jwt-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
       "HS256 secret (or env LIVECOMMENTS_JWT_SECRET)", true },
@@ -108,6 +110,13 @@ const std::vector<OptionSpec> kOptions = {
       "open HTTP connections per client address (else 429)", true },
     { "ip-rate-limit", "N/Ss|off", "3000/10s", OptionKind::Text, kNoLimit, kNoLimit,
       "requests without a token per client address (burst N)", true },
+    { "region", "NAME", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "this region's name (with --peer-region: relay writes to the peer regions)", true },
+    { "peer-region", "NAME=URL", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "a peer region and its base URL (repeatable; comma-separated in the config file)", true,
+      true },
+    { "region-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "shared HMAC secret of the region relay (required with --peer-region)", true },
 };
 // clang-format on
 
@@ -153,6 +162,90 @@ std::int64_t toUnixSeconds(const std::string& name, const std::string& value)
             + ": expected Unix seconds or ISO 8601 (2026-12-01T00:00:00Z), got '" + value + "'");
     parsed.makeUTC(zone);
     return parsed.timestamp().epochTime();
+}
+
+/// The snowflake node field's size (ids/snowflake.h; app/ keeps its own copy of the number rather
+/// than reaching into ids/ for one constant).
+constexpr std::uint32_t kMaxSnowflakeNodes = 1024;
+
+/// A region name: what the relay's X-LC-Region header and metric labels can carry safely.
+bool validRegionName(const std::string& name)
+{
+    static const std::regex kName(R"([a-z0-9][a-z0-9_.-]{0,62})");
+    return std::regex_match(name, kName);
+}
+
+/// http://HOST[:PORT][/PATH] without a trailing slash, query or fragment (the relay only speaks
+/// plain HTTP: TLS between regions is the front proxy's job, docs/operations.md "Regions").
+bool validPeerUrl(const std::string& url)
+{
+    static const std::regex kUrl(R"(http://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?)");
+    return std::regex_match(url, kUrl);
+}
+
+/// --region, --peer-region (comma-joined) and --region-secret into `s` (docs/operations.md
+/// "Regions"). Every region's slot is its rank among all region names, so every region derives
+/// the same partition of video ids and snowflake node ids from the same set of names.
+void loadRegions(const std::optional<std::string>& region, const std::optional<std::string>& peers,
+    const std::optional<std::string>& secret, Settings& s)
+{
+    if (region) {
+        if (!validRegionName(*region))
+            throw std::invalid_argument(
+                "--region: expected a name of [a-z0-9_.-] (up to 63), got '" + *region + "'");
+        s.region = *region;
+    }
+    if (secret)
+        s.regionSecret = *secret;
+    if (!peers || peers->empty()) {
+        if (secret && !region)
+            throw std::invalid_argument("--region-secret needs --region and --peer-region");
+        return;
+    }
+    if (s.region.empty())
+        throw std::invalid_argument("--peer-region needs --region (this region's name)");
+    if (s.regionSecret.size() < 16)
+        throw std::invalid_argument(
+            "--peer-region needs --region-secret (at least 16 characters, the same in every "
+            "region)");
+    std::vector<std::string> names { s.region };
+    std::size_t from = 0;
+    while (from <= peers->size()) {
+        const auto comma = peers->find(',', from);
+        const std::string item
+            = peers->substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+        from = comma == std::string::npos ? peers->size() + 1 : comma + 1;
+        const auto eq = item.find('=');
+        const std::string name = eq == std::string::npos ? item : item.substr(0, eq);
+        std::string url = eq == std::string::npos ? "" : item.substr(eq + 1);
+        while (!url.empty() && url.back() == '/')
+            url.pop_back();
+        if (!validRegionName(name) || !validPeerUrl(url))
+            throw std::invalid_argument(
+                "--peer-region: expected NAME=http://HOST[:PORT][/PATH], got '" + item + "'");
+        if (name == s.region)
+            throw std::invalid_argument(
+                "--peer-region: '" + name + "' is this region's own name (--region)");
+        if (std::find(names.begin(), names.end(), name) != names.end())
+            throw std::invalid_argument("--peer-region: '" + name + "' is given twice");
+        names.push_back(name);
+        s.peerRegions.push_back({ name, url });
+    }
+    std::sort(names.begin(), names.end());
+    s.regionCount = static_cast<std::uint32_t>(names.size());
+    s.regionSlot = static_cast<std::uint32_t>(
+        std::find(names.begin(), names.end(), s.region) - names.begin());
+    // Snowflake node ids of different regions never meet: a region uses the ids ≡ its slot
+    // (mod the number of regions). --node-id=N is the N-th of them; a single node without it
+    // takes the first; with --bus a free one of them is leased (app/server_app.cpp).
+    if (s.explicitNodeId) {
+        if (*s.explicitNodeId >= regionNodeIds(s))
+            throw std::invalid_argument("--node-id: with " + std::to_string(s.regionCount)
+                + " regions expected 0.." + std::to_string(regionNodeIds(s) - 1) + ", got "
+                + std::to_string(*s.explicitNodeId));
+        s.explicitNodeId = *s.explicitNodeId * s.regionCount + s.regionSlot;
+    }
+    s.nodeId = s.explicitNodeId.value_or(s.regionSlot);
 }
 
 } // namespace
@@ -323,7 +416,14 @@ Settings loadSettings(const SettingLookup& lookup)
     integer("max-connections-per-ip", s.maxConnectionsPerIp);
     if (rate("ip-rate-limit", s.ipRateLimit))
         s.ipRateLimit.burst = s.ipRateLimit.count; // a bucket of N, not the posting burst of 5
+    loadRegions(get("region"), get("peer-region"), get("region-secret"), s);
     return s;
+}
+
+std::uint32_t regionNodeIds(const Settings& s)
+{
+    // Slots at the end of the field may have one id fewer than those at the start.
+    return (kMaxSnowflakeNodes - s.regionSlot + s.regionCount - 1) / s.regionCount;
 }
 
 } // namespace livecomments::server

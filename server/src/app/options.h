@@ -28,6 +28,9 @@ struct OptionSpec {
     long long max; ///< Integer only
     const char* help;
     bool configKey; ///< also a .properties key (false: command line only, e.g. --help)
+    /// May be given several times on the command line; the values are joined with ',' (the
+    /// .properties key takes the comma-separated list).
+    bool repeatable = false;
 };
 
 /// Every option of `livecomments-server` (the `token` subcommand has its own, see runTokenCommand).
@@ -41,6 +44,10 @@ using SettingLookup = std::function<std::optional<std::string>(const std::string
 /// Builds Settings from `lookup`, checking every value against optionTable(); throws
 /// std::invalid_argument naming the option on a bad value.
 Settings loadSettings(const SettingLookup& lookup);
+
+/// How many snowflake node ids this region has (all 1024 without peer regions): the node ids
+/// n × regionCount + regionSlot below 1024 (docs/operations.md "Regions").
+std::uint32_t regionNodeIds(const Settings& settings);
 
 /// The version string (CMake's PROJECT_VERSION).
 const char* serverVersion();

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <random>
 #include <thread>
 
 namespace livecomments::server {
@@ -67,7 +68,27 @@ ClusterParts connectCluster(Settings& settings)
     lease.endpoint = endpoint;
     lease.explicitId = settings.explicitNodeId;
     lease.startup = retry;
-    parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+    if (settings.regionCount > 1 && !settings.explicitNodeId) {
+        // Regions: only the ids of this region's class (docs/operations.md "Regions"), each asked
+        // for explicitly, from a random start so that nodes starting together do not race.
+        const std::uint32_t count = regionNodeIds(settings);
+        const std::uint32_t start = std::random_device()() % count;
+        for (std::uint32_t i = 0; i < count && !parts.lease; ++i) {
+            lease.explicitId = ((start + i) % count) * settings.regionCount + settings.regionSlot;
+            try {
+                parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+            } catch (const std::runtime_error& e) {
+                // Taken by a live node: the next one. Anything else (Redis away) ends the start.
+                if (std::string(e.what()).find("already in use") == std::string::npos)
+                    throw;
+            }
+        }
+        if (!parts.lease)
+            throw std::runtime_error("no free node id among this region's " + std::to_string(count)
+                + " in Redis at " + endpoint.display());
+    } else {
+        parts.lease = std::make_unique<bus::NodeIdLease>(lease);
+    }
     settings.nodeId = parts.lease->nodeId();
     parts.lease->setLostHandler([](std::uint32_t nodeId) {
         // Another live node may now mint ids with our node field: stop taking writes.
@@ -120,7 +141,7 @@ void ServerApplication::defineOptions(Poco::Util::OptionSet& options)
         if (spec.kind == OptionKind::Integer)
             help += " [" + std::to_string(spec.min) + ".." + std::to_string(spec.max) + "]";
         Option option(spec.name, std::string(spec.name) == "help" ? "h" : "", help);
-        option.required(false).repeatable(false);
+        option.required(false).repeatable(spec.repeatable);
         if (spec.argument)
             option.argument(spec.argument, true);
         option.callback(OptionCallback<ServerApplication>(this, &ServerApplication::handleOption));
@@ -140,7 +161,10 @@ void ServerApplication::handleOption(const std::string& name, const std::string&
         Poco::Util::ServerApplication::handleOption(name, value);
         return;
     }
-    m_cli[name] = spec->kind == OptionKind::Flag ? "true" : value;
+    if (spec->repeatable && m_cli.count(name) != 0)
+        m_cli[name] += "," + value;
+    else
+        m_cli[name] = spec->kind == OptionKind::Flag ? "true" : value;
 }
 
 void ServerApplication::printHelp()
@@ -311,9 +335,16 @@ int ServerApplication::main(const std::vector<std::string>& args)
         = settings.loops ? settings.loops : std::max(1u, std::thread::hardware_concurrency());
     logSummary(settings, service->storeDescription(), socket->address().port(), loops);
     if (!settings.busUrl.empty())
-        log.information("cluster: node id %u (%s), bus %s, order hold %d ms", settings.nodeId,
+        log.information("cluster: node id %u (%s), bus %s, chain gap wait %d ms", settings.nodeId,
             std::string(settings.explicitNodeId ? "explicit" : "leased"),
             bus::parseRedisUrl(settings.busUrl).display(), settings.orderHoldMs);
+    if (!settings.peerRegions.empty()) {
+        std::string peers;
+        for (const auto& peer : settings.peerRegions)
+            peers += (peers.empty() ? "" : ", ") + peer.name + " (" + peer.url + ")";
+        log.information("region %s (slot %u of %u): relaying to %s", settings.region,
+            settings.regionSlot, settings.regionCount, peers);
+    }
     // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text.
     std::cout << "listening on " << settings.listenHost << ":" << socket->address().port()
               << std::endl;

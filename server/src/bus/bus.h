@@ -16,6 +16,10 @@ struct BusEvent {
     std::uint32_t videoId = 0;
     std::uint64_t commentId = 0; ///< Comment / Deleted
     std::string json; ///< Comment: the comment object JSON (encoded once, by the publisher)
+    /// Comment: the video's comment committed just before this one (store::CommitEvent::prevId),
+    /// which lets every node deliver a video's comments in chain order and notice a missing one.
+    std::uint64_t prevId = 0;
+    bool chained = true; ///< Comment: false outside the chain (prevId means nothing)
 };
 
 /**

@@ -79,8 +79,10 @@ std::string RedisBus::encode(const BusEvent& event, std::uint32_t origin)
     // A one-line text header plus the JSON as is: the JSON was encoded once by the publisher and
     // is forwarded to SSE clients byte for byte, so wrapping it in another JSON layer would only
     // cost an escape + unescape per event.
-    std::string out = "lc1 " + std::to_string(origin) + ' ' + typeCode(event.type) + ' '
-        + std::to_string(event.videoId) + ' ' + std::to_string(event.commentId) + '\n';
+    // Version 2 adds the chain link: the predecessor's id, `-` for an unchained comment.
+    std::string out = "lc2 " + std::to_string(origin) + ' ' + typeCode(event.type) + ' '
+        + std::to_string(event.videoId) + ' ' + std::to_string(event.commentId) + ' '
+        + (event.chained ? std::to_string(event.prevId) : std::string("-")) + '\n';
     out += event.json;
     return out;
 }
@@ -96,9 +98,29 @@ bool RedisBus::decode(const std::string& payload, BusEvent& event, std::uint32_t
     std::uint64_t originValue = 0;
     std::uint64_t video = 0;
     std::uint64_t comment = 0;
-    if (!(header >> magic >> originValue >> type >> video >> comment) || magic != "lc1"
-        || video > UINT32_MAX || originValue > UINT32_MAX)
+    if (!(header >> magic >> originValue >> type >> video >> comment)
+        || (magic != "lc1" && magic != "lc2") || video > UINT32_MAX || originValue > UINT32_MAX)
         return false;
+    // lc1 (a node of the previous version, during a rolling upgrade) has no link: its comments
+    // are unchained, delivered on arrival.
+    event.prevId = 0;
+    event.chained = false;
+    if (magic == "lc2") {
+        std::string prev;
+        if (!(header >> prev) || prev.empty())
+            return false;
+        if (prev != "-") {
+            std::size_t used = 0;
+            try {
+                event.prevId = std::stoull(prev, &used);
+            } catch (const std::exception&) {
+                return false;
+            }
+            if (used != prev.size() || prev.front() == '-' || prev.front() == '+')
+                return false;
+            event.chained = true;
+        }
+    }
     std::string trailing;
     if (header >> trailing)
         return false;

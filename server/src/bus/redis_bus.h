@@ -103,7 +103,8 @@ public:
     /// `lc:{video:<id>}`: the hash tag puts a video's channel (and its viewer-count keys) in one
     /// cluster slot.
     static std::string channelName(std::uint32_t videoId);
-    /// The wire form: "lc1 <origin> <c|d|e> <videoId> <commentId>\n<json>".
+    /// The wire form: "lc2 <origin> <c|d|e> <videoId> <commentId> <prevId|->\n<json>" (decode()
+    /// also reads the older "lc1 …" without the link, as an unchained event).
     static std::string encode(const BusEvent& event, std::uint32_t origin);
     /// Parses encode()'s output; false when malformed.
     static bool decode(const std::string& payload, BusEvent& event, std::uint32_t& origin);

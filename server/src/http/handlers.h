@@ -49,6 +49,16 @@ protected:
     void handle(HTTPServerRequest& request, HTTPServerResponse& response) override;
 };
 
+/// POST /internal/region/ingest (with --peer-region only): a batch from a peer region → 200
+/// {"received","applied"}; 401 bad/missing/stale signature, 400 malformed, 413 oversized.
+class RegionIngestHandler final : public JsonHandler {
+public:
+    using JsonHandler::JsonHandler;
+
+protected:
+    void handle(HTTPServerRequest& request, HTTPServerResponse& response) override;
+};
+
 /// OPTIONS on any path: CORS preflight → 204.
 class PreflightHandler final : public JsonHandler {
 public:

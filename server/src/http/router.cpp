@@ -75,6 +75,10 @@ HTTPRequestHandler* Router::createRequestHandler(const Poco::Net::HTTPServerRequ
     } else if (n == 2 && p[0] == "test" && p[1] == "fail" && svc.settings().testHooks) {
         route = "/test/fail";
         routes = { { "GET", [&] { return new TestFailHandler(svc, route); } } };
+    } else if (n == 3 && p[0] == "internal" && p[1] == "region" && p[2] == "ingest"
+        && svc.regional()) {
+        route = "/internal/region/ingest";
+        routes = { { "POST", [&] { return new RegionIngestHandler(svc, route); } } };
     } else if (n == 2 && p[0] == "auth" && p[1] == "dev-token") {
         route = "/auth/dev-token";
         routes = { { "POST", [&] { return new DevTokenHandler(svc, route); } } };

@@ -39,7 +39,7 @@ inline std::uint64_t snowflakeFloorForUnixMs(std::int64_t unixMs)
  * sequence numbers of a millisecond run out it borrows the next millisecond (logical time runs
  * ahead of the wall clock until the clock catches up).
  *
- * Threading: next() is thread-safe (one mutex).
+ * Threading: next() and nextAfter() are thread-safe (one mutex).
  */
 class SnowflakeGenerator {
 public:
@@ -48,10 +48,23 @@ public:
 
     /// A new id, greater than every id this generator returned before.
     std::uint64_t next();
+    /// A new id of this node, greater than `floor` (an id of any node) and than every id this
+    /// generator returned before. Its millisecond is the later of the clock and `floor`'s (+1
+    /// when this node's bits cannot beat `floor` within that millisecond); the generator keeps
+    /// that logical time, so it never mints a duplicate. The store uses it when another node
+    /// (whose clock runs ahead) committed a larger id of the video first (docs/protocol.md
+    /// "Order across nodes").
+    std::uint64_t nextAfter(std::uint64_t floor);
 
     std::uint32_t nodeId() const { return m_nodeId; }
 
 private:
+    /// Advances to millisecond `ms` (or the next sequence number of the current one) and
+    /// composes the id. Called with m_mutex held.
+    std::uint64_t advanceLocked(std::int64_t ms);
+    /// The id of the current logical millisecond and sequence number (m_mutex held).
+    std::uint64_t compose() const;
+
     std::uint32_t m_nodeId;
     std::function<std::int64_t()> m_clock;
     std::mutex m_mutex;

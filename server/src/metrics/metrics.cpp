@@ -120,8 +120,13 @@ void Metrics::renderCluster(std::string& out, const ExternalGauges& g)
             g.busPublishFailures },
         { "livecomments_gap_fills_total", "counter",
             "Comments fetched from the store after a bus gap and delivered.", g.gapFills },
+        { "livecomments_chain_gap_fills_total", "counter",
+            "Store reads run because a comment's predecessor had not arrived within "
+            "--order-hold-ms.",
+            g.chainGapFills },
         { "livecomments_late_comments_total", "counter",
-            "Comments delivered after a larger id of their video (later than the order hold).",
+            "Comments delivered after a larger id of their video (outside the chain: "
+            "cross-region copies).",
             g.lateComments },
         { "livecomments_duplicate_events_total", "counter",
             "Comment events dropped as already delivered.", g.duplicatesDropped },

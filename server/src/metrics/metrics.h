@@ -44,7 +44,9 @@ struct ExternalGauges {
     std::uint64_t busMessagesOut = 0;
     std::uint64_t busPublishFailures = 0;
     std::uint64_t gapFills = 0; ///< comments fetched from the store after a bus gap
-    std::uint64_t lateComments = 0; ///< released after a larger id (past the order hold)
+    /// store fills run because a comment's predecessor had not arrived within the gap wait
+    std::uint64_t chainGapFills = 0;
+    std::uint64_t lateComments = 0; ///< released after a larger id (outside the chain)
     std::uint64_t duplicatesDropped = 0;
     std::uint64_t leaseRenewFailures = 0;
     std::uint64_t countWriteFailures = 0;

@@ -274,4 +274,10 @@ std::string eventFrame(std::string_view name, std::string_view json)
     return out;
 }
 
+std::string regionIngestJson(std::size_t received, std::size_t applied)
+{
+    return "{\"received\":" + std::to_string(received) + ",\"applied\":" + std::to_string(applied)
+        + "}";
+}
+
 } // namespace livecomments::server

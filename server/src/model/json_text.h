@@ -64,4 +64,7 @@ std::string commentFrame(std::uint64_t id, const std::string& json);
 /// An SSE event without id: `event: <name>\ndata: <json>\n\n`.
 std::string eventFrame(std::string_view name, std::string_view json);
 
+/// The answer of the region relay's ingest route: `{"received":N,"applied":M}`.
+std::string regionIngestJson(std::size_t received, std::size_t applied);
+
 } // namespace livecomments::server

@@ -43,6 +43,9 @@ struct Video {
     std::int64_t commentCount = 0;
     std::int64_t createdAtMs = 0;
     std::int64_t endedAtMs = 0; ///< 0 while live
+    /// The newest comment id ever committed to the video, deleted or not: the head of its comment
+    /// chain (docs/protocol.md "Order across nodes"); 0 before the first comment.
+    std::uint64_t lastCommentId = 0;
 };
 
 } // namespace livecomments::server

@@ -14,6 +14,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -122,7 +123,16 @@ LiveService::LiveService(Settings settings, ClusterParts cluster)
     storeOptions.synchronousFull = m_settings.synchronousFull;
     storeOptions.connectAttempts = m_settings.connectAttempts;
     storeOptions.connectDeadlineMs = m_settings.connectTimeoutMs;
+    storeOptions.region = m_settings.region;
+    for (const auto& peer : m_settings.peerRegions)
+        storeOptions.relayPeers.push_back(peer.name);
+    if (!m_settings.peerRegions.empty()) {
+        storeOptions.videoIdStride = m_settings.regionCount;
+        storeOptions.videoIdSlot = m_settings.regionSlot;
+    }
     m_store = store::makeCommentStore(m_settings.storeUrl, storeOptions, m_ids);
+    if (!m_settings.peerRegions.empty())
+        m_relay = std::make_unique<RegionRelay>(m_settings, *m_store);
 }
 
 LiveService::~LiveService()
@@ -133,12 +143,18 @@ LiveService::~LiveService()
 void LiveService::start()
 {
     if (m_redisBus) {
-        m_ordered
-            = std::make_unique<OrderedDelivery>(std::chrono::milliseconds(m_settings.orderHoldMs),
-                [this](const bus::BusEvent& e) { onBusEvent(e); });
-        m_bus->setHandler([this](const bus::BusEvent& e) { m_ordered->submit(e); });
-        m_redisBus->setReconnectedHandler(
-            [this](const std::vector<std::uint32_t>& videos) { fillGaps(videos); });
+        m_chain = std::make_unique<ChainDelivery>(
+            std::chrono::milliseconds(m_settings.orderHoldMs),
+            [this](const bus::BusEvent& e) { onBusEvent(e); },
+            [this](std::uint32_t videoId, std::uint64_t afterId) {
+                return readGap(videoId, afterId);
+            });
+        m_bus->setHandler([this](const bus::BusEvent& e) { m_chain->submit(e); });
+        m_redisBus->setReconnectedHandler([this](const std::vector<std::uint32_t>& videos) {
+            // Whatever other nodes published while this one was cut off is in the store.
+            for (const auto videoId : videos)
+                m_chain->requestFill(videoId);
+        });
     } else {
         m_bus->setHandler([this](const bus::BusEvent& e) { onBusEvent(e); });
     }
@@ -157,16 +173,24 @@ void LiveService::start()
         m_bus->setInterest(videoId, active);
         if (m_redisBus) {
             m_cluster.counts->setLocalCount(videoId, active ? m_engine->viewers(videoId) : 0);
-            std::lock_guard lock(m_clusterMutex);
-            if (active) {
-                // Other nodes' comments published before the SSUBSCRIBE above took effect are
-                // fetched from the store a moment later (deduplicated by id).
-                const std::int64_t now = wallClockMs();
-                m_pendingFills[videoId] = { ids::snowflakeFloorForUnixMs(now - 100), now + 300 };
-            } else {
-                m_pendingFills.erase(videoId);
-                m_ordered->forget(videoId); // not subscribed any more: nothing to dedupe
+            const bool tracked = m_chain->tracking(videoId);
+            {
+                std::lock_guard lock(m_clusterMutex);
+                if (active) {
+                    // Other nodes' comments published before the SSUBSCRIBE above took effect
+                    // are in the store: check the chain against it a moment later (at once if a
+                    // race with the previous last viewer's departure left it untracked).
+                    const std::int64_t now = wallClockMs();
+                    m_pendingChecks[videoId] = tracked ? now + 300 : now;
+                    m_checksAdded = true;
+                } else {
+                    m_pendingChecks.erase(videoId);
+                }
             }
+            if (active)
+                m_clusterWake.notify_all();
+            else
+                m_chain->forget(videoId); // not subscribed any more: its chain goes stale
         }
     };
     m_engine->onStatsTick = [this] { onStatsTick(); };
@@ -179,6 +203,8 @@ void LiveService::start()
     m_engine->start();
     if (m_redisBus)
         m_clusterThread = std::thread([this] { clusterLoop(); });
+    if (m_relay)
+        m_relay->start();
     m_started = true;
 }
 
@@ -201,8 +227,10 @@ void LiveService::shutdown()
         m_clusterWake.notify_all();
         m_clusterThread.join();
         m_redisBus->stop(); // no more events from other nodes
-        m_ordered->stop(); // what is held goes out before the streams close
+        m_chain->stop(); // what is held goes out before the streams close
     }
+    if (m_relay)
+        m_relay->stop(); // what is not delivered stays queued for the next start
     m_engine->shutdown(std::move(finals), std::chrono::milliseconds(2000));
     m_store->close();
     // The node id stays reserved until this node can no longer write (docs/operations.md).
@@ -458,6 +486,12 @@ bool LiveService::openStream(int fd, const StreamOpening& opening, std::string p
     info.subscriptionId = opening.subscriptionId;
     info.videoId = opening.videoId;
     info.userId = opening.userId;
+    if (m_chain) {
+        // The first local viewer: order the video's live comments from its `hello.last_id` on
+        // (before the stream exists, so that it misses nothing after what `hello` announced; a
+        // comment committed since arrives on the bus or is filled from the store).
+        m_chain->track(opening.videoId, opening.lastId.value_or(0));
+    }
     if (!m_engine->open(fd, std::move(info), std::move(preamble)))
         return false;
     m_metrics.streamOpened();
@@ -496,6 +530,39 @@ void LiveService::closeStream(std::uint32_t videoId, const std::string& subscrip
     streamLog().debug("stream %s: DELETE", subscriptionId);
 }
 
+std::string LiveService::ingestRegionBatch(const std::string& region, const std::string& timestamp,
+    const std::string& signature, const std::string& body)
+{
+    if (!m_relay)
+        throw notFound("route");
+    std::vector<store::RegionEvent> events;
+    try {
+        m_relay->verify(region, timestamp, signature, body);
+        std::string sender;
+        try {
+            events = store::decodeRegionBatch(body, sender);
+        } catch (const std::invalid_argument& e) {
+            throw ApiError(ErrorKind::BadRequest, "bad_request", e.what());
+        }
+        if (sender != region)
+            throw ApiError(
+                ErrorKind::BadRequest, "bad_request", "the body's region is not X-LC-Region");
+    } catch (const ApiError&) {
+        m_relay->noteRejected();
+        throw;
+    }
+    std::size_t applied = 0;
+    try {
+        // Fanned out like local writes (onCommitted, with the origin set: never relayed again).
+        applied = m_store->applyReplicated(events);
+    } catch (const ApiError&) {
+        m_relay->noteRejected();
+        throw;
+    }
+    m_relay->noteIngested(applied, events.size() - applied);
+    return regionIngestJson(events.size(), applied);
+}
+
 void LiveService::failForTest()
 {
     throw std::runtime_error("test hook: forced failure");
@@ -505,6 +572,12 @@ void LiveService::failForTest()
 
 void LiveService::onCommitted(const std::vector<store::CommitEvent>& events)
 {
+    if (m_relay) {
+        // Local writes have relay rows now (same transaction): let the peer threads send them.
+        if (std::any_of(
+                events.begin(), events.end(), [](const auto& e) { return e.origin.empty(); }))
+            m_relay->wake();
+    }
     for (const auto& e : events) {
         bus::BusEvent b;
         b.videoId = e.videoId;
@@ -516,6 +589,8 @@ void LiveService::onCommitted(const std::vector<store::CommitEvent>& events)
             b.type = bus::BusEvent::Type::Comment;
             b.commentId = e.comment.id;
             b.json = commentJson(e.comment);
+            b.prevId = e.prevId;
+            b.chained = e.chained;
             break;
         case store::CommitEvent::Type::CommentDeleted:
             b.type = bus::BusEvent::Type::Deleted;
@@ -526,9 +601,10 @@ void LiveService::onCommitted(const std::vector<store::CommitEvent>& events)
             break;
         }
         if (m_redisBus) {
-            // The bus does not hand a node its own events: fan out here (through the reorder
-            // hold), and publish for the other nodes.
-            m_ordered->submit(b);
+            // The bus does not hand a node its own events: fan out here (in chain order: a
+            // predecessor committed on another node may still be on its way), and publish for
+            // the other nodes.
+            m_chain->submit(b);
         }
         m_bus->publish(b);
     }
@@ -619,36 +695,43 @@ bool LiveService::privilegedAuthor(std::uint32_t videoId, const std::string& use
 
 // --- cluster ------------------------------------------------------------------------------------
 
-void LiveService::fillGaps(const std::vector<std::uint32_t>& videos)
-{
-    // Runs on the bus' subscriber thread after a reconnect (and every second from the cluster
-    // thread): everything other nodes committed while this node was cut off is in the store. Start
-    // an overlap window below the newest id delivered, as ids of different nodes are only roughly
-    // ordered; dedupe drops the rest.
-    const std::uint64_t overlap
-        = ids::snowflakeFloorForUnixMs(ids::kEpochUnixMs + m_settings.overlapMs);
-    for (const auto videoId : videos) {
-        const std::uint64_t newest = m_ordered->newestReleased(videoId);
-        if (newest == 0)
-            continue; // nothing delivered yet: the first-viewer fill covers it
-        fillGap(videoId, newest > overlap ? newest - overlap : 0);
-    }
-}
-
-void LiveService::fillGap(std::uint32_t videoId, std::uint64_t afterId)
+std::optional<ChainDelivery::Fill> LiveService::readGap(
+    std::uint32_t videoId, std::uint64_t afterId)
 {
     try {
+        ChainDelivery::Fill fill;
+        // The head first: every chained comment up to it that still exists is in the read below.
+        fill.head = m_store->chainHead(videoId);
         for (const auto& c : m_store->commentsAfter(videoId, afterId, kReplayReadCap)) {
             bus::BusEvent e;
             e.videoId = videoId;
             e.commentId = c.id;
             e.json = commentJson(c);
-            if (m_ordered->submit(e))
-                m_gapFills.fetch_add(1, std::memory_order_relaxed);
+            fill.comments.push_back(std::move(e));
         }
+        return fill;
     } catch (const std::exception& err) {
         Poco::Logger::get("livecomments.cluster")
             .error("gap fill of video %u failed: %s", videoId, std::string(err.what()));
+        return std::nullopt;
+    }
+}
+
+void LiveService::checkChains(const std::vector<std::uint32_t>& videos)
+{
+    for (const auto videoId : videos) {
+        try {
+            // An event the bus never carried (its publisher died between commit and SPUBLISH,
+            // Redis dropped it) leaves the store's head ahead of this node: found here.
+            const std::uint64_t head = m_store->chainHead(videoId);
+            if (m_chain->tracking(videoId))
+                m_chain->expect(videoId, head);
+            else if (m_engine->viewers(videoId) > 0)
+                m_chain->track(videoId, head);
+        } catch (const std::exception& err) {
+            Poco::Logger::get("livecomments.cluster")
+                .error("chain check of video %u failed: %s", videoId, std::string(err.what()));
+        }
     }
 }
 
@@ -658,22 +741,23 @@ void LiveService::clusterLoop()
     auto nextRefresh = std::chrono::steady_clock::now();
     std::unique_lock lock(m_clusterMutex);
     while (!m_clusterStopping) {
-        m_clusterWake.wait_until(lock, nextRefresh, [this] { return m_clusterStopping; });
+        m_clusterWake.wait_until(
+            lock, nextRefresh, [this] { return m_clusterStopping || m_checksAdded; });
         if (m_clusterStopping)
             break;
-        std::vector<std::pair<std::uint32_t, std::uint64_t>> fills;
+        m_checksAdded = false;
+        std::vector<std::uint32_t> checks;
         const std::int64_t now = wallClockMs();
-        for (auto it = m_pendingFills.begin(); it != m_pendingFills.end();) {
-            if (it->second.second <= now) {
-                fills.emplace_back(it->first, it->second.first);
-                it = m_pendingFills.erase(it);
+        for (auto it = m_pendingChecks.begin(); it != m_pendingChecks.end();) {
+            if (it->second <= now) {
+                checks.push_back(it->first);
+                it = m_pendingChecks.erase(it);
             } else {
                 ++it;
             }
         }
         lock.unlock();
-        for (const auto& [videoId, floor] : fills)
-            fillGap(videoId, floor);
+        checkChains(checks);
         std::vector<std::uint32_t> videos;
         {
             std::lock_guard active(m_activeMutex);
@@ -681,9 +765,9 @@ void LiveService::clusterLoop()
         }
         const bool countsDue = std::chrono::steady_clock::now() >= nextRefresh;
         if (countsDue) {
-            // The sweep: an event the bus never carried (its publisher died between commit and
-            // SPUBLISH, or Redis dropped it) is in the store; find it within a second.
-            fillGaps(videos);
+            // The sweep: a chain that stopped short of the store's head is filled within a
+            // second (plus the gap wait).
+            checkChains(videos);
             for (const auto videoId : videos)
                 m_cluster.counts->setLocalCount(videoId, m_engine->viewers(videoId));
             auto totals = m_cluster.counts->clusterCounts(videos);
@@ -696,7 +780,7 @@ void LiveService::clusterLoop()
         } else {
             lock.lock();
         }
-        if (!m_pendingFills.empty())
+        if (!m_pendingChecks.empty())
             nextRefresh = std::min(
                 nextRefresh, std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
     }
@@ -773,13 +857,17 @@ std::string LiveService::renderMetrics()
         g.busMessagesIn = m_redisBus->messagesIn();
         g.busMessagesOut = m_redisBus->messagesOut();
         g.busPublishFailures = m_redisBus->publishFailures();
-        g.gapFills = m_gapFills.load();
-        g.lateComments = m_ordered->late();
-        g.duplicatesDropped = m_ordered->duplicates();
+        g.gapFills = m_chain->filledComments();
+        g.chainGapFills = m_chain->chainGapFills();
+        g.lateComments = m_chain->late();
+        g.duplicatesDropped = m_chain->duplicates();
         g.leaseRenewFailures = m_cluster.lease->renewFailures();
         g.countWriteFailures = m_cluster.counts->writeFailures();
     }
-    return m_metrics.render(g);
+    std::string text = m_metrics.render(g);
+    if (m_relay)
+        text += m_relay->renderMetrics();
+    return text;
 }
 
 } // namespace livecomments::server

@@ -12,8 +12,9 @@
 #include "metrics/metrics.h"
 #include "model/frame.h"
 #include "model/types.h"
-#include "service/ordered_delivery.h"
+#include "service/chain_delivery.h"
 #include "service/rate_limiter.h"
+#include "service/region_relay.h"
 #include "service/settings.h"
 #include "store/comment_store.h"
 
@@ -141,6 +142,15 @@ public:
     /// JWT secret).
     bool issuedSubscriptionId(const std::string& subscriptionId, std::uint32_t videoId) const;
 
+    // --- regions (docs/operations.md "Regions") ---
+    /// Whether this node relays to peer regions (and serves the ingest route).
+    bool regional() const { return m_relay != nullptr; }
+    /// A batch from a peer region (docs/protocol.md "Region relay"): 401 for bad headers or
+    /// signature, 400 for a malformed body, 409 when an event's video is not here yet (the peer
+    /// retries). Stores every event under its own id and fans it out; returns the answer body.
+    std::string ingestRegionBatch(const std::string& region, const std::string& timestamp,
+        const std::string& signature, const std::string& body);
+
     /// Test hook (--test-hooks): throws an unexpected exception (a 500 for the handler).
     [[noreturn]] static void failForTest();
 
@@ -166,9 +176,10 @@ private:
     void noteAuthor(const Principal& author);
     void noteStreamer(const Video& video);
     bool privilegedAuthor(std::uint32_t videoId, const std::string& userId);
-    void deliverLocal(const bus::BusEvent& event);
-    void fillGaps(const std::vector<std::uint32_t>& videos);
-    void fillGap(std::uint32_t videoId, std::uint64_t afterId);
+    /// The store's part of a chain gap (ChainDelivery::FillFn); nullopt when the store failed.
+    std::optional<ChainDelivery::Fill> readGap(std::uint32_t videoId, std::uint64_t afterId);
+    /// Tracks (or checks the chain of) each video against the store's chain head.
+    void checkChains(const std::vector<std::uint32_t>& videos);
     void clusterLoop();
     /// Viewer counts for the JSON of these videos: cluster totals with a bus (cached), else local.
     std::map<std::uint32_t, std::uint64_t> viewerCounts(const std::vector<std::uint32_t>& videos);
@@ -186,6 +197,7 @@ private:
     std::unique_ptr<bus::Bus> m_bus;
     std::unique_ptr<fanout::Engine> m_engine;
     std::unique_ptr<store::CommentStore> m_store;
+    std::unique_ptr<RegionRelay> m_relay; ///< with --peer-region only
     std::atomic<bool> m_shuttingDown { false };
     std::atomic<bool> m_started { false };
     std::atomic<bool> m_stopped { false };
@@ -198,16 +210,16 @@ private:
     // --- cluster (all empty on a single node) ---
     ClusterParts m_cluster; ///< lease and counts (the bus moved to m_bus)
     bus::RedisBus* m_redisBus = nullptr; ///< m_bus when it is a RedisBus
-    std::unique_ptr<OrderedDelivery> m_ordered;
-    std::thread m_clusterThread; ///< viewer counts and first-viewer gap fills
+    std::unique_ptr<ChainDelivery> m_chain;
+    std::thread m_clusterThread; ///< viewer counts and chain checks
     std::mutex m_clusterMutex; ///< guards the fields below
     std::condition_variable m_clusterWake;
     bool m_clusterStopping = false;
     std::map<std::uint32_t, std::pair<std::uint64_t, std::int64_t>> m_clusterCounts; ///< → (n, ms)
-    /// Videos that just got their first local viewer → (id floor, when to fill): comments other
-    /// nodes published before this node's SSUBSCRIBE took effect.
-    std::map<std::uint32_t, std::pair<std::uint64_t, std::int64_t>> m_pendingFills;
-    std::atomic<std::uint64_t> m_gapFills { 0 };
+    /// Videos that just got their first local viewer → when to check their chain against the
+    /// store: comments other nodes published before this node's SSUBSCRIBE took effect.
+    std::map<std::uint32_t, std::int64_t> m_pendingChecks;
+    bool m_checksAdded = false; ///< wakes the cluster thread for m_pendingChecks
 };
 
 } // namespace livecomments::server

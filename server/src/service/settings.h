@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace livecomments::server {
 
@@ -23,7 +24,9 @@ struct Settings {
     std::string busUrl; ///< --bus (empty: a single node with the in-process bus)
     int connectAttempts = 10; ///< start-up attempts to reach PostgreSQL / Redis
     int connectTimeoutMs = 10000; ///< … within this long
-    int orderHoldMs = 100; ///< with a bus: reorder window after an id's timestamp (0 = off)
+    /// With a bus: how long a comment whose chain predecessor has not arrived waits before the
+    /// gap is read from the store (0 = at once). Comments that arrive in order never wait.
+    int orderHoldMs = 100;
     std::optional<std::uint32_t> explicitNodeId; ///< --node-id as given
     std::string jwtSecret; ///< empty → --dev secret or refuse to start
     std::string jwtPreviousSecret; ///< key rotation: accepted until jwtPreviousUntil
@@ -60,6 +63,17 @@ struct Settings {
     std::size_t maxConnections = 16384; ///< open HTTP connections per node (else 503)
     std::size_t maxConnectionsPerIp = 512; ///< per client address (else 429)
     RateLimit ipRateLimit { true, 3000, 10, 3000 }; ///< requests without a token per address
+    // Regions (docs/operations.md "Regions").
+    /// A peer region: its name and base URL (http://host[:port][/path], no trailing slash).
+    struct PeerRegion {
+        std::string name;
+        std::string url;
+    };
+    std::string region; ///< --region (empty: no region)
+    std::vector<PeerRegion> peerRegions; ///< --peer-region, in the order given
+    std::string regionSecret; ///< --region-secret (HMAC key of the relay)
+    std::uint32_t regionCount = 1; ///< this region and its peers
+    std::uint32_t regionSlot = 0; ///< rank of `region` among all region names
 
     /// The limit for streamers and moderators derived from rateLimit.
     RateLimit elevatedRateLimit() const

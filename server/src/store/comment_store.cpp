@@ -6,6 +6,7 @@
 #include "model/errors.h"
 #include "model/json_text.h"
 #include "store/archive.h"
+#include "store/region_events.h"
 #include "store/sqlite_store.h"
 #include "store/store_backend.h"
 
@@ -45,9 +46,9 @@ Comment toComment(const CommentRow& row)
 }
 
 using VideoRow = Poco::Tuple<Poco::Int64, std::string, std::string, std::string, std::string,
-    Poco::Int64, Poco::Int64, Poco::Int64>;
-constexpr const char* kVideoColumns
-    = "id, title, streamer_id, streamer_name, status, comment_count, created_at, ended_at";
+    Poco::Int64, Poco::Int64, Poco::Int64, Poco::Int64>;
+constexpr const char* kVideoColumns = "id, title, streamer_id, streamer_name, status, "
+                                      "comment_count, created_at, ended_at, last_id";
 
 Video toVideo(const VideoRow& r)
 {
@@ -60,6 +61,7 @@ Video toVideo(const VideoRow& r)
     v.commentCount = r.get<5>();
     v.createdAtMs = r.get<6>();
     v.endedAtMs = r.get<7>();
+    v.lastCommentId = static_cast<std::uint64_t>(r.get<8>());
     return v;
 }
 
@@ -222,11 +224,14 @@ void CommentStore::migrate(Session& session)
         m_backend->exec(session,
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
             "name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
-        int current = 0;
-        session << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", into(current), now;
+        // Applied by set, not by "above the highest": a version missing below the highest one
+        // (numbers reserved by a branch merged later) is still applied, in order.
+        std::vector<int> done;
+        session << "SELECT version FROM schema_migrations", into(done), now;
+        int current = done.empty() ? 0 : *std::max_element(done.begin(), done.end());
         int applied = 0;
         for (const auto& m : m_backend->migrations()) {
-            if (m.version <= current)
+            if (std::find(done.begin(), done.end(), m.version) != done.end())
                 continue;
             m_backend->exec(session, m.sql);
             Poco::Int64 at = wallClockMs();
@@ -235,7 +240,7 @@ void CommentStore::migrate(Session& session)
             session << q("INSERT INTO schema_migrations (version, name, applied_at) "
                          "VALUES (?, ?, ?)"),
                 use(version), use(name), use(at), now;
-            current = m.version;
+            current = std::max(current, m.version);
             ++applied;
         }
         m_backend->exec(session, "COMMIT");
@@ -259,13 +264,23 @@ int CommentStore::migrationsApplied() const
     return m_migrationsApplied;
 }
 
+int CommentStore::migrationSteps() const
+{
+    return static_cast<int>(m_backend->migrations().size());
+}
+
 void CommentStore::execute(std::uint32_t videoId, const OpFn& fn, std::string lockName)
+{
+    await(enqueue(videoId, fn, std::move(lockName)));
+}
+
+std::shared_ptr<CommentStore::WriteOp> CommentStore::enqueue(
+    std::uint32_t videoId, const OpFn& fn, std::string lockName)
 {
     auto op = std::make_shared<WriteOp>();
     op->videoId = videoId;
     op->lockName = std::move(lockName);
     op->run = fn;
-    auto future = op->done.get_future();
     {
         std::lock_guard lock(m_mutex);
         if (!m_open || m_stopping)
@@ -277,7 +292,12 @@ void CommentStore::execute(std::uint32_t videoId, const OpFn& fn, std::string lo
         m_queue.push_back(op);
     }
     m_wake.notify_one();
-    future.get();
+    return op;
+}
+
+void CommentStore::await(const std::shared_ptr<WriteOp>& op)
+{
+    op->done.get_future().get();
     if (op->failed)
         throw ApiError(op->kind, op->code, op->message).withRetryAfter(op->retryAfter);
 }
@@ -316,6 +336,8 @@ void CommentStore::commitBatch(Session& session, std::vector<std::shared_ptr<Wri
             m_backend->exec(session, "SAVEPOINT op");
             try {
                 batch[i]->run(session, opEvents);
+                // The outbox: a local write and its relay rows commit (or roll back) together.
+                queueRelay(session, opEvents);
                 m_backend->exec(session, "RELEASE SAVEPOINT op");
                 events.insert(events.end(), opEvents.begin(), opEvents.end());
             } catch (...) {
@@ -371,6 +393,29 @@ std::optional<Video> CommentStore::loadVideo(
     return toVideo(rows.front());
 }
 
+CommentStore::ChainLink CommentStore::advanceChain(
+    Session& session, const Video& locked, std::uint64_t presetId)
+{
+    ChainLink link;
+    link.prevId = locked.lastCommentId;
+    if (presetId == 0) {
+        // Minted on the writer thread, so this node's ids already rise in its commit order; the
+        // re-mint covers a larger id committed first by another node (its clock runs ahead).
+        link.id = m_ids.next();
+        if (link.id <= link.prevId)
+            link.id = m_ids.nextAfter(link.prevId);
+    } else {
+        link.id = presetId;
+        link.chained = presetId > link.prevId;
+    }
+    // One statement for the count and the head: the writer runs it for every comment.
+    Poco::Int64 vid = locked.id;
+    Poco::Int64 head = static_cast<Poco::Int64>(link.chained ? link.id : link.prevId);
+    session << q("UPDATE videos SET comment_count = comment_count + 1, last_id = ? WHERE id = ?"),
+        use(head), use(vid), now;
+    return link;
+}
+
 std::optional<std::string> CommentStore::claimIdempotencyKey(
     Session& session, const std::string& user, const std::string& scope, const std::string& key)
 {
@@ -417,9 +462,22 @@ IdempotentResult CommentStore::createVideo(
             std::string t = title, sid = streamer.userId, sname = streamer.name;
             Poco::Int64 created = wallClockMs();
             std::vector<Poco::Int64> ids;
-            session << q("INSERT INTO videos (title, streamer_id, streamer_name, created_at) "
-                         "VALUES (?, ?, ?, ?) RETURNING id"),
-                use(t), use(sid), use(sname), use(created), into(ids), now;
+            if (m_options.videoIdStride > 1) {
+                // Regions: an id of this region's residue class, above every id seen here. Two
+                // nodes of a region may pick the same one: the loser's INSERT does nothing (after
+                // waiting for the winner's commit) and it takes the next.
+                for (int attempt = 0; attempt < 16 && ids.empty(); ++attempt) {
+                    Poco::Int64 id = nextPartitionedVideoId(session);
+                    session << q("INSERT INTO videos (id, title, streamer_id, streamer_name, "
+                                 "created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
+                                 "RETURNING id"),
+                        use(id), use(t), use(sid), use(sname), use(created), into(ids), now;
+                }
+            } else {
+                session << q("INSERT INTO videos (title, streamer_id, streamer_name, created_at) "
+                             "VALUES (?, ?, ?, ?) RETURNING id"),
+                    use(t), use(sid), use(sname), use(created), into(ids), now;
+            }
             if (ids.empty())
                 throw Poco::Exception("INSERT INTO videos returned no id");
             Video v;
@@ -495,8 +553,9 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
             throw ApiError(ErrorKind::Conflict, "video_ended", "the video has ended");
         Poco::Int64 vid = videoId;
 
+        const ChainLink link = advanceChain(session, *video, 0);
         Comment c;
-        c.id = m_ids.next(); // on the writer thread: id order == commit order on this node
+        c.id = link.id;
         c.videoId = videoId;
         c.userId = author.userId;
         c.userName = author.name;
@@ -506,8 +565,6 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
                      "VALUES (?, ?, ?, ?, ?, ?)"),
             use(id), use(vid), use(c.userId), use(c.userName), use(c.text), use(created), now;
-        session << q("UPDATE videos SET comment_count = comment_count + 1 WHERE id = ?"), use(vid),
-            now;
         result.body = commentJson(c);
         if (!idempotencyKey.empty())
             saveIdempotentBody(session, author.userId, scope, idempotencyKey, result.body);
@@ -515,6 +572,8 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         e.type = CommitEvent::Type::CommentAdded;
         e.videoId = videoId;
         e.comment = std::move(c);
+        e.prevId = link.prevId;
+        e.chained = link.chained;
         events.push_back(std::move(e));
     });
     return result;
@@ -550,6 +609,304 @@ void CommentStore::deleteComment(
         e.comment.videoId = videoId;
         events.push_back(std::move(e));
     });
+}
+
+// --- region relay -------------------------------------------------------------------------------
+
+void CommentStore::queueRelay(Session& session, const std::vector<CommitEvent>& events)
+{
+    if (m_options.relayPeers.empty())
+        return;
+    for (const auto& e : events) {
+        if (!e.origin.empty())
+            continue; // relayed here: only its origin region relays it (no echo, no loop)
+        RegionEvent r;
+        r.origin = m_options.region;
+        switch (e.type) {
+        case CommitEvent::Type::VideoCreated:
+        case CommitEvent::Type::VideoEnded: {
+            // The event only names the video: read the row the op just wrote.
+            auto v = loadVideo(session, e.videoId);
+            if (!v)
+                continue;
+            r.type = e.type == CommitEvent::Type::VideoCreated ? RegionEvent::Type::VideoCreated
+                                                               : RegionEvent::Type::VideoEnded;
+            r.video = *v;
+            break;
+        }
+        case CommitEvent::Type::CommentAdded:
+            r.type = RegionEvent::Type::CommentAdded;
+            r.comment = e.comment;
+            break;
+        case CommitEvent::Type::CommentDeleted:
+            r.type = RegionEvent::Type::CommentDeleted;
+            r.comment.id = e.comment.id;
+            r.comment.videoId = e.videoId;
+            break;
+        }
+        std::string payload = encodeRegionEvent(r);
+        Poco::Int64 at = wallClockMs();
+        for (const auto& peer : m_options.relayPeers) {
+            std::string p = peer;
+            session << q("INSERT INTO relay_queue (peer, payload, created_at) VALUES (?, ?, ?)"),
+                use(p), use(payload), use(at), now;
+        }
+    }
+}
+
+std::uint32_t CommentStore::nextPartitionedVideoId(Session& session) const
+{
+    Poco::Int64 highest = 0;
+    session << "SELECT COALESCE(MAX(id), 0) FROM videos", into(highest), now;
+    const std::uint64_t stride = m_options.videoIdStride, slot = m_options.videoIdSlot;
+    const std::uint64_t above = static_cast<std::uint64_t>(highest) + 1;
+    const std::uint64_t next = above + (slot + stride - above % stride) % stride;
+    if (next > std::uint64_t(std::numeric_limits<std::int32_t>::max()))
+        throw ApiError(ErrorKind::Unavailable, "video_ids_exhausted", "no video id left");
+    return static_cast<std::uint32_t>(next);
+}
+
+bool CommentStore::archivedContains(
+    Session& session, std::uint32_t videoId, std::uint64_t commentId) const
+{
+    Poco::Int64 vid = videoId, id = static_cast<Poco::Int64>(commentId);
+    std::vector<Poco::Data::BLOB> blobs;
+    session << q("SELECT data FROM comment_blocks WHERE video_id = ? AND first_id <= ? AND "
+                 "last_id >= ?"),
+        use(vid), use(id), use(id), into(blobs), now;
+    for (const auto& blob : blobs) {
+        for (const auto& c : archive::decodeBlock(blobText(blob), videoId)) {
+            if (c.id == commentId)
+                return true;
+        }
+    }
+    return false;
+}
+
+CommentStore::OpFn CommentStore::replicatedOp(const RegionEvent& event, bool& fresh)
+{
+    return [this, &event, &fresh](Session& session, std::vector<CommitEvent>& events) {
+        fresh = false;
+        const std::uint32_t videoId = event.videoId();
+        Poco::Int64 vid = videoId;
+        CommitEvent e;
+        e.videoId = videoId;
+        e.origin = event.origin;
+        switch (event.type) {
+        case RegionEvent::Type::VideoCreated: {
+            const Video& v = event.video;
+            std::string t = v.title, sid = v.streamerId, sname = v.streamerName;
+            Poco::Int64 created = v.createdAtMs;
+            std::vector<Poco::Int64> ids;
+            session << q("INSERT INTO videos (id, title, streamer_id, streamer_name, created_at) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"),
+                use(vid), use(t), use(sid), use(sname), use(created), into(ids), now;
+            fresh = !ids.empty();
+            e.type = CommitEvent::Type::VideoCreated;
+            break;
+        }
+        case RegionEvent::Type::VideoEnded: {
+            if (!loadVideo(session, videoId, true))
+                throw ApiError(ErrorKind::Conflict, "unknown_video", "the video is not here yet");
+            Poco::Int64 at = event.video.endedAtMs;
+            Statement update(session);
+            update << q("UPDATE videos SET status = 'ended', ended_at = ? WHERE id = ? AND "
+                        "status = 'live'"),
+                use(at), use(vid);
+            fresh = update.execute() > 0;
+            e.type = CommitEvent::Type::VideoEnded;
+            break;
+        }
+        case RegionEvent::Type::CommentAdded: {
+            const auto video = loadVideo(session, videoId, true);
+            if (!video)
+                throw ApiError(ErrorKind::Conflict, "unknown_video", "the video is not here yet");
+            const Comment& c = event.comment;
+            if (archivedContains(session, videoId, c.id))
+                return;
+            Poco::Int64 id = static_cast<Poco::Int64>(c.id), created = c.createdAtMs;
+            std::string uid = c.userId, uname = c.userName, text = c.text;
+            std::vector<Poco::Int64> ids;
+            session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, "
+                         "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
+                         "RETURNING id"),
+                use(id), use(vid), use(uid), use(uname), use(text), use(created), into(ids), now;
+            fresh = !ids.empty();
+            if (fresh) {
+                // Same id as in its origin region: a copy newer than this region's head joins
+                // the video's chain; an older one (written there while newer ones were written
+                // here) is delivered unchained, placed by id (docs/operations.md "Regions").
+                const ChainLink link = advanceChain(session, *video, c.id);
+                e.prevId = link.prevId;
+                e.chained = link.chained;
+            }
+            e.type = CommitEvent::Type::CommentAdded;
+            e.comment = c;
+            break;
+        }
+        case RegionEvent::Type::CommentDeleted: {
+            if (!loadVideo(session, videoId, true))
+                return; // never here, or removed by retention: nothing to delete
+            Poco::Int64 id = static_cast<Poco::Int64>(event.comment.id);
+            Statement remove(session);
+            remove << q("DELETE FROM comments WHERE video_id = ? AND id = ?"), use(vid), use(id);
+            Principal moderator;
+            moderator.role = Role::Moderator; // authorised by the origin region already
+            fresh = remove.execute() > 0
+                || deleteArchived(session, videoId, event.comment.id, moderator);
+            if (fresh)
+                session << q("UPDATE videos SET comment_count = comment_count - 1 WHERE id = ?"),
+                    use(vid), now;
+            e.type = CommitEvent::Type::CommentDeleted;
+            e.comment.id = event.comment.id;
+            e.comment.videoId = videoId;
+            break;
+        }
+        }
+        if (fresh)
+            events.push_back(std::move(e));
+    };
+}
+
+std::size_t CommentStore::applyReplicated(const std::vector<RegionEvent>& events)
+{
+    // One flag per event, set by its op on the writer thread (std::vector<bool> packs bits).
+    std::unique_ptr<bool[]> fresh(new bool[events.size()]());
+    std::vector<std::shared_ptr<WriteOp>> ops;
+    std::exception_ptr first;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        try {
+            ops.push_back(enqueue(events[i].videoId(), replicatedOp(events[i], fresh[i]), {}));
+        } catch (...) {
+            first = std::current_exception();
+            break;
+        }
+    }
+    std::size_t applied = 0;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        try {
+            await(ops[i]);
+            applied += fresh[i] ? 1 : 0;
+        } catch (...) {
+            if (!first)
+                first = std::current_exception();
+        }
+    }
+    if (first)
+        std::rethrow_exception(first);
+    return applied;
+}
+
+bool CommentStore::addReplicatedComment(const Comment& comment, const std::string& origin)
+{
+    RegionEvent e { RegionEvent::Type::CommentAdded, origin, {}, {} };
+    e.comment = comment;
+    return applyReplicated({ e }) > 0;
+}
+
+bool CommentStore::addReplicatedVideo(const Video& video, const std::string& origin)
+{
+    RegionEvent e { RegionEvent::Type::VideoCreated, origin, {}, {} };
+    e.video = video;
+    return applyReplicated({ e }) > 0;
+}
+
+bool CommentStore::endReplicatedVideo(
+    std::uint32_t videoId, std::int64_t endedAtMs, const std::string& origin)
+{
+    RegionEvent e { RegionEvent::Type::VideoEnded, origin, {}, {} };
+    e.video.id = videoId;
+    e.video.endedAtMs = endedAtMs;
+    return applyReplicated({ e }) > 0;
+}
+
+bool CommentStore::deleteReplicatedComment(
+    std::uint32_t videoId, std::uint64_t commentId, const std::string& origin)
+{
+    RegionEvent e { RegionEvent::Type::CommentDeleted, origin, {}, {} };
+    e.comment.id = commentId;
+    e.comment.videoId = videoId;
+    return applyReplicated({ e }) > 0;
+}
+
+std::vector<RelayRow> CommentStore::relayPending(
+    const std::string& peer, std::size_t limit, std::size_t maxBytes) const
+{
+    Session session = m_readPool->get();
+    std::string p = peer;
+    Poco::Int64 n = static_cast<Poco::Int64>(limit);
+    std::vector<Poco::Int64> seqs, created;
+    std::vector<std::string> payloads;
+    session << q("SELECT seq, payload, created_at FROM relay_queue WHERE peer = ? ORDER BY seq "
+                 "LIMIT ?"),
+        use(p), use(n), into(seqs), into(payloads), into(created), now;
+    std::vector<RelayRow> rows;
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+        bytes += payloads[i].size() + 1;
+        if (!rows.empty() && bytes > maxBytes)
+            break;
+        rows.push_back({ seqs[i], std::move(payloads[i]), created[i] });
+    }
+    return rows;
+}
+
+void CommentStore::relayDelivered(const std::string& peer, const std::vector<std::int64_t>& seqs)
+{
+    if (seqs.empty())
+        return;
+    execute(0, [&](Session& session, std::vector<CommitEvent>&) {
+        // By seq, not by range: on PostgreSQL a lower seq may commit after a higher one.
+        std::string p = peer;
+        for (const std::int64_t seq : seqs) {
+            Poco::Int64 s = seq;
+            session << q("DELETE FROM relay_queue WHERE peer = ? AND seq = ?"), use(p), use(s), now;
+        }
+    });
+}
+
+RelayBacklog CommentStore::relayBacklog(const std::string& peer) const
+{
+    Session session = m_readPool->get();
+    std::string p = peer;
+    Poco::Int64 depth = 0, oldest = 0;
+    session << q("SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM relay_queue WHERE peer = ?"),
+        use(p), into(depth), into(oldest), now;
+    return { static_cast<std::size_t>(depth), oldest };
+}
+
+namespace {
+
+/// SQLite: the region is one node, so the lease is always this node's.
+class SoleRelayLease final : public RelayLease {
+public:
+    bool held() const override { return true; }
+};
+
+/// PostgreSQL: a session advisory lock, held as long as its connection lives.
+class SessionRelayLease final : public RelayLease {
+public:
+    SessionRelayLease(const StoreBackend& backend, std::unique_ptr<Session> session)
+        : m_backend(backend)
+        , m_session(std::move(session))
+    { }
+    bool held() const override { return !m_backend.connectionLost(*m_session); }
+
+private:
+    const StoreBackend& m_backend;
+    std::unique_ptr<Session> m_session;
+};
+
+} // namespace
+
+std::unique_ptr<RelayLease> CommentStore::tryRelayLease(const std::string& peer)
+{
+    if (!m_backend->sharedByNodes())
+        return std::make_unique<SoleRelayLease>();
+    auto session = m_backend->connectWriter();
+    if (!m_backend->tryAdvisoryLock(*session, "lc-relay:" + peer))
+        return nullptr;
+    return std::make_unique<SessionRelayLease>(*m_backend, std::move(session));
 }
 
 std::optional<std::string> CommentStore::findCommentResult(
@@ -743,6 +1100,12 @@ std::size_t CommentStore::countAfter(
     }
     count += whole;
     return static_cast<std::size_t>(std::min<Poco::Int64>(count, limit));
+}
+
+std::uint64_t CommentStore::chainHead(std::uint32_t videoId) const
+{
+    const auto v = video(videoId);
+    return v ? v->lastCommentId : 0;
 }
 
 std::vector<Comment> CommentStore::commentsAfter(

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "model/types.h"
+#include "store/region_events.h"
 
 #include <condition_variable>
 #include <cstdint>
@@ -32,6 +33,15 @@ struct CommitEvent {
     Type type = Type::CommentAdded;
     std::uint32_t videoId = 0;
     Comment comment; ///< CommentAdded: the comment; CommentDeleted: only id and videoId are set
+    /// CommentAdded: the id of the video's comment committed just before this one (0: the first).
+    /// Every chained comment of a video has a larger id than its predecessor, so the links of a
+    /// video form one chain in commit order = id order (docs/protocol.md "Order across nodes").
+    std::uint64_t prevId = 0;
+    /// CommentAdded: false for a comment stored with a preset id not above the video's newest
+    /// (a cross-region copy): it is outside the chain and prevId means nothing.
+    bool chained = true;
+    /// Empty: written in this region (relayed to the peers); else the region it was relayed from.
+    std::string origin;
 };
 
 /// Result of an idempotent write: either freshly done, or the first result replayed.
@@ -60,6 +70,35 @@ struct StoreOptions {
     std::size_t readPoolSize = 32; ///< at most this many reader connections
     int connectAttempts = 5; ///< PostgreSQL: connection attempts at open() …
     int connectDeadlineMs = 10000; ///< … all within this many milliseconds
+    // Regions (docs/operations.md "Regions").
+    std::string region; ///< this region's name (the origin of its relayed writes)
+    /// Each local write queues one relay row per peer region, in the write's transaction.
+    std::vector<std::string> relayPeers;
+    /// New videos get ids ≡ videoIdSlot (mod videoIdStride): regions never collide on a video id.
+    std::uint32_t videoIdStride = 1;
+    std::uint32_t videoIdSlot = 0;
+};
+
+/// A relayed write waiting for its peer region (a relay_queue row).
+struct RelayRow {
+    std::int64_t seq = 0; ///< queue order
+    std::string payload; ///< encodeRegionEvent() JSON
+    std::int64_t createdAtMs = 0;
+};
+
+/// The undelivered rows of one peer: depth, and the time of the oldest (0 when empty).
+struct RelayBacklog {
+    std::size_t depth = 0;
+    std::int64_t oldestMs = 0;
+};
+
+/// Exclusive right of one node of a region to drain one peer's relay queue (see
+/// CommentStore::tryRelayLease()).
+class RelayLease {
+public:
+    virtual ~RelayLease() = default;
+    /// False once the lease is lost (its database connection dropped): drop it and retry.
+    virtual bool held() const = 0;
 };
 
 class StoreBackend;
@@ -124,6 +163,37 @@ public:
     /// Deletes a comment (author or moderator, else 403; 404 if unknown in that video).
     void deleteComment(std::uint32_t videoId, std::uint64_t commentId, const Principal& caller);
 
+    // --- region relay (docs/operations.md "Regions"; block until committed) ---
+    /// Stores a comment relayed from region `origin` under its own id (ON CONFLICT DO NOTHING,
+    /// also when it is already packed into an archive block). The video may have ended here
+    /// already: history converges. True when it was new (then onCommitted sees it, with origin).
+    /// 409 `unknown_video` when the video is not here yet (the relay retries).
+    bool addReplicatedComment(const Comment& comment, const std::string& origin);
+    /// Stores a video relayed from `origin` under its own id; true when it was new.
+    bool addReplicatedVideo(const Video& video, const std::string& origin);
+    /// Ends a relayed video (no-op when ended already); true when it was live here.
+    bool endReplicatedVideo(
+        std::uint32_t videoId, std::int64_t endedAtMs, const std::string& origin);
+    /// Deletes a comment whose deletion was relayed (no-op when it is not here); true when it was.
+    bool deleteReplicatedComment(
+        std::uint32_t videoId, std::uint64_t commentId, const std::string& origin);
+    /// The ops above for a whole ingest batch, queued together so one group commit takes them
+    /// (ordered by video id, each event's own order kept within a video). Every event is tried;
+    /// then the first failure is rethrown. Returns how many were new.
+    std::size_t applyReplicated(const std::vector<RegionEvent>& events);
+
+    /// The oldest undelivered relay rows of `peer`, in queue order: at most `limit` rows and
+    /// about `maxBytes` of payload (always at least one row when any is queued).
+    std::vector<RelayRow> relayPending(
+        const std::string& peer, std::size_t limit, std::size_t maxBytes) const;
+    /// Removes delivered rows (by seq) from `peer`'s queue.
+    void relayDelivered(const std::string& peer, const std::vector<std::int64_t>& seqs);
+    RelayBacklog relayBacklog(const std::string& peer) const;
+    /// The right to drain `peer`'s queue: on SQLite (one node per file) always granted; on
+    /// PostgreSQL a session advisory lock on a connection of its own, so only one node of a
+    /// region drains a peer at a time. nullptr when another node holds it.
+    std::unique_ptr<RelayLease> tryRelayLease(const std::string& peer);
+
     // --- reads ---
     /// The stored first result of an idempotent comment post, if that key was used already.
     std::optional<std::string> findCommentResult(
@@ -135,6 +205,11 @@ public:
     std::vector<Comment> comments(std::uint32_t videoId, const PageQuery& query) const;
     /// Number of comments with id > afterId (stops counting at `cap` + 1).
     std::size_t countAfter(std::uint32_t videoId, std::uint64_t afterId, std::size_t cap) const;
+    /// Video::lastCommentId of the video (0: no comment yet, or an unknown video): the head of
+    /// the chain CommitEvent::prevId links (docs/protocol.md "Order across nodes"). Read it
+    /// BEFORE commentsAfter() to know that every chained comment up to it that still exists is in
+    /// that read.
+    std::uint64_t chainHead(std::uint32_t videoId) const;
     /// Comments with id > afterId, oldest first, at most `limit`.
     std::vector<Comment> commentsAfter(
         std::uint32_t videoId, std::uint64_t afterId, std::size_t limit) const;
@@ -142,6 +217,8 @@ public:
     int schemaVersion() const;
     /// Number of migrations open() applied (0 when the database was already current).
     int migrationsApplied() const;
+    /// Number of migrations in this engine's schema (their versions may have gaps).
+    int migrationSteps() const;
     /// Writes queued for the writer and not yet taken into a batch.
     std::size_t queuedWrites() const;
     /// Engine and location, e.g. "postgresql://lc@db:5432/live" (never a password).
@@ -195,6 +272,17 @@ private:
     /// ops). An op on a video locks that video's row first (loadVideo(…, true)).
     void execute(std::uint32_t videoId, const OpFn& fn, std::string lockName = {});
     void migrate(Poco::Data::Session& session);
+    /// Queues the local events of one op for every peer region (inside the op's savepoint).
+    void queueRelay(Poco::Data::Session& session, const std::vector<CommitEvent>& events);
+    /// The id a new video gets in a region (region-partitioned id space, see StoreOptions).
+    std::uint32_t nextPartitionedVideoId(Poco::Data::Session& session) const;
+    /// Whether an archive block of `videoId` holds `commentId`.
+    bool archivedContains(
+        Poco::Data::Session& session, std::uint32_t videoId, std::uint64_t commentId) const;
+    OpFn replicatedOp(const RegionEvent& event, bool& fresh);
+    /// Enqueues an op without waiting (execute() = enqueue + await).
+    std::shared_ptr<WriteOp> enqueue(std::uint32_t videoId, const OpFn& fn, std::string lockName);
+    static void await(const std::shared_ptr<WriteOp>& op);
     void purgeOnce();
     /// Ids of the videos matching `condition` (SQL with one `?`, bound to `value`), ascending.
     std::vector<std::int64_t> videoIdsWhere(const std::string& condition, std::int64_t value) const;
@@ -206,6 +294,21 @@ private:
         const std::string& scope, const std::string& key, const std::string& body);
     std::optional<Video> loadVideo(
         Poco::Data::Session& session, std::uint32_t videoId, bool lock = false) const;
+    /// Where a new comment goes in its video's chain.
+    struct ChainLink {
+        std::uint64_t id = 0; ///< the comment's id (minted here when the preset was 0)
+        std::uint64_t prevId = 0; ///< the video's chain head before this comment
+        bool chained = true; ///< false: a preset id not above the head (outside the chain)
+    };
+    /// Counts a new comment in its video (comment_count + 1) and moves the video's chain head
+    /// (videos.last_id) to it, inside the op that inserts it. `locked` is the video row as read
+    /// with its row lock (loadVideo(…, true)) in this op: the lock serialises the comments of a
+    /// video across every process sharing the database, so commit order is chain order.
+    /// `presetId` 0 mints an id on this node above the head (re-minting when another node
+    /// committed a larger one first); a preset id above the head is linked as is; one below it
+    /// stays unchained (counted, the head unchanged).
+    ChainLink advanceChain(
+        Poco::Data::Session& session, const Video& locked, std::uint64_t presetId);
 
     std::unique_ptr<StoreBackend> m_backend;
     StoreOptions m_options;

@@ -208,8 +208,35 @@ const std::vector<Migration>& PostgresBackend::migrations() const
             "CREATE UNIQUE INDEX comment_blocks_by_last ON comment_blocks (video_id, last_id);"
             "ALTER TABLE videos ADD COLUMN archived_at BIGINT NOT NULL DEFAULT 0;"
             "CREATE INDEX videos_to_archive ON videos (status, archived_at, ended_at);" },
+        // The head of each video's comment chain (docs/protocol.md "Order across nodes"): the
+        // newest comment id ever committed, whether its row was deleted or packed since.
+        { 3, "video_last_id",
+            "ALTER TABLE videos ADD COLUMN last_id BIGINT NOT NULL DEFAULT 0;"
+            "UPDATE videos SET last_id = GREATEST("
+            "  COALESCE((SELECT MAX(id) FROM comments WHERE video_id = videos.id), 0),"
+            "  COALESCE((SELECT MAX(last_id) FROM comment_blocks WHERE video_id = videos.id), "
+            "0));" },
+        // The region relay's outbox (docs/operations.md "Regions"): one row per local write and
+        // peer region, inserted in the write's transaction, deleted once the peer stored it.
+        { 4, "relay_queue",
+            "CREATE TABLE relay_queue ("
+            "  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            "  peer TEXT NOT NULL,"
+            "  payload TEXT NOT NULL,"
+            "  created_at BIGINT NOT NULL);"
+            "CREATE INDEX relay_queue_by_peer ON relay_queue (peer, seq);" },
     };
     return kMigrations;
+}
+
+bool PostgresBackend::tryAdvisoryLock(Poco::Data::Session& session, const std::string& name) const
+{
+    // Session level: held until this connection closes (a crashed node's lock goes with it).
+    std::string key = name;
+    int got = 0;
+    session << "SELECT CASE WHEN pg_try_advisory_lock(hashtext($1)) THEN 1 ELSE 0 END",
+        Poco::Data::Keywords::use(key), Poco::Data::Keywords::into(got), Poco::Data::Keywords::now;
+    return got == 1;
 }
 
 bool PostgresBackend::connectionLost(Poco::Data::Session& session) const

@@ -47,6 +47,8 @@ public:
     std::string sql(const std::string& portable) const override;
     const std::vector<Migration>& migrations() const override;
     bool connectionLost(Poco::Data::Session& session) const override;
+    bool sharedByNodes() const override { return true; }
+    bool tryAdvisoryLock(Poco::Data::Session& session, const std::string& name) const override;
 
     /// The libpq connection string (key=value pairs, values quoted).
     std::string connectionString(int connectTimeoutSeconds) const;

@@ -136,6 +136,23 @@ const std::vector<Migration>& SqliteBackend::migrations() const
             "CREATE UNIQUE INDEX comment_blocks_by_last ON comment_blocks(video_id, last_id);"
             "ALTER TABLE videos ADD COLUMN archived_at INTEGER NOT NULL DEFAULT 0;"
             "CREATE INDEX videos_to_archive ON videos(status, archived_at, ended_at);" },
+        // The head of each video's comment chain (docs/protocol.md "Order across nodes"): the
+        // newest comment id ever committed, whether its row was deleted or packed since.
+        { 4, "video_last_id",
+            "ALTER TABLE videos ADD COLUMN last_id INTEGER NOT NULL DEFAULT 0;"
+            "UPDATE videos SET last_id = MAX("
+            "  COALESCE((SELECT MAX(id) FROM comments WHERE video_id = videos.id), 0),"
+            "  COALESCE((SELECT MAX(last_id) FROM comment_blocks WHERE video_id = videos.id), "
+            "0));" },
+        // The region relay's outbox (docs/operations.md "Regions"): one row per local write and
+        // peer region, inserted in the write's transaction, deleted once the peer stored it.
+        { 5, "relay_queue",
+            "CREATE TABLE relay_queue ("
+            "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            "  peer TEXT NOT NULL,"
+            "  payload TEXT NOT NULL,"
+            "  created_at INTEGER NOT NULL);"
+            "CREATE INDEX relay_queue_by_peer ON relay_queue(peer, seq);" },
     };
     return kMigrations;
 }

@@ -55,6 +55,10 @@ public:
     virtual const std::vector<Migration>& migrations() const = 0;
     /// True when the connection is broken and must be reopened (after a failed transaction).
     virtual bool connectionLost(Poco::Data::Session& session) const = 0;
+    /// Whether several nodes may share this database (then the relay drains under a lock).
+    virtual bool sharedByNodes() const { return false; }
+    /// Takes the session-level lock `name` without waiting; false when another session holds it.
+    virtual bool tryAdvisoryLock(Poco::Data::Session&, const std::string&) const { return true; }
 };
 
 } // namespace livecomments::server::store

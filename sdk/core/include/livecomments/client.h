@@ -64,6 +64,9 @@ struct ClientConfig {
     /// sent with a token of that user, and only to the baseUrl they were written for.
     std::string userId;
     std::string userAgent = "livecomments-sdk/0.1";
+    /// Which certificates https:// requests and streams trust (CA file or in-memory PEM bundle;
+    /// default: the system store). A certificate that does not verify fails with ErrorCode::Tls.
+    TlsOptions tls;
     CacheOptions cache;
     /// Where callbacks run; empty = directly on the Client's I/O thread.
     Executor executor;

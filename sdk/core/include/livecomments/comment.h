@@ -34,10 +34,21 @@ struct Comment {
     User user;
     std::string text; ///< UTF-8
     std::string createdAt; ///< RFC 3339 UTC, e.g. "2026-11-23T10:15:30.123Z"
+    /// Timeline only (TimelineOptions::pendingPosts): an own post the server has not stored yet.
+    /// id is 0, user and createdAt are empty, localId is the outbox key. Replaced in place by the
+    /// stored comment (TimelineChange::Kind::Updated) when it is acknowledged.
+    bool pending = false;
+    /// Timeline only: an own post rejected for good (or cancelled); it stays, with localId, until
+    /// the timeline closes, so the app can show why (OutboxEntry::error through the post
+    /// callback).
+    bool failed = false;
+    /// The outbox key (OutboxEntry::key) of a pending or failed own post; empty otherwise.
+    std::string localId;
     bool operator==(const Comment& o) const
     {
         return id == o.id && videoId == o.videoId && user == o.user && text == o.text
-            && createdAt == o.createdAt;
+            && createdAt == o.createdAt && pending == o.pending && failed == o.failed
+            && localId == o.localId;
     }
 };
 

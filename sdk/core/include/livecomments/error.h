@@ -10,7 +10,11 @@ namespace livecomments {
 /// decision in Error::isRecoverable().
 enum class ErrorCode {
     InvalidArgument, ///< a caller passed a value the SDK cannot use (empty URL, bad id, text size)
-    Network, ///< connection refused/reset/cut, DNS failure, TLS failure
+    Network, ///< connection refused/reset/cut, DNS failure
+    /// TLS handshake failed: the server's certificate is not trusted (see ClientConfig::tls),
+    /// has the wrong host name or expired, or the CA file cannot be read. Retried like Network
+    /// (an intercepting captive portal goes away with the network), never answered insecurely.
+    Tls,
     Timeout, ///< connect/transfer timeout or a stream that stayed silent past its heartbeat
     ServerError, ///< HTTP 5xx
     RateLimited, ///< HTTP 429 (Error::retryAfterMs may hold the server's Retry-After)
@@ -43,7 +47,8 @@ struct Error {
     int httpStatus = 0; ///< HTTP status when the error came from a response, else 0
     long long retryAfterMs = -1; ///< server's Retry-After in ms when given (429/503), else -1
 
-    /// True when trying again later may succeed: Network, Timeout, ServerError, RateLimited.
+    /// True when trying again later may succeed: Network, Tls, Timeout, ServerError,
+    /// RateLimited.
     /// Everything else is final (a retry would get the same answer).
     bool isRecoverable() const noexcept;
 };

@@ -17,6 +17,22 @@ namespace livecomments {
 /// HTTP header fields in order. Response field names are lower-cased by every backend.
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+/// Which server certificates HTTPS requests trust (ClientConfig::tls; every request carries a
+/// copy). Both backends honour it the same way. Ignored for http:// URLs.
+struct TlsOptions {
+    /// PEM file with the CA certificate(s) to trust *instead of* the system store, e.g. a private
+    /// CA's certificate. Empty = not used. An unreadable file fails every HTTPS request
+    /// (ErrorCode::Tls), it never falls back to the system store.
+    std::string caFile;
+    /// The same as PEM text in memory (one or more `-----BEGIN CERTIFICATE-----` blocks), e.g. a
+    /// bundle shipped inside the app (Android/iOS have no store libcurl can read). Empty = not
+    /// used. Client::create() rejects a config that sets both caFile and caPem.
+    std::string caPem;
+    /// false = accept any certificate and any host name: for throwaway test setups only;
+    /// Client::create() logs a warning. Never turned off by the SDK itself.
+    bool verifyPeer = true;
+};
+
 /// One request handed to an HttpBackend.
 struct HttpBackendRequest {
     std::string method = "GET";
@@ -29,6 +45,7 @@ struct HttpBackendRequest {
     std::chrono::milliseconds connectTimeout { 10000 };
     std::chrono::milliseconds timeout { 30000 }; ///< whole-request limit; ignored for streams
     std::string userAgent; ///< empty = the backend's default
+    TlsOptions tls; ///< trust settings for https:// (empty = the system's CA store)
 };
 
 /// Receives the events of one request, in this order: onHead at most once (the final, non-1xx
@@ -45,7 +62,7 @@ public:
     /// Body bytes (the sink copies them).
     virtual void onData(std::string_view chunk) = 0;
     /// The request ended: @p error unset = the response ended normally (any HTTP status, the
-    /// core interprets it); set = transport failure (ErrorCode::Network, Timeout, Protocol,
+    /// core interprets it); set = transport failure (ErrorCode::Network, Tls, Timeout, Protocol,
     /// InvalidArgument or Internal). A request ended by cancel() is not an error.
     virtual void onDone(std::optional<Error> error) = 0;
 };

@@ -12,7 +12,7 @@
 namespace livecomments {
 
 namespace detail {
-class SubscriptionImpl;
+class SubscriptionHandle;
 }
 
 /// Contents of the `hello` event that starts every stream connection.
@@ -63,6 +63,14 @@ struct SubscriptionCallbacks {
 /// Reconnects by itself (see EventSource), resumes with Last-Event-ID, watches heartbeats
 /// (≈2.5 × hello.heartbeat_ms of silence = dead → reconnect), dedupes by id.
 ///
+/// Every Subscription and Timeline of one video inside a Client shares ONE stream connection
+/// (the server sees one viewer); it opens with the first and closes with the last. The first
+/// opener's options decide the connection's resume point and dedupe window; a later one gets the
+/// state and the live connection's hello (`resumed` false) at once, comments from then on, and
+/// onReset("joined") when it asked to resume from further back than the connection did.
+/// status(), lastCommentId(), connectionAttempts(), viewers() and ended() describe that shared
+/// connection.
+///
 /// Threading: as EventSource — handle usable from any thread; callbacks serialized on the I/O
 /// thread or the executor; none after close()/destructor returns.
 class Subscription {
@@ -83,8 +91,8 @@ public:
 private:
     friend class Client;
     friend class Timeline;
-    explicit Subscription(std::shared_ptr<detail::SubscriptionImpl> impl);
-    std::shared_ptr<detail::SubscriptionImpl> m_impl;
+    explicit Subscription(std::shared_ptr<detail::SubscriptionHandle> impl);
+    std::shared_ptr<detail::SubscriptionHandle> m_impl;
 };
 
 } // namespace livecomments

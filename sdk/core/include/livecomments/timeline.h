@@ -3,6 +3,7 @@
 
 #include "livecomments/comment.h"
 #include "livecomments/error.h"
+#include "livecomments/outbox.h"
 #include "livecomments/result.h"
 #include "livecomments/stream_state.h"
 
@@ -27,19 +28,33 @@ struct TimelineOptions {
     std::size_t prefetchDistance = 25;
     bool live = true; ///< also subscribe to the live stream
     bool useCache = true; ///< show and store pages in the Client's cache (when it has one)
+    /// Show the app's own posts to this video at once: every outbox entry of the video
+    /// (Client::post(), and entries restored from the cache) is appended after the newest
+    /// comment as a Comment with `pending` set (id 0, `localId` = outbox key), in posting order.
+    /// When the server's 201 or the comment's live echo arrives, whichever comes first, it is
+    /// replaced by the stored comment — in place (Kind::Updated) when that comment sorts where
+    /// the pending one stood, else removed and inserted at its id position — and never shown
+    /// twice. A post failed for good stays, marked `failed` (Kind::Updated). Off by default:
+    /// a model that predates Kind::Updated sees no change it does not know.
+    bool pendingPosts = false;
 };
 
-/// One change of the timeline sequence (oldest first, index 0 = oldest loaded comment).
+/// One change of the timeline sequence (oldest first, index 0 = oldest loaded comment; pending
+/// own posts, if shown, follow the newest comment).
 struct TimelineChange {
     enum class Kind {
         Inserted, ///< `comments` were inserted at `index` (contiguous, id-ordered)
         Removed, ///< `count` comments were removed at `index` (deletions)
         Reset, ///< the whole sequence was replaced by `comments`
+        /// the `count` comments at `index` were replaced by `comments` (same positions): a
+        /// pending own post became the stored comment, or was marked failed
+        /// (TimelineOptions::pendingPosts only)
+        Updated,
     };
     Kind kind = Kind::Inserted;
     std::size_t index = 0;
     std::size_t count = 0; ///< number of comments inserted/removed (Reset: new size)
-    std::vector<Comment> comments; ///< Inserted / Reset: the new comments, oldest first
+    std::vector<Comment> comments; ///< Inserted / Reset / Updated: the new comments, oldest first
     bool atFront() const { return kind == Kind::Inserted && index == 0; }
 };
 
@@ -69,7 +84,9 @@ struct TimelineCallbacks {
 /// the live stream (resuming after the newest known id), and pages backwards on demand with
 /// `before=`, serving cached pages first and prefetching the next older page when the reader gets
 /// near the oldest loaded comment. A `reset` from the server (or an incomplete resume) triggers
-/// an `after=` refetch; while it runs TimelineStatus::fillingGap is true.
+/// an `after=` refetch; while it runs TimelineStatus::fillingGap is true. What the server
+/// replays after a resume (the comments up to its hello's `last_id`) arrives as one Inserted
+/// change, not one per comment.
 ///
 /// Threading: handle usable from any thread; callbacks serialized on the I/O thread or the
 /// executor, none after close()/destructor returns. snapshot() is a thread-safe copy of the I/O
@@ -94,6 +111,11 @@ public:
     /// Same, by comment id (the position of that id in the sequence).
     void setReaderPositionById(CommentId id);
     void close(); ///< idempotent, non-blocking
+    /// Client::post() to this timeline's video (same outbox, same callbacks). With
+    /// TimelineOptions::pendingPosts the comment is in the sequence at once, pending. After
+    /// close() (or with the Client gone) returns ErrorCode::Closed.
+    Result<std::string> post(
+        std::string text, std::function<void(const OutboxEntry&)> onUpdate = {});
 
     VideoId videoId() const;
     std::vector<Comment> snapshot() const; ///< current sequence, oldest first

@@ -182,7 +182,6 @@ Result<std::unique_ptr<Subscription>> Client::subscribe(
         return closedError();
     if (videoId <= 0)
         return invalid("video id must be positive");
-    // The impl's gate is created with it; wrap callbacks after construction via a shared gate.
     auto gate = std::make_shared<detail::HandleGate>();
     SubscriptionCallbacks sink;
     sink.onStatus = gated(m_core, gate, std::move(callbacks.onStatus));
@@ -192,10 +191,9 @@ Result<std::unique_ptr<Subscription>> Client::subscribe(
     sink.onReset = gated(m_core, gate, std::move(callbacks.onReset));
     sink.onViewers = gated(m_core, gate, std::move(callbacks.onViewers));
     sink.onEnded = gated(m_core, gate, std::move(callbacks.onEnded));
-    auto impl
-        = std::make_shared<detail::SubscriptionImpl>(m_core, videoId, options, std::move(sink));
-    impl->init();
-    impl->setGate(gate);
+    // One listener of the video's shared stream (opened with the first, closed with the last).
+    auto impl = std::make_shared<detail::SubscriptionHandle>(
+        m_core, videoId, options, std::move(sink), gate);
     if (!startHandle(m_core, impl))
         return closedError();
     return std::unique_ptr<Subscription>(new Subscription(impl));
@@ -335,7 +333,7 @@ void Client::deleteComment(
 
 // ---- Subscription ----------------------------------------------------------------------------
 
-Subscription::Subscription(std::shared_ptr<detail::SubscriptionImpl> impl)
+Subscription::Subscription(std::shared_ptr<detail::SubscriptionHandle> impl)
     : m_impl(std::move(impl))
 { }
 
@@ -442,6 +440,14 @@ void Timeline::setReaderPositionById(CommentId id)
 {
     auto impl = m_impl;
     impl->core()->post([impl, id] { impl->setReaderIdOnLoop(id); });
+}
+
+Result<std::string> Timeline::post(
+    std::string text, std::function<void(const OutboxEntry&)> onUpdate)
+{
+    if (!m_impl->gate()->open)
+        return closedError();
+    return m_impl->core()->enqueuePost(m_impl->videoId(), std::move(text), std::move(onUpdate));
 }
 
 VideoId Timeline::videoId() const

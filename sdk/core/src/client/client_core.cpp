@@ -115,6 +115,12 @@ Result<std::shared_ptr<ClientCore>> ClientCore::create(ClientConfig config)
         return invalid("baseUrl contains whitespace");
     while (!config.baseUrl.empty() && config.baseUrl.back() == '/')
         config.baseUrl.pop_back();
+    if (!config.tls.caFile.empty() && !config.tls.caPem.empty())
+        return invalid("tls: set caFile or caPem, not both");
+    if (!config.tls.verifyPeer && config.onLog) {
+        config.onLog(LogLevel::Warning,
+            "tls.verifyPeer is off: any certificate is accepted (for test setups only)");
+    }
     std::call_once(g_curlInit, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     std::shared_ptr<ClientCore> core(new ClientCore(std::move(config)));
     if (!core->m_loop->valid())
@@ -311,6 +317,7 @@ HttpRequest ClientCore::makeRequest(
     r.connectTimeout = m_config.connectTimeout;
     r.timeout = m_config.requestTimeout;
     r.userAgent = m_config.userAgent;
+    r.tls = m_config.tls;
     if (!t.empty() && t.find_first_of("\r\n") == std::string::npos)
         r.headers.emplace_back("Authorization", "Bearer " + t);
     return r;
@@ -519,6 +526,12 @@ void ClientCore::outboxReport(const OutboxItem& item)
     if (m_config.onOutbox) {
         auto cb = m_config.onOutbox;
         deliver(nullptr, [cb, entry] { cb(entry); });
+    }
+    // Timelines showing own posts as pending (a copy: a handle may register meanwhile).
+    auto handles = m_handles;
+    for (auto& w : handles) {
+        if (auto h = w.lock())
+            h->outboxChangedOnLoop(entry);
     }
 }
 

@@ -17,6 +17,8 @@
 
 namespace livecomments::detail {
 
+class SubscriptionImpl;
+
 /// The user a token belongs to: the JWT `sub` claim, "" for no token, or "token:<hash>" for an
 /// opaque token (never decoded as anyone else).
 std::string identityOfToken(const std::string& token);
@@ -37,6 +39,8 @@ public:
     virtual void resumeOnLoop() { }
     /// Client::networkChanged() / reconnectNow(): reconnect at once, skipping any backoff wait.
     virtual void reconnectNowOnLoop() { }
+    /// Every outbox state change (also of entries restored from the cache).
+    virtual void outboxChangedOnLoop(const OutboxEntry&) { }
 };
 
 /// Threading: created by Client::create(); post(), deliver-gate closing, shutdown() and the
@@ -82,6 +86,8 @@ public:
     /// share the answer); @p then runs on the loop with true when a token came. Loop thread.
     void refreshToken(std::function<void(bool ok)> then);
     bool canRefreshToken() const { return static_cast<bool>(m_config.tokenRefresher); }
+    /// The user the outbox belongs to (the token's `sub`, or ClientConfig::userId).
+    const std::string& ownerUser() const { return m_owner.user; }
 
     // History (loop thread; callbacks are internal, not gated).
     void fetchHistoryOnLoop(
@@ -94,6 +100,10 @@ public:
     std::vector<OutboxEntry> pendingPosts() const;
     /// A stream reached the server: retry a waiting outbox entry now.
     void serverReachable();
+
+    /// The shared comment stream of each video (see SubscriptionImpl::acquireOnLoop()). Loop
+    /// thread.
+    std::map<VideoId, std::weak_ptr<SubscriptionImpl>>& streams() { return m_streams; }
 
     // Mobile life cycle (Client::suspend/resume/networkChanged), loop thread.
     void suspendOnLoop();
@@ -133,6 +143,7 @@ private:
     std::string m_cacheNote;
     Error m_cacheError;
     std::vector<std::weak_ptr<Closable>> m_handles;
+    std::map<VideoId, std::weak_ptr<SubscriptionImpl>> m_streams;
 
     bool m_suspended = false; ///< streams closed and the outbox paused until resume
     std::deque<OutboxItem> m_outbox;

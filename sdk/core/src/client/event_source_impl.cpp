@@ -164,6 +164,7 @@ void EventSourceImpl::connectHop()
     req.stream = true;
     req.connectTimeout = m_core->config().connectTimeout;
     req.userAgent = m_core->config().userAgent;
+    req.tls = m_core->config().tls;
     req.headers.emplace_back("Accept", "text/event-stream");
     req.headers.emplace_back("Cache-Control", "no-cache");
     for (const auto& h : m_request.headers)

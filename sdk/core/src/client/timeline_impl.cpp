@@ -30,13 +30,15 @@ TimelineImpl::TimelineImpl(std::shared_ptr<ClientCore> core, VideoId video, Time
 std::vector<Comment> TimelineImpl::snapshot() const
 {
     std::lock_guard<std::mutex> lock(m_mutex);
-    return m_seq;
+    std::vector<Comment> out = m_seq;
+    out.insert(out.end(), m_own.begin(), m_own.end());
+    return out;
 }
 
 std::size_t TimelineImpl::size() const
 {
     std::lock_guard<std::mutex> lock(m_mutex);
-    return m_seq.size();
+    return m_seq.size() + m_own.size();
 }
 
 TimelineStatus TimelineImpl::status() const
@@ -117,6 +119,11 @@ void TimelineImpl::startOnLoop()
             }
         }
     }
+    if (m_options.pendingPosts) {
+        // Posts queued before this timeline opened (also those restored from the cache).
+        for (const auto& e : m_core->pendingPosts())
+            outboxChangedOnLoop(e);
+    }
     if (m_options.live) {
         startLive(newest);
     } else if (!m_ready) {
@@ -132,13 +139,29 @@ void TimelineImpl::startLive(CommentId resumeAfter)
     SubscriptionCallbacks sink;
     sink.onStatus = [weak](const StreamStatus& s) {
         auto self = weak.lock();
+        if (self && s.state != StreamState::Live)
+            self->flushReplay(); // the connection is gone: what came of the replay is complete
         if (self && self->m_callbacks.onStreamStatus) {
             auto cb = self->m_callbacks.onStreamStatus;
             self->m_core->deliver(self->m_gate, [cb, s] { cb(s); });
         }
     };
-    sink.onHello = [weak](const Hello&) {
+    sink.onHello = [weak](const Hello& h) {
         auto self = weak.lock();
+        if (self && self->m_ready && h.resumed && h.lastIdKnown && h.lastId > self->newestId()) {
+            // The replay that follows ends with the video's newest id: merge it as one change.
+            // The timer only bounds the wait should that comment have been deleted meanwhile.
+            self->flushReplay();
+            self->m_replayUntil = h.lastId;
+            auto w = self->weak_from_this();
+            self->m_replayTimer
+                = self->m_core->loop().addTimer(std::chrono::milliseconds(1000), [w] {
+                      if (auto t = w.lock()) {
+                          t->m_replayTimer = 0;
+                          t->flushReplay();
+                      }
+                  });
+        }
         if (self && self->m_revalidateOnHello) {
             // The server is reachable: check the page the cache showed (deleted meanwhile?).
             self->revalidate(std::exchange(self->m_revalidateOnHello, 0) + 1);
@@ -156,19 +179,19 @@ void TimelineImpl::startLive(CommentId resumeAfter)
             self->m_pendingLive.push_back(c);
             return;
         }
-        if (self->useCache())
-            self->m_core->cache()->storeComments(self->m_video, { c });
-        self->insert({ c });
-        self->recordSegment();
+        self->addLive(c);
     };
     sink.onDeleted = [weak](CommentId id) {
-        if (auto self = weak.lock())
+        if (auto self = weak.lock()) {
+            self->flushReplay();
             self->remove(id);
+        }
     };
     sink.onReset = [weak](const std::string&) {
         auto self = weak.lock();
         if (!self || self->m_closed)
             return;
+        self->flushReplay();
         if (!self->m_ready) {
             self->m_fillAfterReady = true;
             return;
@@ -192,8 +215,8 @@ void TimelineImpl::startLive(CommentId resumeAfter)
     };
     SubscriptionOptions opts;
     opts.resumeAfter = resumeAfter;
-    m_sub = std::make_shared<SubscriptionImpl>(m_core, m_video, opts, std::move(sink));
-    m_sub->init();
+    m_sub = SubscriptionImpl::acquireOnLoop(m_core, m_video, opts);
+    m_listener = m_sub->addListenerOnLoop(std::move(sink), resumeAfter);
     m_sub->startOnLoop();
 }
 
@@ -340,8 +363,10 @@ void TimelineImpl::fetchFillPage()
     });
 }
 
-void TimelineImpl::insert(std::vector<Comment> comments)
+void TimelineImpl::insert(std::vector<Comment> comments, bool settle)
 {
+    if (settle && !m_own.empty())
+        comments = settleEchoes(std::move(comments));
     if (comments.empty())
         return;
     std::sort(comments.begin(), comments.end(), byId);
@@ -385,6 +410,153 @@ void TimelineImpl::insert(std::vector<Comment> comments)
         m_reader += insertedBeforeReader;
     for (auto& c : changes)
         emit(std::move(c));
+}
+
+void TimelineImpl::addLive(const Comment& c)
+{
+    if (m_replayUntil) {
+        m_replayBatch.push_back(c);
+        if (c.id >= m_replayUntil)
+            flushReplay();
+        return;
+    }
+    if (useCache())
+        m_core->cache()->storeComments(m_video, { c });
+    insert({ c });
+    recordSegment();
+}
+
+void TimelineImpl::flushReplay()
+{
+    if (m_replayTimer)
+        m_core->loop().cancelTimer(std::exchange(m_replayTimer, 0));
+    m_replayUntil = 0;
+    auto batch = std::move(m_replayBatch);
+    m_replayBatch.clear();
+    if (batch.empty() || m_closed)
+        return;
+    if (useCache())
+        m_core->cache()->storeComments(m_video, batch);
+    insert(std::move(batch));
+    recordSegment();
+}
+
+namespace {
+std::string trimmed(const std::string& text)
+{
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos)
+        return {};
+    return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+} // namespace
+
+std::vector<Comment> TimelineImpl::settleEchoes(std::vector<Comment> comments)
+{
+    // The echo carries no outbox key: it is ours when our user wrote that very text. The oldest
+    // pending post with it is the one the server stored first (the outbox sends in order).
+    std::vector<Comment> rest;
+    for (auto& c : comments) {
+        std::optional<std::size_t> match;
+        if (c.user.id == m_core->ownerUser()) {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            for (std::size_t k = 0; k < m_own.size() && !match; ++k) {
+                if (m_own[k].pending && trimmed(m_own[k].text) == c.text)
+                    match = k;
+            }
+        }
+        if (match)
+            settleOwn(*match, std::move(c));
+        else
+            rest.push_back(std::move(c));
+    }
+    return rest;
+}
+
+void TimelineImpl::settleOwn(std::size_t k, Comment stored)
+{
+    TimelineChange change;
+    bool merge = false;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        const std::size_t at = m_seq.size() + k;
+        const auto pos = std::lower_bound(m_seq.begin(), m_seq.end(), stored.id,
+            [](const Comment& c, CommentId v) { return c.id < v; });
+        const bool known = pos != m_seq.end() && pos->id == stored.id;
+        m_own.erase(m_own.begin() + static_cast<std::ptrdiff_t>(k));
+        if (!known && k == 0 && pos == m_seq.end()) {
+            // Where the pending post stood is where the stored one sorts: replace in place.
+            change.kind = TimelineChange::Kind::Updated;
+            change.index = at;
+            change.count = 1;
+            change.comments = { stored };
+            m_seq.push_back(stored);
+        } else {
+            change.kind = TimelineChange::Kind::Removed;
+            change.index = at;
+            change.count = 1;
+            merge = !known;
+        }
+    }
+    emit(std::move(change));
+    if (useCache() && m_ready)
+        m_core->cache()->storeComments(m_video, { stored });
+    if (merge)
+        insert({ std::move(stored) }, false);
+}
+
+void TimelineImpl::outboxChangedOnLoop(const OutboxEntry& e)
+{
+    if (!m_options.pendingPosts || m_closed || e.videoId != m_video)
+        return;
+    std::optional<std::size_t> k;
+    std::size_t base = 0;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        base = m_seq.size();
+        for (std::size_t i = 0; i < m_own.size() && !k; ++i) {
+            if (m_own[i].localId == e.key)
+                k = i;
+        }
+    }
+    if (e.state == PostState::Sent) {
+        if (!e.comment)
+            return;
+        if (k) {
+            settleOwn(*k, *e.comment);
+        } else if (m_ready) {
+            insert({ *e.comment }, false); // settled by its echo already: deduplicated
+        }
+        return;
+    }
+    TimelineChange change;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (e.state == PostState::Pending) {
+            if (k)
+                return; // a retry of a post already shown
+            Comment c;
+            c.videoId = m_video;
+            c.text = e.text;
+            c.pending = true;
+            c.localId = e.key;
+            m_own.push_back(c);
+            change.kind = TimelineChange::Kind::Inserted;
+            change.index = base + m_own.size() - 1;
+            change.count = 1;
+            change.comments = { c };
+        } else {
+            if (!k || m_own[*k].failed)
+                return;
+            m_own[*k].pending = false;
+            m_own[*k].failed = true;
+            change.kind = TimelineChange::Kind::Updated;
+            change.index = base + *k;
+            change.count = 1;
+            change.comments = { m_own[*k] };
+        }
+    }
+    emit(std::move(change));
 }
 
 void TimelineImpl::remove(CommentId id)
@@ -578,8 +750,10 @@ void TimelineImpl::closeOnLoop()
     if (m_closed)
         return;
     m_closed = true;
-    if (m_sub)
-        m_sub->closeOnLoop();
+    if (m_replayTimer)
+        m_core->loop().cancelTimer(std::exchange(m_replayTimer, 0));
+    if (m_sub && m_listener)
+        m_sub->removeListenerOnLoop(std::exchange(m_listener, 0));
     if (useCache())
         m_core->cache()->setOpen(m_video, false);
 }

@@ -19,21 +19,8 @@ public:
     void startOnLoop();
     void closeOnLoop();
     void shutdownOnLoop() override { closeOnLoop(); }
-    void suspendOnLoop() override
-    {
-        if (m_sub)
-            m_sub->suspendOnLoop();
-    }
-    void resumeOnLoop() override
-    {
-        if (m_sub)
-            m_sub->resumeOnLoop();
-    }
-    void reconnectNowOnLoop() override
-    {
-        if (m_sub)
-            m_sub->reconnectNowOnLoop();
-    }
+    // suspend/resume/reconnectNow reach the shared stream directly (it is a handle of its own).
+    void outboxChangedOnLoop(const OutboxEntry& entry) override;
     void loadOlderOnLoop();
     /// Same, and @p onDone (gated) gets the number of comments the page added (0 at the
     /// beginning) or the error, also when the load was already in flight or waits for ready.
@@ -61,9 +48,18 @@ private:
     CommentId newestId() const;
     void startFill(CommentId from);
     void fetchFillPage();
-    /// Merges @p comments (any order, duplicates allowed) and emits the changes.
-    void insert(std::vector<Comment> comments);
+    /// Merges @p comments (any order, duplicates allowed) and emits the changes. With
+    /// @p settle, echoes of pending own posts replace those first (see settleEchoes()).
+    void insert(std::vector<Comment> comments, bool settle = true);
     void remove(CommentId id);
+    /// A live comment once ready: held while a resume's replay comes in, else merged at once.
+    void addLive(const Comment& c);
+    /// Merges the held replay as one change.
+    void flushReplay();
+    /// TimelineOptions::pendingPosts: the own post @p key is stored as @p stored (201 or echo).
+    void settleOwn(std::size_t index, Comment stored);
+    /// Comments of @p comments that are echoes of pending own posts settle those; returns the rest.
+    std::vector<Comment> settleEchoes(std::vector<Comment> comments);
     void recordSegment();
     /// Re-asks the server for the cached page `before=@p before&limit=pageSize` with
     /// If-None-Match (the ETag stored for it): 304 = unchanged; 200 = comments of that range the
@@ -82,7 +78,8 @@ private:
     VideoId m_video;
     TimelineOptions m_options;
     TimelineCallbacks m_callbacks;
-    std::shared_ptr<SubscriptionImpl> m_sub;
+    std::shared_ptr<SubscriptionImpl> m_sub; ///< the video's shared stream (live timelines)
+    SubscriptionImpl::ListenerId m_listener = 0;
     Backoff m_backoff;
     bool m_closed = false;
     bool m_ready = false; ///< the initial content is in place
@@ -95,9 +92,14 @@ private:
     std::vector<std::function<void(Result<std::size_t>)>> m_olderWaiters;
     CommentId m_revalidateOnHello = 0; ///< the cached opening page waits for a reachable server
     std::atomic<int> m_netPages { 0 };
+    /// A resumed stream replays up to its hello's last_id: held until that id, then one change.
+    CommentId m_replayUntil = 0;
+    std::vector<Comment> m_replayBatch;
+    TimerId m_replayTimer = 0;
 
     mutable std::mutex m_mutex; ///< guards m_seq and m_status for the snapshot getters
     std::vector<Comment> m_seq; ///< oldest first
+    std::vector<Comment> m_own; ///< pending/failed own posts, shown after m_seq
     TimelineStatus m_status;
 };
 

@@ -152,6 +152,28 @@ private:
         }
     }
 
+    static void setUpTls(CURL* e, const TlsOptions& tls)
+    {
+        // A CA of the app's replaces the system store (CAINFO and CAPATH): the same trust
+        // QSslConfiguration::setCaCertificates() gives the Qt backend.
+        if (!tls.caFile.empty() || !tls.caPem.empty())
+            curl_easy_setopt(e, CURLOPT_CAPATH, nullptr);
+        if (!tls.caFile.empty())
+            curl_easy_setopt(e, CURLOPT_CAINFO, tls.caFile.c_str());
+        if (!tls.caPem.empty()) {
+            curl_easy_setopt(e, CURLOPT_CAINFO, nullptr);
+            curl_blob blob {};
+            blob.data = const_cast<char*>(tls.caPem.data());
+            blob.len = tls.caPem.size();
+            blob.flags = CURL_BLOB_COPY;
+            curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+        }
+        if (!tls.verifyPeer) {
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
+
     bool setUp(Transfer& t)
     {
         const HttpBackendRequest& r = t.request;
@@ -174,6 +196,7 @@ private:
             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
         if (!r.userAgent.empty())
             curl_easy_setopt(e, CURLOPT_USERAGENT, r.userAgent.c_str());
+        setUpTls(e, r.tls);
         if (r.method == "POST") {
             curl_easy_setopt(e, CURLOPT_POST, 1L);
             curl_easy_setopt(

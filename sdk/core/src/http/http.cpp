@@ -35,6 +35,21 @@ Error errorFromCurl(int curlCode, const char* detail)
         return Error { ErrorCode::InvalidArgument, message, 0, -1 };
     case CURLE_OUT_OF_MEMORY:
         return Error { ErrorCode::Internal, message, 0, -1 };
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_USE_SSL_FAILED:
+        // Named as such so an app can tell "not trusted" from "unreachable".
+        return Error { ErrorCode::Tls, "TLS: " + message, 0, -1 };
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_BAD_CONTENT_ENCODING:
         return Error { ErrorCode::Protocol, message, 0, -1 };
