@@ -54,18 +54,6 @@ QString healthStatus(const QUrl& base)
         .toString();
 }
 
-/// A counter without labels from GET /metrics, or -1.
-double counter(const QUrl& base, const QString& name)
-{
-    const QString text
-        = QString::fromUtf8(http("GET", endpoint(base, QStringLiteral("/metrics"))).body);
-    const auto match = QRegularExpression(
-        QStringLiteral("^%1 ([0-9.e+-]+)$").arg(QRegularExpression::escape(name)),
-        QRegularExpression::MultilineOption)
-                           .match(text);
-    return match.hasMatch() ? match.captured(1).toDouble() : -1;
-}
-
 /// The cluster viewer count of GET /videos/{id}.
 int viewersOf(const QUrl& base, qint32 videoId)
 {
@@ -738,7 +726,9 @@ void TstRedisCluster::masterRestartLosesNothing()
     }
     double reconnects = 0;
     for (const auto& node : nodes)
-        reconnects += counter(node->baseUrl(), QStringLiteral("livecomments_bus_reconnects_total"));
+        reconnects
+            += metricValue(http("GET", endpoint(node->baseUrl(), QStringLiteral("/metrics"))).body,
+                "livecomments_bus_reconnects_total");
     QVERIFY(reconnects >= 3); // every node had a subscription on the restarted master
 }
 
