@@ -252,12 +252,9 @@ RedisType::Ptr RedisRouter::settle(const Array& cmd, RedisEndpoint from, RedisTy
             } else {
                 m_map.assign(redirect.slot, redirect.target);
                 m_stale = true; // one slot moved: others probably did too (resharding)
-                value = connection.command(cmd);
+                // An error answer stays a reply: another redirect is followed on the next round.
+                value = connection.pipeline({ cmd }).front();
             }
-        } catch (const RedisReplyError& e) {
-            // Re-parsed on the next round: a chain of redirects during a migration.
-            value = Poco::Redis::RedisType::Ptr(
-                new Poco::Redis::Type<Poco::Redis::Error>(Poco::Redis::Error(e.what())));
         } catch (const Poco::Exception&) {
             dropConnection(redirect.target);
             throw;
