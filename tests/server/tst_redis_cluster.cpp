@@ -129,6 +129,7 @@ private slots:
     void deadMasterHoldsUpOnlyItsChannels();
     void failoverToReplica();
     void clusterWithoutSlotsIsAStartupError();
+    void unreachableMasterIsAStartupError();
     void commentsCrossMasters();
     void reshardingKeepsViewers();
     void subscriptionFollowsViewers();
@@ -543,6 +544,35 @@ void TstRedisCluster::clusterWithoutSlotsIsAStartupError()
     QVERIFY(node.waitForExit(15000));
     QVERIFY(node.exitCode() != 0);
     QVERIFY2(node.log().contains("serves no slots"), node.log().constData());
+    QVERIFY(!node.log().contains("listening on"));
+}
+
+// A master announced at an address this node cannot reach (cluster-announce-ip of another
+// network; here 127.0.0.2, where nothing listens): the node exits with a message naming it.
+void TstRedisCluster::unreachableMasterIsAStartupError()
+{
+    RedisClusterProcess cluster(3);
+    QVERIFY2(cluster.start(), qPrintable(cluster.errorString()));
+    QString error;
+    cluster.command(2,
+        { QStringLiteral("CONFIG"), QStringLiteral("SET"), QStringLiteral("cluster-announce-ip"),
+            QStringLiteral("127.0.0.2") },
+        &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    const QString announced = QStringLiteral("127.0.0.2:%1").arg(cluster.port(2));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        cluster.command(0, { QStringLiteral("CLUSTER"), QStringLiteral("NODES") })
+            .toByteArray()
+            .contains(announced.toUtf8()),
+        15000);
+    ServerProcess node({ QStringLiteral("--bus=") + cluster.url(0),
+        QStringLiteral("--connect-attempts=2"), QStringLiteral("--connect-timeout-ms=800") });
+    QVERIFY(!node.start());
+    QVERIFY(node.waitForExit(15000));
+    QVERIFY(node.exitCode() != 0);
+    QVERIFY2(
+        node.log().contains("cannot reach every Redis Cluster master"), node.log().constData());
+    QVERIFY2(node.log().contains(announced.toUtf8()), node.log().constData());
     QVERIFY(!node.log().contains("listening on"));
 }
 

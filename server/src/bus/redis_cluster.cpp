@@ -4,7 +4,9 @@
 #include <Poco/Exception.h>
 #include <Poco/Redis/Error.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 namespace livecomments::server::bus {
 
@@ -193,10 +195,31 @@ RedisRouter::~RedisRouter() = default;
 
 void RedisRouter::connect(const RedisStartupRetry& retry)
 {
+    const auto start = std::chrono::steady_clock::now();
     auto connection = connectWithRetry(m_seed, retry, m_timeout);
     m_map = SlotMap::discover(*connection, m_seed);
     m_connections[m_seed.display()] = std::move(connection);
     m_stale = false;
+    if (!m_map.clustered())
+        return;
+    // Every master must be reachable at the address the cluster announces for it: a node that
+    // only reaches the seed (announced addresses of another network) must not half-start.
+    Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
+    for (int attempt = 1;; ++attempt) {
+        try {
+            ping();
+            return;
+        } catch (const std::exception& e) {
+            const auto delay = backoff.next();
+            if (attempt >= std::max(1, retry.attempts)
+                || std::chrono::steady_clock::now() - start + delay >= retry.deadline)
+                throw std::runtime_error("cannot reach every Redis Cluster master that "
+                    + m_seed.display() + " announces (CLUSTER SLOTS) after "
+                    + std::to_string(attempt) + " attempt(s): " + e.what()
+                    + " (check the addresses the nodes announce: cluster-announce-ip)");
+            std::this_thread::sleep_for(delay);
+        }
+    }
 }
 
 RedisConnection& RedisRouter::connectionTo(const RedisEndpoint& endpoint)
@@ -337,9 +360,9 @@ void RedisRouter::ping()
     for (const auto& master : m_map.masters()) {
         try {
             connectionTo(master).command(cmd);
-        } catch (const Poco::Exception&) {
+        } catch (const Poco::Exception& e) {
             dropConnection(master);
-            throw;
+            throw std::runtime_error("Redis at " + master.display() + ": " + e.displayText());
         }
     }
 }

@@ -112,8 +112,9 @@ public:
     RedisRouter& operator=(const RedisRouter&) = delete;
 
     /**
-     * The first connection: to the seed, retrying per `retry`, then the slot map. Throws
-     * std::runtime_error naming the seed (see connectWithRetry()).
+     * The first connection: to the seed, retrying per `retry`, then the slot map and (a cluster)
+     * a PING of every master, retried within the same limits. Throws std::runtime_error naming
+     * the seed (see connectWithRetry()) or the master that cannot be reached.
      */
     void connect(const RedisStartupRetry& retry);
 
@@ -128,7 +129,8 @@ public:
      */
     std::vector<Poco::Redis::RedisType::Ptr> pipeline(
         const std::vector<Keyed>& cmds, bool isolateFailures = false);
-    /// PINGs every master (a standalone Redis: the one); throws on the first failure.
+    /// PINGs every master (a standalone Redis: the one); throws std::runtime_error naming the
+    /// first that fails.
     void ping();
     /// Closes every connection (the next call reconnects).
     void reset();
