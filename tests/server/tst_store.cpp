@@ -995,6 +995,38 @@ void TstStore::regionRelayOutboxAndReplicatedOps()
     QCOMPARE(s->relayBacklog("a").depth, std::size_t(2));
     QCOMPARE(s->relayBacklog("c").depth, std::size_t(4));
 
+    // Relayed comments and the chain: a copy above the video's head joins the chain after it;
+    // an older copy (written there while newer ones arrived here) is stored unchained.
+    Video chained = remote;
+    chained.id = 3003;
+    QVERIFY(s->addReplicatedVideo(chained, "a"));
+    const auto eventOf = [&](std::uint64_t id) {
+        std::lock_guard lock(mutex);
+        for (const CommitEvent& e : seen) {
+            if (e.type == CommitEvent::Type::CommentAdded && e.comment.id == id)
+                return e;
+        }
+        return CommitEvent {};
+    };
+    Comment first = c, older = c, newer = c;
+    first.videoId = older.videoId = newer.videoId = chained.id;
+    older.id = c.id - (1u << 22); // a millisecond earlier
+    newer.id = c.id + (1u << 22);
+    QVERIFY(s->addReplicatedComment(first, "a"));
+    QVERIFY(s->addReplicatedComment(older, "a"));
+    QVERIFY(s->addReplicatedComment(newer, "a"));
+    QCOMPARE(eventOf(first.id).comment.id, first.id);
+    QVERIFY(eventOf(first.id).chained);
+    QCOMPARE(eventOf(first.id).prevId, std::uint64_t(0));
+    QCOMPARE(eventOf(older.id).comment.id, older.id);
+    QVERIFY(!eventOf(older.id).chained);
+    QVERIFY(eventOf(newer.id).chained);
+    QCOMPARE(eventOf(newer.id).prevId, first.id);
+    // A local comment after them follows the newest copy.
+    const auto localAfter = addComments(*s, chained.id, 1);
+    QVERIFY(localAfter[0] > newer.id);
+    QCOMPARE(eventOf(localAfter[0]).prevId, newer.id);
+
     // The right to drain a peer: always this node's on SQLite (a region of one node); on
     // PostgreSQL one holder per peer until its connection closes.
     QFETCH_GLOBAL(QString, engine);
@@ -1013,7 +1045,8 @@ void TstStore::regionRelayOutboxAndReplicatedOps()
     std::size_t fromA = 0;
     for (const auto& e : seen)
         fromA += e.origin == "a" ? 1 : 0;
-    QCOMPARE(fromA, std::size_t(4)); // video, comment, ended, deleted: each once
+    // video, comment, ended, deleted: each once; then the chained video and its three copies
+    QCOMPARE(fromA, std::size_t(8));
 }
 
 void TstStore::closedStoreRefusesWrites()
