@@ -58,13 +58,15 @@ struct RedisBusOptions {
  */
 class RedisBus final : public Bus {
 public:
-    /// Called after a reconnect with the videos (re-)subscribed; the receiver fills the gap
-    /// from the store.
+    /// Called after a reconnect with the videos (re-)subscribed, and on a cluster also for videos
+    /// subscribed late (a new master connection, a moved slot); the receiver fills the gap from
+    /// the store.
     using ReconnectedHandler = std::function<void(const std::vector<std::uint32_t>& videos)>;
 
     /**
-     * Connects both connections (retrying per options.startup) and starts the two threads.
-     * Throws std::runtime_error naming the endpoint when Redis stays unreachable.
+     * Connects the publisher (the seed, its slot map and, on a cluster, every master) and, on a
+     * standalone Redis, the subscriber connection, retrying per options.startup; then starts the
+     * two threads. Throws std::runtime_error naming the endpoint when Redis stays unreachable.
      */
     explicit RedisBus(RedisBusOptions options);
     /// stop().
