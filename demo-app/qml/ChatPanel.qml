@@ -25,6 +25,13 @@ Rectangle {
         newCount = 0
         list.positionViewAtBeginning()
     }
+    // Deferred by onLiveInserted so the view has laid the new rows out first. The reader may
+    // scroll away before it runs, so "following" is asked again then: a deferred jump taken on
+    // the earlier answer threw a reader who had just scrolled up back to the newest rows.
+    function followNewest() {
+        if (panel.following)
+            list.positionViewAtBeginning()
+    }
     function distanceFromNewest() {
         return list.originY + list.contentHeight - list.contentY - list.height
     }
@@ -50,7 +57,7 @@ Rectangle {
         target: panel.session.comments
         function onLiveInserted(rows) {
             if (panel.following)
-                Qt.callLater(list.positionViewAtBeginning)
+                Qt.callLater(panel.followNewest)
             else
                 panel.newCount += rows
         }

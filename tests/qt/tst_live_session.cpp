@@ -152,7 +152,12 @@ void TstLiveSession::endedVideoShowsEndedAndStaysClosed()
     QCOMPARE(s.status(), LiveSession::Status::Ended);
     QCOMPARE(s.state(), LiveSession::State::Live); // the server keeps the stream open
 
-    // The dropped stream of an ended video is not reopened.
+    // The dropped stream of an ended video is not reopened. Counted once no history request is
+    // in flight: Qt Network may send a GET cut before its answer again on a new connection,
+    // which is no reopened stream (one connection more, once in about 15 runs under TSan).
+    QTRY_VERIFY_WITH_TIMEOUT(
+        s.timeline() && !s.timeline()->status().fillingGap && !s.timeline()->status().loadingOlder,
+        10000);
     const int accepted = proxy.acceptedConnections();
     proxy.cutAll();
     QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Closed, 10000);
@@ -335,24 +340,26 @@ void TstLiveSession::offlineStartShowsCacheThenCatchesUp()
     QCOMPARE(s.comments()->count(), 5); // no duplicate rows either
 
     // Reopened with nothing changed: the cached page is revalidated with its stored ETag and the
-    // server answers 304 (the first reopen stores the ETag of the page it now starts from).
+    // server answers 304. A visit stores the ETag of the page it starts from when the answer to
+    // its revalidation arrives — best effort, not when the visit is closed first (seen under
+    // TSan) — so visits repeat, each given time for that answer, until one is answered 304.
     auto notModified = [&server] {
         const auto m = lctest::http("GET", lctest::endpoint(server.baseUrl(), "/metrics"));
         const double v = lctest::metricValue(m.body,
             "livecomments_http_requests_total{route=\"/videos/{id}/comments\",status=\"304\"}");
         return std::isnan(v) ? 0.0 : v;
     };
-    for (int visit = 0; visit < 2; ++visit) {
-        const double before = notModified();
+    const double before = notModified();
+    for (int visit = 0; visit < 5 && notModified() <= before; ++visit) {
         LiveSession again;
         again.setCachePath(cache);
         setUp(again, server.baseUrl(), video, viewer);
         QTRY_COMPARE_WITH_TIMEOUT(again.state(), LiveSession::State::Live, 10000);
         QTRY_VERIFY_WITH_TIMEOUT(again.timeline() && !again.timeline()->status().fillingGap, 10000);
-        if (visit == 1)
-            QTRY_VERIFY_WITH_TIMEOUT(notModified() > before, 10000);
+        QTest::qWaitFor([&] { return notModified() > before; }, 3000);
         QCOMPARE(texts(again), texts(s));
     }
+    QVERIFY(notModified() > before);
 }
 
 void TstLiveSession::cacheDefaultsToAppDataLocation()

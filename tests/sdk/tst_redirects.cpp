@@ -3,11 +3,17 @@
 // `livecomments events`: at most 5 hops, Last-Event-ID kept on every hop, Authorization dropped
 // once a hop leaves the origin, 303 (and 301/302 after POST) turned into GET. A small in-test
 // redirecting server sits in front of the real server (through the fault proxy, to cut streams).
+// Every case but the CLI's runs for both HTTP backends (libcurl, and Qt Network when the Qt
+// binding is built): the backends never follow a redirect themselves, the core does.
 #include "fault_proxy.h"
 #include "http_client.h"
 #include "sdk_test_util.h"
 #include "server_process.h"
 #include "test_support.h"
+
+#ifdef LC_TEST_QT_BACKEND
+#include "livecomments/qt/qt_network_backend.h"
+#endif
 
 #include <QProcess>
 #include <QTcpServer>
@@ -118,22 +124,62 @@ private slots:
     void cleanup();
     void requestsFollow_data();
     void requestsFollow();
+    void postKeptBy307DroppedToGetBy303_data() { backends(); }
     void postKeptBy307DroppedToGetBy303();
+    void authorizationDroppedAcrossOrigins_data() { backends(); }
     void authorizationDroppedAcrossOrigins();
+    void tooManyRedirectsFail_data() { backends(); }
     void tooManyRedirectsFail();
     void streamFollowsAndKeepsLastEventId_data();
     void streamFollowsAndKeepsLastEventId();
+    void logHookTellsWhatHappens_data() { backends(); }
     void logHookTellsWhatHappens();
     void cliEventsFollows_data();
     void cliEventsFollows();
 
 private:
+    /// The HTTP backends under test: "curl", and "qtnetwork" when the Qt binding is built.
+    static QStringList backendNames();
+    /// The "backend" column with one row per backend.
+    static void backends();
+    /// A test config whose base URL is the redirector's @p prefix, on the row's backend.
+    ClientConfig config(const QString& prefix, const QString& token = {}) const;
+
     std::unique_ptr<lctest::ServerProcess> m_server;
     std::unique_ptr<lctest::FaultProxy> m_proxy;
     std::unique_ptr<Redirector> m_redirector;
     QString m_token;
     qint32 m_video = 0;
 };
+
+QStringList TstRedirects::backendNames()
+{
+    QStringList names { QStringLiteral("curl") };
+#ifdef LC_TEST_QT_BACKEND
+    names << QStringLiteral("qtnetwork");
+#endif
+    return names;
+}
+
+void TstRedirects::backends()
+{
+    QTest::addColumn<QString>("backend");
+    for (const auto& b : backendNames())
+        QTest::newRow(qPrintable(b)) << b;
+}
+
+ClientConfig TstRedirects::config(const QString& prefix, const QString& token) const
+{
+    QFETCH(QString, backend);
+    auto cfg = sdktest::testConfig(QUrl(m_redirector->base(prefix)), token);
+#ifdef LC_TEST_QT_BACKEND
+    if (backend == QLatin1String("qtnetwork"))
+        cfg.httpBackend = std::make_shared<qt::QtNetworkBackend>();
+#else
+    Q_UNUSED(backend);
+#endif
+    return cfg;
+}
 
 void TstRedirects::init()
 {
@@ -156,10 +202,14 @@ void TstRedirects::cleanup()
 
 void TstRedirects::requestsFollow_data()
 {
+    QTest::addColumn<QString>("backend");
     QTest::addColumn<QString>("prefix");
     QTest::addColumn<int>("hops");
-    for (const char* code : { "301", "302", "303", "307", "308" })
-        QTest::newRow(code) << QStringLiteral("/hop/%1/5").arg(code) << 5;
+    for (const auto& b : backendNames()) {
+        for (const char* code : { "301", "302", "303", "307", "308" })
+            QTest::addRow("%s/%s", qPrintable(b), code)
+                << b << QStringLiteral("/hop/%1/5").arg(code) << 5;
+    }
 }
 
 void TstRedirects::requestsFollow()
@@ -167,7 +217,7 @@ void TstRedirects::requestsFollow()
     QFETCH(QString, prefix);
     QFETCH(int, hops);
     QCOMPARE(lctest::postComment(m_server->baseUrl(), m_token, m_video, "hello").status, 201);
-    auto client = Client::create(sdktest::testConfig(QUrl(m_redirector->base(prefix))));
+    auto client = Client::create(config(prefix));
     QVERIFY(client);
     std::optional<Result<Video>> video;
     (*client)->fetchVideo(m_video, [&](Result<Video> r) { video = std::move(r); });
@@ -187,7 +237,7 @@ void TstRedirects::postKeptBy307DroppedToGetBy303()
 {
     // A same-origin 307 chain keeps POST, body and Authorization on every hop; the last hop
     // leaves the origin (to the real server), so it loses Authorization and the server says 401.
-    auto cfg = sdktest::testConfig(QUrl(m_redirector->base("/hop/307/2")), m_token);
+    auto cfg = config(QStringLiteral("/hop/307/2"), m_token);
     auto client = Client::create(cfg);
     QVERIFY(client);
     std::optional<OutboxEntry> done;
@@ -209,8 +259,7 @@ void TstRedirects::postKeptBy307DroppedToGetBy303()
     // 303: the next hop is a GET without body (and so no comment is created).
     m_redirector->seen.clear();
     std::optional<Result<Video>> created;
-    auto client2
-        = Client::create(sdktest::testConfig(QUrl(m_redirector->base("/hop/303/2")), m_token));
+    auto client2 = Client::create(config(QStringLiteral("/hop/303/2"), m_token));
     QVERIFY(client2);
     (*client2)->createVideo("see other", [&](Result<Video> r) { created = std::move(r); });
     QTRY_VERIFY_WITH_TIMEOUT(created.has_value(), 10000);
@@ -224,7 +273,7 @@ void TstRedirects::postKeptBy307DroppedToGetBy303()
 void TstRedirects::authorizationDroppedAcrossOrigins()
 {
     // 127.0.0.1 → localhost (another origin) → localhost (same origin as the previous hop).
-    auto client = Client::create(sdktest::testConfig(QUrl(m_redirector->base("/x/308")), m_token));
+    auto client = Client::create(config(QStringLiteral("/x/308"), m_token));
     QVERIFY(client);
     std::optional<Result<Video>> video;
     (*client)->fetchVideo(m_video, [&](Result<Video> r) { video = std::move(r); });
@@ -239,7 +288,7 @@ void TstRedirects::authorizationDroppedAcrossOrigins()
 
 void TstRedirects::tooManyRedirectsFail()
 {
-    auto client = Client::create(sdktest::testConfig(QUrl(m_redirector->base("/loop"))));
+    auto client = Client::create(config(QStringLiteral("/loop")));
     QVERIFY(client);
     std::optional<Result<Video>> video;
     (*client)->fetchVideo(m_video, [&](Result<Video> r) { video = std::move(r); });
@@ -263,15 +312,18 @@ void TstRedirects::tooManyRedirectsFail()
 
 void TstRedirects::streamFollowsAndKeepsLastEventId_data()
 {
+    QTest::addColumn<QString>("backend");
     QTest::addColumn<QString>("prefix");
-    QTest::newRow("301") << QStringLiteral("/hop/301/2");
-    QTest::newRow("307") << QStringLiteral("/hop/307/2");
+    for (const auto& b : backendNames()) {
+        QTest::addRow("%s/301", qPrintable(b)) << b << QStringLiteral("/hop/301/2");
+        QTest::addRow("%s/307", qPrintable(b)) << b << QStringLiteral("/hop/307/2");
+    }
 }
 
 void TstRedirects::streamFollowsAndKeepsLastEventId()
 {
     QFETCH(QString, prefix);
-    auto client = Client::create(sdktest::testConfig(QUrl(m_redirector->base(prefix))));
+    auto client = Client::create(config(prefix));
     QVERIFY(client);
     QList<Comment> comments;
     QList<Hello> hellos;
@@ -310,7 +362,7 @@ void TstRedirects::logHookTellsWhatHappens()
 {
     std::mutex mutex;
     QStringList lines; // "level: message", filled on the I/O thread
-    auto cfg = sdktest::testConfig(QUrl(m_redirector->base("/hop/301/1")));
+    auto cfg = config(QStringLiteral("/hop/301/1"));
     cfg.onLog = [&](LogLevel level, const std::string& message) {
         std::lock_guard<std::mutex> lock(mutex);
         lines << QString::fromLatin1(logLevelName(level)) + ": " + QString::fromStdString(message);
