@@ -5,10 +5,13 @@
 #include "sse_reader.h"
 #include "test_support.h"
 
+#include <QHostAddress>
+#include <QTcpSocket>
 #include <QTest>
 
 #include <cmath>
 #include <memory>
+#include <vector>
 
 using namespace lctest;
 
@@ -21,6 +24,7 @@ private slots:
     void seriesPresent_data();
     void seriesPresent();
     void countersFollowActivity();
+    void frontEndCounters();
 
 private:
     double metric(const QByteArray& series) const
@@ -58,14 +62,15 @@ void TstMetricsHealth::seriesPresent_data()
 {
     QTest::addColumn<QByteArray>("series");
     QTest::addColumn<QByteArray>("type");
-    for (const char* gauge : { "livecomments_open_streams" })
+    for (const char* gauge : { "livecomments_open_streams", "livecomments_http_connections_open" })
         QTest::newRow(gauge) << QByteArray(gauge) << QByteArray("gauge");
-    for (const char* counter :
-        { "livecomments_streams_opened_total", "livecomments_comments_accepted_total",
-            "livecomments_deliveries_total", "livecomments_frames_published_total",
-            "livecomments_slow_disconnects_total", "livecomments_client_disconnects_total",
-            "livecomments_heartbeats_total", "livecomments_stream_bytes_total",
-            "livecomments_commit_batches_total", "livecomments_commit_ops_total" })
+    for (const char* counter : { "livecomments_streams_opened_total",
+             "livecomments_comments_accepted_total", "livecomments_deliveries_total",
+             "livecomments_frames_published_total", "livecomments_slow_disconnects_total",
+             "livecomments_client_disconnects_total", "livecomments_heartbeats_total",
+             "livecomments_stream_bytes_total", "livecomments_commit_batches_total",
+             "livecomments_commit_ops_total", "livecomments_http_connections_accepted_total",
+             "livecomments_http_requests_parsed_total", "livecomments_http_rejected_total" })
         QTest::newRow(counter) << QByteArray(counter) << QByteArray("counter");
     QTest::newRow("livecomments_stream_resumes_total")
         << QByteArray("livecomments_stream_resumes_total") << QByteArray("counter");
@@ -127,6 +132,36 @@ void TstMetricsHealth::countersFollowActivity()
     QTRY_VERIFY(std::isnan(rejected)
             ? metric("livecomments_comments_rejected_total") >= 1
             : metric("livecomments_comments_rejected_total") >= rejected + 1);
+}
+
+void TstMetricsHealth::frontEndCounters()
+{
+    const QByteArray badRequests = "livecomments_http_rejected_total{reason=\"bad_request\"}";
+    const double accepted = metric("livecomments_http_connections_accepted_total");
+    const double parsed = metric("livecomments_http_requests_parsed_total");
+    const double bad = metric(badRequests);
+    const double openNow = metric("livecomments_http_connections_open");
+    QVERIFY(!std::isnan(accepted) && !std::isnan(parsed) && !std::isnan(bad));
+    // Three idle keep-alive connections: held by the front end, no thread each.
+    std::vector<std::unique_ptr<QTcpSocket>> idle;
+    for (int i = 0; i < 3; ++i) {
+        idle.push_back(std::make_unique<QTcpSocket>());
+        idle.back()->connectToHost(QHostAddress::LocalHost, m_server->port());
+        QVERIFY(idle.back()->waitForConnected(5000));
+    }
+    QTRY_VERIFY(metric("livecomments_http_connections_open") >= openNow + 3);
+    // A request line the parser refuses: 400 and the bad_request count.
+    QTcpSocket bogus;
+    bogus.connectToHost(QHostAddress::LocalHost, m_server->port());
+    QVERIFY(bogus.waitForConnected(5000));
+    bogus.write("GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n");
+    QTRY_VERIFY(bogus.bytesAvailable() > 0 || bogus.waitForReadyRead(100));
+    QVERIFY2(bogus.readAll().startsWith("HTTP/1.1 400"), "a malformed header must get a 400");
+    QTRY_COMPARE(metric(badRequests), bad + 1);
+    QVERIFY(metric("livecomments_http_connections_accepted_total") >= accepted + 4);
+    QVERIFY(metric("livecomments_http_requests_parsed_total") > parsed);
+    idle.clear();
+    QTRY_VERIFY(metric("livecomments_http_connections_open") <= openNow + 1);
 }
 
 QTEST_GUILESS_MAIN(TstMetricsHealth)

@@ -5,6 +5,7 @@
 #include "auth/jwt_auth.h"
 #include "frontend/front_end.h"
 #include "http/router.h"
+#include "metrics/metrics.h"
 #include "service/live_service.h"
 #include "service/settings.h"
 
@@ -329,6 +330,20 @@ int ServerApplication::main(const std::vector<std::string>& args)
             frontOptions.maxConnections, static_cast<std::size_t>(files.rlim_cur));
     }
     frontend::FrontEnd frontEnd(frontOptions, router);
+    // Before start(): no request can render /metrics yet. The front end outlives every request.
+    service->setExtraMetrics([&frontEnd] {
+        const frontend::FrontEndStats s = frontEnd.stats();
+        metrics::FrontEndGauges g;
+        g.open = s.open;
+        g.accepted = s.accepted;
+        g.requests = s.requests;
+        g.rejectedNode = s.rejectedNode;
+        g.rejectedIp = s.rejectedIp;
+        g.rateLimited = s.rateLimited;
+        g.timedOut = s.timedOut;
+        g.badRequests = s.badRequests;
+        return metrics::renderFrontEnd(g);
+    });
     frontEnd.start(socket->impl()->sockfd());
 
     const unsigned loops

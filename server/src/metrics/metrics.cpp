@@ -99,6 +99,29 @@ void Metrics::streamResumed(bool complete)
     (complete ? m_resumesComplete : m_resumesReset).fetch_add(1, std::memory_order_relaxed);
 }
 
+std::string renderFrontEnd(const FrontEndGauges& g)
+{
+    std::string out;
+    help(out, "livecomments_http_connections_open", "gauge",
+        "HTTP connections held by the front end (SSE streams are counted in open_streams).");
+    line(out, "livecomments_http_connections_open", "", double(g.open));
+    help(out, "livecomments_http_connections_accepted_total", "counter",
+        "Connections accepted by the front end.");
+    line(out, "livecomments_http_connections_accepted_total", "", double(g.accepted));
+    help(out, "livecomments_http_requests_parsed_total", "counter",
+        "Complete requests handed to a worker thread.");
+    line(out, "livecomments_http_requests_parsed_total", "", double(g.requests));
+    help(out, "livecomments_http_rejected_total", "counter",
+        "Connections or requests the front end refused or closed, by reason.");
+    const std::pair<const char*, std::uint64_t> reasons[] = { { "node_limit", g.rejectedNode },
+        { "ip_limit", g.rejectedIp }, { "rate_limited", g.rateLimited }, { "timeout", g.timedOut },
+        { "bad_request", g.badRequests } };
+    for (const auto& [reason, count] : reasons)
+        line(out, "livecomments_http_rejected_total", std::string("reason=\"") + reason + "\"",
+            double(count));
+    return out;
+}
+
 void Metrics::renderCluster(std::string& out, const ExternalGauges& g)
 {
     const struct {

@@ -52,6 +52,22 @@ struct ExternalGauges {
     std::uint64_t countWriteFailures = 0;
 };
 
+/// The HTTP front end's connection counters (frontend/front_end.h FrontEndStats), since start.
+struct FrontEndGauges {
+    std::uint64_t open = 0; ///< connections open now (streams excluded: they left the front end)
+    std::uint64_t accepted = 0;
+    std::uint64_t requests = 0; ///< complete requests handed to a worker
+    std::uint64_t rejectedNode = 0; ///< 503: the node's connection limit
+    std::uint64_t rejectedIp = 0; ///< 429: the per-address connection limit
+    std::uint64_t rateLimited = 0; ///< 429: the per-address request rate
+    std::uint64_t timedOut = 0; ///< closed by a header, body, idle or write deadline
+    std::uint64_t badRequests = 0; ///< 400/413/414/431/501 from the request parser
+};
+
+/// Renders `g` in the Prometheus text format (livecomments_http_connections*,
+/// livecomments_http_rejected_total{reason=…}).
+std::string renderFrontEnd(const FrontEndGauges& g);
+
 /**
  * The server's metrics registry, rendered in the Prometheus text format (version 0.0.4).
  *

@@ -867,6 +867,8 @@ std::string LiveService::renderMetrics()
     std::string text = m_metrics.render(g);
     if (m_relay)
         text += m_relay->renderMetrics();
+    if (m_extraMetrics)
+        text += m_extraMetrics();
     return text;
 }
 

@@ -156,6 +156,12 @@ public:
 
     /// Prometheus text of every metric.
     std::string renderMetrics();
+    /// Text appended to renderMetrics() (the app's front-end counters). Set once, before the
+    /// first request is served; called on the thread that renders.
+    void setExtraMetrics(std::function<std::string()> render)
+    {
+        m_extraMetrics = std::move(render);
+    }
     /// The /healthz body: {"status":"ok"} on a single node; with a bus also the node id and the
     /// bus state, "degraded" while Redis is unreachable (docs/operations.md "Health").
     std::string healthJson() const;
@@ -198,6 +204,7 @@ private:
     std::unique_ptr<fanout::Engine> m_engine;
     std::unique_ptr<store::CommentStore> m_store;
     std::unique_ptr<RegionRelay> m_relay; ///< with --peer-region only
+    std::function<std::string()> m_extraMetrics;
     std::atomic<bool> m_shuttingDown { false };
     std::atomic<bool> m_started { false };
     std::atomic<bool> m_stopped { false };
