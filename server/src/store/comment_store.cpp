@@ -769,10 +769,12 @@ CommentStore::OpFn CommentStore::replicatedOp(const RegionEvent& event, bool& fr
             break;
         }
         case RegionEvent::Type::CommentDeleted: {
-            // The tombstone first, whether or not the comment (or its video) is here yet: with
-            // three or more regions the deletion can arrive before the comment does.
+            // The tombstone whether or not the comment (or its video) is here yet: with three or
+            // more regions the deletion can arrive before the comment does. Recorded under the
+            // video's row lock, which a relayed comment takes before it looks for a tombstone.
+            const bool videoHere = loadVideo(session, videoId, true).has_value();
             recordTombstone(session, videoId, event.comment.id);
-            if (!loadVideo(session, videoId, true))
+            if (!videoHere)
                 return; // not here yet, or removed by retention: nothing to delete
             Poco::Int64 id = static_cast<Poco::Int64>(event.comment.id);
             Statement remove(session);
