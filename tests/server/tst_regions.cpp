@@ -3,6 +3,7 @@
 // proxies (the inter-region link): docs/operations.md "Regions", docs/protocol.md "Region relay".
 #include "fault_proxy.h"
 #include "http_client.h"
+#include "nginx_process.h"
 #include "postgres_process.h"
 #include "redis_process.h"
 #include "server_process.h"
@@ -16,6 +17,8 @@
 #include <QMessageAuthenticationCode>
 #include <QProcess>
 #include <QSet>
+#include <QStandardPaths>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <sqlite3.h>
@@ -97,6 +100,64 @@ bool unique(const QList<quint64>& ids)
     return QSet<quint64>(ids.begin(), ids.end()).size() == ids.size();
 }
 
+/// Runs the `openssl` CLI in `dir`; false (with its output as a warning) on failure.
+bool openssl(const QString& dir, const QStringList& args)
+{
+    QProcess p;
+    p.setWorkingDirectory(dir);
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(QStringLiteral("openssl"), args);
+    const bool ok
+        = p.waitForFinished(60000) && p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0;
+    if (!ok)
+        qWarning("openssl %s: %s", qPrintable(args.join(' ')), p.readAll().constData());
+    return ok;
+}
+
+/// A throwaway PKI in `dir`: CAs ca.pem and other.pem, and server.pem/server.key for IP
+/// 127.0.0.1 signed by ca.pem only.
+bool makeTestPki(const QString& dir)
+{
+    const QStringList ec { QStringLiteral("-newkey"), QStringLiteral("ec"),
+        QStringLiteral("-pkeyopt"), QStringLiteral("ec_paramgen_curve:prime256v1"),
+        QStringLiteral("-nodes"), QStringLiteral("-days"), QStringLiteral("2") };
+    for (const QString ca : { QStringLiteral("ca"), QStringLiteral("other") }) {
+        if (!openssl(dir,
+                QStringList { QStringLiteral("req"), QStringLiteral("-x509"),
+                    QStringLiteral("-keyout"), ca + QStringLiteral(".key"), QStringLiteral("-out"),
+                    ca + QStringLiteral(".pem"), QStringLiteral("-subj"),
+                    QStringLiteral("/CN=LiveComments region test ") + ca }
+                    + ec))
+            return false;
+    }
+    QFile ext(dir + QStringLiteral("/server.ext"));
+    if (!ext.open(QIODevice::WriteOnly))
+        return false;
+    ext.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+              "extendedKeyUsage=serverAuth\n");
+    ext.close();
+    return openssl(dir,
+               QStringList { QStringLiteral("req"), QStringLiteral("-keyout"),
+                   QStringLiteral("server.key"), QStringLiteral("-out"),
+                   QStringLiteral("server.csr"), QStringLiteral("-subj"),
+                   QStringLiteral("/CN=127.0.0.1") }
+                   + ec.mid(0, 5))
+        && openssl(dir,
+            { QStringLiteral("x509"), QStringLiteral("-req"), QStringLiteral("-in"),
+                QStringLiteral("server.csr"), QStringLiteral("-CA"), QStringLiteral("ca.pem"),
+                QStringLiteral("-CAkey"), QStringLiteral("ca.key"),
+                QStringLiteral("-CAcreateserial"), QStringLiteral("-out"),
+                QStringLiteral("server.pem"), QStringLiteral("-days"), QStringLiteral("2"),
+                QStringLiteral("-extfile"), QStringLiteral("server.ext") });
+}
+
+/// Replaces `to` with a copy of `from`.
+bool copyOver(const QString& from, const QString& to)
+{
+    QFile::remove(to);
+    return QFile::copy(from, to);
+}
+
 quint64 postedId(const HttpReply& reply)
 {
     return reply.json().value(QStringLiteral("id")).toString().toULongLong();
@@ -115,6 +176,8 @@ private slots:
     void queueSurvivesKill();
     void clusteredRegionDrainsOnce();
     void ingestRejects();
+    void relayOverVerifiedTls();
+    void deletionOvertakesItsComment();
     void peerListFromCommandLineAndConfig();
     void badRegionOptionsExit_data();
     void badRegionOptionsExit();
@@ -520,6 +583,166 @@ void TstRegions::ingestRejects()
         404);
 }
 
+void TstRegions::relayOverVerifiedTls()
+{
+    // Region "x" relays to region "y" through an nginx that terminates TLS with a certificate of
+    // a throwaway CA. x trusts exactly the CA in --region-ca-file, a file the test rewrites
+    // between restarts of x: right CA, then a CA that did not sign the certificate, then the
+    // right one again.
+    QVERIFY2(!QStandardPaths::findExecutable(QStringLiteral("openssl")).isEmpty(),
+        "the openssl CLI is missing (./dev.sh installs it)");
+    QTemporaryDir pki;
+    QVERIFY(pki.isValid());
+    QVERIFY(makeTestPki(pki.path()));
+    const QString caFile = pki.filePath(QStringLiteral("trusted.pem"));
+    QVERIFY(copyOver(pki.filePath(QStringLiteral("ca.pem")), caFile));
+
+    const QString secret = QStringLiteral("--region-secret=%1").arg(kRegionSecret);
+    // y writes nothing in this test: its own relay to x is never used.
+    ServerProcess y({ QStringLiteral("--region=y"),
+        QStringLiteral("--peer-region=x=http://127.0.0.1:9"), secret });
+    QVERIFY(y.start());
+    NginxProcess nginx({ y.port() });
+    nginx.setTls(
+        pki.filePath(QStringLiteral("server.pem")), pki.filePath(QStringLiteral("server.key")));
+    QVERIFY(nginx.start());
+    const QString peerUrl = nginx.baseUrl().toString();
+    QVERIFY(peerUrl.startsWith(QLatin1String("https://127.0.0.1:")));
+    ServerProcess x({ QStringLiteral("--region=x"), QStringLiteral("--peer-region=y=") + peerUrl,
+        secret, QStringLiteral("--region-ca-file=") + caFile });
+    QVERIFY(x.start());
+    QTRY_VERIFY2(x.log().contains("relaying to y (" + peerUrl.toUtf8() + ")"), x.log().constData());
+
+    // Verified: the video and a comment cross.
+    const qint32 video = createVideo(x.baseUrl(), m_streamer, QStringLiteral("over tls"));
+    QVERIFY(video > 0);
+    const QString alice = x.token(QStringLiteral("1"), QStringLiteral("alice"));
+    QCOMPARE(postComment(x.baseUrl(), alice, video, QStringLiteral("encrypted")).status, 201);
+    QTRY_COMPARE_WITH_TIMEOUT(historyIds(y.baseUrl(), video).size(), 1, 15000);
+    QCOMPARE(historyPages(x.baseUrl(), video), historyPages(y.baseUrl(), video));
+    const QByteArray depth = peerSeries("livecomments_region_relay_queue_depth", "y");
+    const QByteArray errors = peerSeries("livecomments_region_relay_errors_total", "y");
+    QTRY_COMPARE_WITH_TIMEOUT(metricOf(x.baseUrl(), depth), 0.0, 10000);
+    QCOMPARE(metricOf(x.baseUrl(), errors), 0.0);
+
+    // A CA that did not sign y's certificate: nothing crosses (and nothing is sent in clear),
+    // every attempt is a relay error logged with the reason, the queue keeps the rows.
+    QVERIFY(x.terminate());
+    QVERIFY(copyOver(pki.filePath(QStringLiteral("other.pem")), caFile));
+    QVERIFY(x.restart());
+    for (int i = 0; i < 3; ++i)
+        QCOMPARE(
+            postComment(x.baseUrl(), alice, video, QStringLiteral("held %1").arg(i)).status, 201);
+    QTRY_VERIFY_WITH_TIMEOUT(metricOf(x.baseUrl(), errors) >= 2, 15000);
+    QVERIFY2(x.log().contains("relay to y (" + peerUrl.toUtf8() + "): TLS: "), x.log().constData());
+    QVERIFY2(x.log().contains("certificate verify failed"), x.log().constData());
+    QCOMPARE(metricOf(x.baseUrl(), depth), 3.0);
+    QCOMPARE(sqliteNumber(x.storePath(), "SELECT COUNT(*) FROM relay_queue"), qint64(3));
+    QCOMPARE(historyIds(y.baseUrl(), video).size(), 1);
+    QCOMPARE(metricOf(y.baseUrl(), "livecomments_region_ingest_events_total{result=\"applied\"}"),
+        2.0); // the video and the first comment, nothing since
+
+    // The configuration fixed (the right CA again): the queue drains, in order, nothing lost.
+    QVERIFY(x.terminate());
+    QVERIFY(copyOver(pki.filePath(QStringLiteral("ca.pem")), caFile));
+    QVERIFY(x.restart());
+    QTRY_COMPARE_WITH_TIMEOUT(historyIds(y.baseUrl(), video).size(), 4, 15000);
+    QTRY_COMPARE_WITH_TIMEOUT(metricOf(x.baseUrl(), depth), 0.0, 10000);
+    QCOMPARE(historyPages(x.baseUrl(), video), historyPages(y.baseUrl(), video));
+    QVERIFY(x.terminate());
+
+    // The right CA but another host name than the certificate's (IP 127.0.0.1 only): refused
+    // too, also for a loopback name.
+    const double applied
+        = metricOf(y.baseUrl(), "livecomments_region_ingest_events_total{result=\"applied\"}");
+    const QString byName = QStringLiteral("https://localhost:%1").arg(nginx.port());
+    ServerProcess misnamed(
+        { QStringLiteral("--region=x"), QStringLiteral("--peer-region=y=") + byName, secret,
+            QStringLiteral("--region-ca-file=") + caFile });
+    QVERIFY(misnamed.start());
+    QVERIFY(createVideo(misnamed.baseUrl(), m_streamer, QStringLiteral("misnamed")) > 0);
+    QTRY_VERIFY_WITH_TIMEOUT(metricOf(misnamed.baseUrl(), errors) >= 1, 15000);
+    QVERIFY2(misnamed.log().contains("relay to y (" + byName.toUtf8() + "): TLS: "),
+        misnamed.log().constData());
+    QCOMPARE(metricOf(misnamed.baseUrl(), depth), 1.0);
+    QCOMPARE(metricOf(y.baseUrl(), "livecomments_region_ingest_events_total{result=\"applied\"}"),
+        applied);
+    QVERIFY(misnamed.terminate());
+    QVERIFY(y.terminate());
+}
+
+void TstRegions::deletionOvertakesItsComment()
+{
+    // Three regions in a full mesh. The link a→c is cut while a's comment reaches b and b's
+    // deletion of it reaches c: c holds the tombstone before the comment, and refuses the comment
+    // when the link returns. It never appears in c, live or in history.
+    FaultProxy toA(1), toB(1), toCFromA(1), toCFromB(1);
+    for (FaultProxy* proxy : { &toA, &toB, &toCFromA, &toCFromB })
+        QVERIFY(proxy->start());
+    const QString secret = QStringLiteral("--region-secret=%1").arg(kRegionSecret);
+    auto peer = [](const char* name, const FaultProxy& link) {
+        return QStringLiteral("--peer-region=%1=%2").arg(name, link.baseUrl().toString());
+    };
+    ServerProcess a({ QStringLiteral("--region=a"), peer("b", toB), peer("c", toCFromA), secret });
+    ServerProcess b({ QStringLiteral("--region=b"), peer("a", toA), peer("c", toCFromB), secret });
+    ServerProcess c({ QStringLiteral("--region=c"), peer("a", toA), peer("b", toB), secret });
+    for (ServerProcess* region : { &a, &b, &c })
+        QVERIFY(region->start());
+    toA.setUpstreamPort(a.port());
+    toB.setUpstreamPort(b.port());
+    toCFromA.setUpstreamPort(c.port());
+    toCFromB.setUpstreamPort(c.port());
+
+    const qint32 video = createVideo(a.baseUrl(), m_streamer, QStringLiteral("three regions"));
+    QVERIFY(video > 0);
+    const QString path = QStringLiteral("/videos/%1").arg(video);
+    for (ServerProcess* region : { &b, &c })
+        QTRY_COMPARE_WITH_TIMEOUT(
+            http("GET", endpoint(region->baseUrl(), path)).status, 200, 10000);
+    SseReader viewerC;
+    viewerC.open(endpoint(c.baseUrl(), path + QStringLiteral("/subscriptions")));
+    QVERIFY(viewerC.waitForHello());
+
+    toCFromA.setRefusing(true);
+    toCFromA.cutAll();
+    const QString alice = a.token(QStringLiteral("1"), QStringLiteral("alice"));
+    const HttpReply posted = postComment(a.baseUrl(), alice, video, QStringLiteral("regretted"));
+    QCOMPARE(posted.status, 201);
+    const quint64 id = postedId(posted);
+    QTRY_COMPARE_WITH_TIMEOUT(historyIds(b.baseUrl(), video), (QList<quint64> { id }), 10000);
+    QCOMPARE(http("DELETE", endpoint(b.baseUrl(), path + QStringLiteral("/comments/%1").arg(id)),
+                 {}, bearer(alice))
+                 .status,
+        204);
+    // b's deletion reached c (b's queue to c is empty, c holds the tombstone) and a.
+    const QByteArray toC = peerSeries("livecomments_region_relay_queue_depth", "c");
+    QTRY_COMPARE_WITH_TIMEOUT(metricOf(b.baseUrl(), toC), 0.0, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(
+        sqliteNumber(c.storePath(), "SELECT COUNT(*) FROM deleted_comments WHERE comment_id = ?",
+            qint64(id)),
+        qint64(1), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(historyIds(a.baseUrl(), video).isEmpty(), 10000);
+    QCOMPARE(metricOf(a.baseUrl(), toC), 1.0); // the comment, still waiting for the link
+
+    // The link returns: a's comment reaches c, which refuses it.
+    const QByteArray duplicates = "livecomments_region_ingest_events_total{result=\"duplicate\"}";
+    const double duplicatesBefore = metricOf(c.baseUrl(), duplicates);
+    toCFromA.setRefusing(false);
+    QTRY_COMPARE_WITH_TIMEOUT(metricOf(a.baseUrl(), toC), 0.0, 15000);
+    QCOMPARE(metricOf(c.baseUrl(), duplicates) - duplicatesBefore, 1.0);
+    QCOMPARE(historyIds(c.baseUrl(), video), QList<quint64> {});
+    QCOMPARE(sqliteNumber(c.storePath(), "SELECT COUNT(*) FROM comments WHERE id = ?", qint64(id)),
+        qint64(0));
+    QCOMPARE(http("GET", endpoint(c.baseUrl(), path)).json().value(QStringLiteral("comment_count")),
+        QJsonValue(0));
+    // Every region serves the same (empty) history; c's viewer never saw the comment.
+    QCOMPARE(historyPages(a.baseUrl(), video), historyPages(c.baseUrl(), video));
+    QCOMPARE(historyPages(b.baseUrl(), video), historyPages(c.baseUrl(), video));
+    QVERIFY(viewerC.comments().isEmpty());
+    for (ServerProcess* region : { &a, &b, &c })
+        QVERIFY(region->terminate());
+}
+
 void TstRegions::peerListFromCommandLineAndConfig()
 {
     // --peer-region repeats on the command line; the config file takes a comma-separated list.
@@ -562,10 +785,10 @@ void TstRegions::badRegionOptionsExit_data()
                               << QStringLiteral("own name");
     QTest::newRow("malformed url") << QStringList { QStringLiteral("--region=a"),
         QStringLiteral("--peer-region=b=ftp://x"), secret }
-                                   << QStringLiteral("NAME=http://");
+                                   << QStringLiteral("NAME=http[s]://");
     QTest::newRow("no url") << QStringList { QStringLiteral("--region=a"),
         QStringLiteral("--peer-region=b"), secret }
-                            << QStringLiteral("NAME=http://");
+                            << QStringLiteral("NAME=http[s]://");
     QTest::newRow("missing secret") << QStringList { QStringLiteral("--region=a"),
         QStringLiteral("--peer-region=b=http://127.0.0.1:1") }
                                     << QStringLiteral("--region-secret");

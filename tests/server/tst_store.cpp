@@ -57,6 +57,31 @@ std::int64_t nowMs()
     return QDateTime::currentMSecsSinceEpoch();
 }
 
+/// A video made in region "a" (slot 0 of three), as its relay delivers it.
+Video videoOfRegionA()
+{
+    Video v;
+    v.id = 3000;
+    v.title = "from a";
+    v.streamerId = "7";
+    v.streamerName = "seven";
+    v.createdAtMs = 1764518400000;
+    return v;
+}
+
+/// A comment relayed from another region, with the creation time its id carries.
+Comment relayedComment(std::uint32_t videoId, std::uint64_t id, const std::string& text)
+{
+    Comment c;
+    c.id = id;
+    c.videoId = videoId;
+    c.userId = "9";
+    c.userName = "nine";
+    c.text = text;
+    c.createdAtMs = ids::snowflakeUnixMs(id);
+    return c;
+}
+
 QList<std::uint64_t> idsOf(const std::vector<Comment>& comments)
 {
     QList<std::uint64_t> out;
@@ -136,6 +161,7 @@ private slots:
     void reopenKeepsEverything();
     void migrationsFreshThenNoOp();
     void regionRelayOutboxAndReplicatedOps();
+    void tombstonesRefuseLateComments();
     void closedStoreRefusesWrites();
     void writesResumeAfterLostConnection();
     void twoStoresShareOneDatabase();
@@ -150,8 +176,14 @@ private:
     /// A store on this test's fresh database, opened.
     std::unique_ptr<CommentStore> openStore(const store::StoreOptions& options = {});
     std::unique_ptr<CommentStore> makeStore(const store::StoreOptions& options = {});
+    /// Opens the store of `region` ("a", "b" or "c": slot 0, 1 or 2 of three) relaying to the
+    /// other two; every committed event is appended to `seen` under `mutex`.
+    std::unique_ptr<CommentStore> openRegionStore(
+        const std::string& region, std::mutex& mutex, std::vector<CommitEvent>& seen);
     /// A session of the test's own on this test's database (beside the store's).
     std::unique_ptr<Poco::Data::Session> ownSession();
+    /// Rows of deleted_comments (the tombstones), read on a session of the test's own.
+    int tombstoneCount();
     std::uint32_t newVideo(CommentStore& s, const std::string& streamer = "1");
     std::vector<std::uint64_t> addComments(CommentStore& s, std::uint32_t video, int n);
     /// A connection of our own to this test's database (after makeStore()).
@@ -222,6 +254,35 @@ std::unique_ptr<Poco::Data::Session> TstStore::ownSession()
     return std::make_unique<Poco::Data::Session>("PostgreSQL",
         "host=127.0.0.1 port=" + std::to_string(url.port)
             + " user=postgres dbname=" + url.database);
+}
+
+std::unique_ptr<CommentStore> TstStore::openRegionStore(
+    const std::string& region, std::mutex& mutex, std::vector<CommitEvent>& seen)
+{
+    store::StoreOptions options;
+    options.region = region;
+    for (const char* name : { "a", "b", "c" }) {
+        if (region != name)
+            options.relayPeers.push_back(name);
+    }
+    options.videoIdStride = 3;
+    options.videoIdSlot = static_cast<std::uint32_t>(region[0] - 'a');
+    auto s = makeStore(options);
+    s->onCommitted = [&](const std::vector<CommitEvent>& events) {
+        std::lock_guard lock(mutex);
+        seen.insert(seen.end(), events.begin(), events.end());
+    };
+    s->open();
+    return s;
+}
+
+int TstStore::tombstoneCount()
+{
+    auto db = ownSession();
+    int count = -1;
+    *db << "SELECT COUNT(*) FROM deleted_comments", Poco::Data::Keywords::into(count),
+        Poco::Data::Keywords::now;
+    return count;
 }
 
 std::uint32_t TstStore::newVideo(CommentStore& s, const std::string& streamer)
@@ -891,12 +952,12 @@ void TstStore::migrationsFreshThenNoOp()
         QCOMPARE(s->migrationsApplied(), 0);
     }
     // A version missing BELOW the highest recorded one (a step merged later than a higher one) is
-    // still applied: here the newest step (the relay queue) is undone and a higher version
-    // recorded.
+    // still applied: here the newest step (the deletion tombstones) is undone and a higher
+    // version recorded.
     {
         auto db = ownSession();
         using Poco::Data::Keywords::now;
-        *db << "DROP TABLE relay_queue", now;
+        *db << "DROP TABLE deleted_comments", now;
         *db << "DELETE FROM schema_migrations WHERE version = " + std::to_string(version), now;
         *db << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1000, 'x', 0)",
             now;
@@ -904,25 +965,17 @@ void TstStore::migrationsFreshThenNoOp()
     auto s = openStore();
     QCOMPARE(s->migrationsApplied(), 1);
     QCOMPARE(s->schemaVersion(), 1000);
-    QCOMPARE(s->relayBacklog("peer").depth, std::size_t(0)); // the table is back
+    // The table is back: a relayed deletion records its tombstone there.
+    QVERIFY(!s->deleteReplicatedComment(1, 1, "peer"));
+    QCOMPARE(tombstoneCount(), 1);
 }
 
 void TstStore::regionRelayOutboxAndReplicatedOps()
 {
-    // Region "b" of three (a, b, c): slot 1, stride 3; it relays to a and c.
-    store::StoreOptions options;
-    options.region = "b";
-    options.relayPeers = { "a", "c" };
-    options.videoIdStride = 3;
-    options.videoIdSlot = 1;
-    auto s = makeStore(options);
+    // Region "b" of three (a, b, c): it relays to a and c.
     std::mutex mutex;
     std::vector<CommitEvent> seen;
-    s->onCommitted = [&](const std::vector<CommitEvent>& events) {
-        std::lock_guard lock(mutex);
-        seen.insert(seen.end(), events.begin(), events.end());
-    };
-    s->open();
+    auto s = openRegionStore("b", mutex, seen);
 
     // Local writes: partitioned video ids, one relay row per peer in the write's transaction.
     const std::uint32_t local = newVideo(*s);
@@ -947,19 +1000,8 @@ void TstStore::regionRelayOutboxAndReplicatedOps()
     QCOMPARE(s->relayBacklog("c").depth, std::size_t(3));
 
     // Replicated writes: same ids, idempotent, fanned out with their origin, never queued.
-    Video remote;
-    remote.id = 3000; // region a's (slot 0)
-    remote.title = "from a";
-    remote.streamerId = "7";
-    remote.streamerName = "seven";
-    remote.createdAtMs = 1764518400000;
-    Comment c;
-    c.id = ids[1] + (1u << 12); // another node's id
-    c.videoId = remote.id;
-    c.userId = "9";
-    c.userName = "nine";
-    c.text = "relayed";
-    c.createdAtMs = ids::snowflakeUnixMs(c.id);
+    const Video remote = videoOfRegionA();
+    const Comment c = relayedComment(remote.id, ids[1] + (1u << 12), "relayed"); // another node
     try {
         s->addReplicatedComment(c, "a");
         QFAIL("a comment of an unknown video was stored");
@@ -1047,6 +1089,80 @@ void TstStore::regionRelayOutboxAndReplicatedOps()
         fromA += e.origin == "a" ? 1 : 0;
     // video, comment, ended, deleted: each once; then the chained video and its three copies
     QCOMPARE(fromA, std::size_t(8));
+}
+
+void TstStore::tombstonesRefuseLateComments()
+{
+    // Region "c" of three: with the link a→c down, b's deletion of a comment written in a reaches
+    // c before the comment (or even its video) does. The tombstone keeps it deleted.
+    std::mutex mutex;
+    std::vector<CommitEvent> seen;
+    auto s = openRegionStore("c", mutex, seen);
+    const auto committed = [&](std::uint64_t commentId) {
+        std::lock_guard lock(mutex);
+        return std::count_if(seen.begin(), seen.end(), [&](const CommitEvent& e) {
+            return e.comment.id == commentId && e.type != CommitEvent::Type::VideoCreated;
+        });
+    };
+    const Video remote = videoOfRegionA();
+    const Comment c = relayedComment(remote.id,
+        ids::snowflakeFloorForUnixMs(remote.createdAtMs + 1000) | (3u << 12), "deleted in b");
+    PageQuery all;
+    all.limit = 1000;
+
+    // The video is here, the deletion arrives first: nothing to delete, but the tombstone stays,
+    // and the comment arriving afterwards is refused: not stored, not committed, not counted.
+    QVERIFY(s->addReplicatedVideo(remote, "a"));
+    QVERIFY(!s->deleteReplicatedComment(remote.id, c.id, "b"));
+    QCOMPARE(tombstoneCount(), 1);
+    QVERIFY(!s->addReplicatedComment(c, "a"));
+    QVERIFY(s->comments(remote.id, all).empty());
+    QCOMPARE(s->video(remote.id)->commentCount, std::int64_t(0));
+    QCOMPARE(committed(c.id), 0L);
+    // Another comment of the same video still arrives.
+    Comment kept = c;
+    kept.id = c.id + (1u << 22);
+    kept.text = "kept";
+    QVERIFY(s->addReplicatedComment(kept, "a"));
+    QCOMPARE(idsOf(s->comments(remote.id, all)), (QList<std::uint64_t> { kept.id }));
+
+    // The deletion arrives before the video itself: same outcome once the video and the comment
+    // arrive.
+    Video later = remote;
+    later.id = 3003;
+    Comment early = c;
+    early.videoId = later.id;
+    QVERIFY(!s->deleteReplicatedComment(later.id, early.id, "b"));
+    QVERIFY(!s->video(later.id).has_value());
+    QVERIFY(s->addReplicatedVideo(later, "a"));
+    QVERIFY(!s->addReplicatedComment(early, "a"));
+    QVERIFY(s->comments(later.id, all).empty());
+    QCOMPARE(committed(early.id), 0L);
+
+    // Deleted here, then the same batch from a again (its sender died between c's 200 and
+    // dropping its rows): the local deletion's tombstone refuses the repeat.
+    QCOMPARE(errorKindOf([&] { s->deleteComment(remote.id, kept.id, user("5", Role::Moderator)); }),
+        std::nullopt);
+    QVERIFY(!s->addReplicatedComment(kept, "a"));
+    QVERIFY(s->comments(remote.id, all).empty());
+    QCOMPARE(committed(kept.id), 2L); // added once, deleted once
+    QCOMPARE(tombstoneCount(), 3);
+    // Only the local deletion was queued for the peers, nothing relayed.
+    QCOMPARE(s->relayBacklog("a").depth, std::size_t(1));
+
+    // Retention: a removed video's tombstones go with it; a deletion of a video that never came
+    // goes once older than the cutoff; nothing else.
+    QVERIFY(!s->deleteReplicatedComment(3006, c.id, "b")); // video 3006 never arrives
+    QCOMPARE(tombstoneCount(), 4);
+    QVERIFY(s->endReplicatedVideo(remote.id, remote.createdAtMs + 1000, "a"));
+    QCOMPARE(s->purgeVideosEndedBefore(remote.createdAtMs + 2000), std::size_t(1));
+    QCOMPARE(tombstoneCount(), 2);
+    QCOMPARE(s->purgeOrphanTombstonesBefore(nowMs() - 60000), std::size_t(0)); // too recent
+    const std::int64_t cutoff = nowMs() + 1;
+    QTRY_VERIFY_WITH_TIMEOUT(nowMs() > cutoff, 5000);
+    QCOMPARE(s->purgeOrphanTombstonesBefore(cutoff), std::size_t(1));
+    QCOMPARE(tombstoneCount(), 1); // video 3003's: the video is still here
+    QVERIFY(!s->addReplicatedComment(early, "a"));
 }
 
 void TstStore::closedStoreRefusesWrites()

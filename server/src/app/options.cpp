@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <regex>
 #include <stdexcept>
 
@@ -117,6 +118,8 @@ const std::vector<OptionSpec> kOptions = {
       true },
     { "region-secret", "SECRET", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
       "shared HMAC secret of the region relay (required with --peer-region)", true },
+    { "region-ca-file", "PATH", nullptr, OptionKind::Text, kNoLimit, kNoLimit,
+      "CA certificates (PEM) https:// peer regions must chain to (default: the system's)", true },
 };
 // clang-format on
 
@@ -175,20 +178,29 @@ bool validRegionName(const std::string& name)
     return std::regex_match(name, kName);
 }
 
-/// http://HOST[:PORT][/PATH] without a trailing slash, query or fragment (the relay only speaks
-/// plain HTTP: TLS between regions is the front proxy's job, docs/operations.md "Regions").
+/// http[s]://HOST[:PORT][/PATH] without a trailing slash, query or fragment (https: the relay
+/// verifies the peer's certificate and host name, docs/operations.md "Regions").
 bool validPeerUrl(const std::string& url)
 {
-    static const std::regex kUrl(R"(http://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?)");
+    static const std::regex kUrl(R"(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?)");
     return std::regex_match(url, kUrl);
 }
 
-/// --region, --peer-region (comma-joined) and --region-secret into `s` (docs/operations.md
-/// "Regions"). Every region's slot is its rank among all region names, so every region derives
-/// the same partition of video ids and snowflake node ids from the same set of names.
+/// --region, --peer-region (comma-joined), --region-secret and --region-ca-file into `s`
+/// (docs/operations.md "Regions"). Every region's slot is its rank among all region names, so every
+/// region derives the same partition of video ids and snowflake node ids from the same set of
+/// names.
 void loadRegions(const std::optional<std::string>& region, const std::optional<std::string>& peers,
-    const std::optional<std::string>& secret, Settings& s)
+    const std::optional<std::string>& secret, const std::optional<std::string>& caFile, Settings& s)
 {
+    if (caFile) {
+        // Checked here, so that a typo is a start-up error rather than every relay attempt failing.
+        if (!std::ifstream(*caFile).good())
+            throw std::invalid_argument("--region-ca-file: cannot read '" + *caFile + "'");
+        if (!peers || peers->empty())
+            throw std::invalid_argument("--region-ca-file needs --peer-region");
+        s.regionCaFile = *caFile;
+    }
     if (region) {
         if (!validRegionName(*region))
             throw std::invalid_argument(
@@ -222,7 +234,7 @@ void loadRegions(const std::optional<std::string>& region, const std::optional<s
             url.pop_back();
         if (!validRegionName(name) || !validPeerUrl(url))
             throw std::invalid_argument(
-                "--peer-region: expected NAME=http://HOST[:PORT][/PATH], got '" + item + "'");
+                "--peer-region: expected NAME=http[s]://HOST[:PORT][/PATH], got '" + item + "'");
         if (name == s.region)
             throw std::invalid_argument(
                 "--peer-region: '" + name + "' is this region's own name (--region)");
@@ -416,7 +428,7 @@ Settings loadSettings(const SettingLookup& lookup)
     integer("max-connections-per-ip", s.maxConnectionsPerIp);
     if (rate("ip-rate-limit", s.ipRateLimit))
         s.ipRateLimit.burst = s.ipRateLimit.count; // a bucket of N, not the posting burst of 5
-    loadRegions(get("region"), get("peer-region"), get("region-secret"), s);
+    loadRegions(get("region"), get("peer-region"), get("region-secret"), get("region-ca-file"), s);
     return s;
 }
 

@@ -9,6 +9,9 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SSLException.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
@@ -38,6 +41,24 @@ Poco::Logger& relayLog()
 {
     static Poco::Logger& logger = Poco::Logger::get("livecomments.region");
     return logger;
+}
+
+/// The client context of https:// peers: the chain must verify against `caFile` (or the system's
+/// trust store when empty) and, being VERIFY_STRICT, the certificate must name the URL's host even
+/// for loopback addresses (Poco skips the host check for them in the relaxed mode).
+Poco::Net::Context::Ptr relayTlsContext(const std::string& caFile)
+{
+    Poco::Net::initializeSSL();
+    Poco::Net::Context::Params params;
+    params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
+    params.verificationDepth = 9;
+    params.caLocation = caFile;
+    params.loadDefaultCAs = caFile.empty();
+    params.cipherList = "HIGH:!aNULL:!eNULL:!MD5";
+    Poco::Net::Context::Ptr context
+        = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+    context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+    return context;
 }
 
 ApiError relayUnauthorized(const std::string& why)
@@ -73,6 +94,8 @@ RegionRelay::RegionRelay(const Settings& settings, store::CommentStore& store)
         peer->name = p.name;
         peer->url = p.url;
         peer->batchLimit = kBatchRows;
+        if (!m_tls && Poco::URI(p.url).getScheme() == "https")
+            m_tls = relayTlsContext(settings.regionCaFile);
         m_peers.push_back(std::move(peer));
     }
 }
@@ -200,7 +223,16 @@ bool RegionRelay::post(Peer& peer, const std::string& body, int& status)
     status = 0;
     try {
         const Poco::URI uri(peer.url + kRegionIngestPath);
-        Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
+        // https:// peers over TLS only: a certificate that does not verify throws below and the
+        // batch is retried later, never sent in clear.
+        std::unique_ptr<Poco::Net::HTTPClientSession> connection;
+        if (uri.getScheme() == "https")
+            connection = std::make_unique<Poco::Net::HTTPSClientSession>(
+                uri.getHost(), uri.getPort(), m_tls);
+        else
+            connection
+                = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+        Poco::Net::HTTPClientSession& session = *connection;
         session.setTimeout(Poco::Timespan(kHttpTimeoutSeconds, 0));
         Poco::Net::HTTPRequest request(
             Poco::Net::HTTPRequest::HTTP_POST, uri.getPathEtc(), Poco::Net::HTTPMessage::HTTP_1_1);
@@ -220,6 +252,9 @@ bool RegionRelay::post(Peer& peer, const std::string& body, int& status)
             return true;
         relayLog().warning(
             "relay to %s: HTTP %d: %s", peer.name, status, answer.str().substr(0, 300));
+    } catch (const Poco::Net::SSLException& e) {
+        // Also CertificateValidationException (host name mismatch): say it is TLS.
+        relayLog().warning("relay to %s (%s): TLS: %s", peer.name, peer.url, e.displayText());
     } catch (const Poco::Exception& e) {
         relayLog().warning("relay to %s (%s): %s", peer.name, peer.url, e.displayText());
     } catch (const std::exception& e) {
@@ -292,7 +327,7 @@ std::string RegionRelay::renderMetrics() const
         "Events the peer region acknowledged.",
         [&](std::size_t i) { return static_cast<double>(m_peers[i]->events.load()); });
     series("livecomments_region_relay_errors_total", "counter",
-        "Failed relay attempts (unreachable, timeout, non-2xx answer).",
+        "Failed relay attempts (unreachable, timeout, TLS verification, non-2xx answer).",
         [&](std::size_t i) { return static_cast<double>(m_peers[i]->errors.load()); });
     out << "# HELP livecomments_region_ingest_events_total Events received from peer regions.\n"
            "# TYPE livecomments_region_ingest_events_total counter\n"

@@ -4,6 +4,8 @@
 #include "service/settings.h"
 #include "store/comment_store.h"
 
+#include <Poco/Net/Context.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -79,6 +81,8 @@ private:
     std::string m_region;
     std::string m_secret;
     std::size_t m_maxBatchBytes;
+    /// TLS client context of the https:// peers (null when every peer is plain HTTP).
+    Poco::Net::Context::Ptr m_tls;
     std::vector<std::unique_ptr<Peer>> m_peers;
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;

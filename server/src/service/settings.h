@@ -64,7 +64,7 @@ struct Settings {
     std::size_t maxConnectionsPerIp = 512; ///< per client address (else 429)
     RateLimit ipRateLimit { true, 3000, 10, 3000 }; ///< requests without a token per address
     // Regions (docs/operations.md "Regions").
-    /// A peer region: its name and base URL (http://host[:port][/path], no trailing slash).
+    /// A peer region: its name and base URL (http[s]://host[:port][/path], no trailing slash).
     struct PeerRegion {
         std::string name;
         std::string url;
@@ -72,6 +72,9 @@ struct Settings {
     std::string region; ///< --region (empty: no region)
     std::vector<PeerRegion> peerRegions; ///< --peer-region, in the order given
     std::string regionSecret; ///< --region-secret (HMAC key of the relay)
+    /// --region-ca-file: PEM CA certificates that https:// peers must chain to (empty: the
+    /// system's trust store).
+    std::string regionCaFile;
     std::uint32_t regionCount = 1; ///< this region and its peers
     std::uint32_t regionSlot = 0; ///< rank of `region` among all region names
 

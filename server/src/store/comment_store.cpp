@@ -600,6 +600,9 @@ void CommentStore::deleteComment(
             session << q("DELETE FROM comments WHERE video_id = ? AND id = ?"), use(vid), use(id),
                 now;
         }
+        // A relayed copy of this comment may still be on its way (a duplicate batch, or a third
+        // region's relay): the tombstone refuses it.
+        recordTombstone(session, videoId, commentId);
         session << q("UPDATE videos SET comment_count = comment_count - 1 WHERE id = ?"), use(vid),
             now;
         CommitEvent e;
@@ -666,6 +669,25 @@ std::uint32_t CommentStore::nextPartitionedVideoId(Session& session) const
     return static_cast<std::uint32_t>(next);
 }
 
+void CommentStore::recordTombstone(
+    Session& session, std::uint32_t videoId, std::uint64_t commentId) const
+{
+    Poco::Int64 vid = videoId, id = static_cast<Poco::Int64>(commentId), at = wallClockMs();
+    session << q("INSERT INTO deleted_comments (video_id, comment_id, deleted_at) VALUES (?, ?, ?) "
+                 "ON CONFLICT DO NOTHING"),
+        use(vid), use(id), use(at), now;
+}
+
+bool CommentStore::tombstoned(
+    Session& session, std::uint32_t videoId, std::uint64_t commentId) const
+{
+    Poco::Int64 vid = videoId, id = static_cast<Poco::Int64>(commentId);
+    std::vector<Poco::Int64> found;
+    session << q("SELECT comment_id FROM deleted_comments WHERE video_id = ? AND comment_id = ?"),
+        use(vid), use(id), into(found), now;
+    return !found.empty();
+}
+
 bool CommentStore::archivedContains(
     Session& session, std::uint32_t videoId, std::uint64_t commentId) const
 {
@@ -722,7 +744,9 @@ CommentStore::OpFn CommentStore::replicatedOp(const RegionEvent& event, bool& fr
             if (!video)
                 throw ApiError(ErrorKind::Conflict, "unknown_video", "the video is not here yet");
             const Comment& c = event.comment;
-            if (archivedContains(session, videoId, c.id))
+            // Deleted already (its deletion overtook it through a third region, or it was
+            // deleted here and this is a repeated batch): stays deleted.
+            if (tombstoned(session, videoId, c.id) || archivedContains(session, videoId, c.id))
                 return;
             Poco::Int64 id = static_cast<Poco::Int64>(c.id), created = c.createdAtMs;
             std::string uid = c.userId, uname = c.userName, text = c.text;
@@ -745,8 +769,13 @@ CommentStore::OpFn CommentStore::replicatedOp(const RegionEvent& event, bool& fr
             break;
         }
         case RegionEvent::Type::CommentDeleted: {
-            if (!loadVideo(session, videoId, true))
-                return; // never here, or removed by retention: nothing to delete
+            // The tombstone whether or not the comment (or its video) is here yet: with three or
+            // more regions the deletion can arrive before the comment does. Recorded under the
+            // video's row lock, which a relayed comment takes before it looks for a tombstone.
+            const bool videoHere = loadVideo(session, videoId, true).has_value();
+            recordTombstone(session, videoId, event.comment.id);
+            if (!videoHere)
+                return; // not here yet, or removed by retention: nothing to delete
             Poco::Int64 id = static_cast<Poco::Int64>(event.comment.id);
             Statement remove(session);
             remove << q("DELETE FROM comments WHERE video_id = ? AND id = ?"), use(vid), use(id);
@@ -1289,6 +1318,7 @@ void CommentStore::purgeOnce()
             = wallClockMs() - std::int64_t(m_options.retentionDays) * 86400000LL;
         purgeVideosEndedBefore(cutoff);
         purgeCommentsBefore(cutoff);
+        purgeOrphanTombstonesBefore(cutoff);
     }
     purgeIdempotencyKeysBefore(wallClockMs() - kIdempotencyTtlMs);
 }
@@ -1353,7 +1383,12 @@ std::size_t CommentStore::purgeVideosEndedBefore(std::int64_t cutoffUnixMs)
                             "(SELECT first_id FROM comment_blocks WHERE video_id = ? ORDER BY "
                             "first_id LIMIT ?)"),
                     use(vid), use(vid), use(blockChunk);
-                if (rows.execute() + blocks.execute() > 0)
+                Statement tombstones(session);
+                tombstones << q("DELETE FROM deleted_comments WHERE video_id = ? AND comment_id "
+                                "IN (SELECT comment_id FROM deleted_comments WHERE video_id = ? "
+                                "ORDER BY comment_id LIMIT ?)"),
+                    use(vid), use(vid), use(chunk);
+                if (rows.execute() + blocks.execute() + tombstones.execute() > 0)
                     return;
                 session << q("DELETE FROM videos WHERE id = ?"), use(vid), now;
                 done = true;
@@ -1362,6 +1397,20 @@ std::size_t CommentStore::purgeVideosEndedBefore(std::int64_t cutoffUnixMs)
         }
     }
     return removed;
+}
+
+std::size_t CommentStore::purgeOrphanTombstonesBefore(std::int64_t cutoffUnixMs)
+{
+    std::size_t deleted = 0;
+    execute(0, [&](Session& session, std::vector<CommitEvent>&) {
+        Poco::Int64 before = cutoffUnixMs;
+        Statement remove(session);
+        remove << q("DELETE FROM deleted_comments WHERE deleted_at < ? AND NOT EXISTS (SELECT 1 "
+                    "FROM videos WHERE videos.id = deleted_comments.video_id)"),
+            use(before);
+        deleted = remove.execute();
+    });
+    return deleted;
 }
 
 std::size_t CommentStore::purgeIdempotencyKeysBefore(std::int64_t cutoffUnixMs)

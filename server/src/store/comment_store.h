@@ -167,14 +167,18 @@ public:
     /// Stores a comment relayed from region `origin` under its own id (ON CONFLICT DO NOTHING,
     /// also when it is already packed into an archive block). The video may have ended here
     /// already: history converges. True when it was new (then onCommitted sees it, with origin).
-    /// 409 `unknown_video` when the video is not here yet (the relay retries).
+    /// A comment with a tombstone (deleted here, or its deletion relayed first) is refused: false,
+    /// nothing stored, nothing committed. 409 `unknown_video` when the video is not here yet (the
+    /// relay retries).
     bool addReplicatedComment(const Comment& comment, const std::string& origin);
     /// Stores a video relayed from `origin` under its own id; true when it was new.
     bool addReplicatedVideo(const Video& video, const std::string& origin);
     /// Ends a relayed video (no-op when ended already); true when it was live here.
     bool endReplicatedVideo(
         std::uint32_t videoId, std::int64_t endedAtMs, const std::string& origin);
-    /// Deletes a comment whose deletion was relayed (no-op when it is not here); true when it was.
+    /// Deletes a comment whose deletion was relayed and records its tombstone (also when the
+    /// comment or its video is not here yet, so that a later copy is refused); true when the
+    /// comment was here.
     bool deleteReplicatedComment(
         std::uint32_t videoId, std::uint64_t commentId, const std::string& origin);
     /// The ops above for a whole ingest batch, queued together so one group commit takes them
@@ -254,6 +258,10 @@ public:
     std::size_t purgeCommentsBefore(std::int64_t cutoffUnixMs);
     /// Forgets the idempotency keys recorded before `cutoffUnixMs`. Returns how many.
     std::size_t purgeIdempotencyKeysBefore(std::int64_t cutoffUnixMs);
+    /// Forgets the tombstones recorded before `cutoffUnixMs` whose video is not here (a deletion
+    /// relayed for a video that never arrived or was removed). Tombstones of a removed video go
+    /// with it (purgeVideosEndedBefore). Returns how many.
+    std::size_t purgeOrphanTombstonesBefore(std::int64_t cutoffUnixMs);
 
 private:
     struct WriteOp;
@@ -278,6 +286,12 @@ private:
     std::uint32_t nextPartitionedVideoId(Poco::Data::Session& session) const;
     /// Whether an archive block of `videoId` holds `commentId`.
     bool archivedContains(
+        Poco::Data::Session& session, std::uint32_t videoId, std::uint64_t commentId) const;
+    /// Records that `commentId` of `videoId` was deleted (docs/operations.md "Regions").
+    void recordTombstone(
+        Poco::Data::Session& session, std::uint32_t videoId, std::uint64_t commentId) const;
+    /// Whether `commentId` of `videoId` has a tombstone.
+    bool tombstoned(
         Poco::Data::Session& session, std::uint32_t videoId, std::uint64_t commentId) const;
     OpFn replicatedOp(const RegionEvent& event, bool& fresh);
     /// Enqueues an op without waiting (execute() = enqueue + await).

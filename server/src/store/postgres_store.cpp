@@ -225,6 +225,16 @@ const std::vector<Migration>& PostgresBackend::migrations() const
             "  payload TEXT NOT NULL,"
             "  created_at BIGINT NOT NULL);"
             "CREATE INDEX relay_queue_by_peer ON relay_queue (peer, seq);" },
+        // Tombstones of deleted comments (docs/operations.md "Regions"): a relayed copy of a
+        // deleted comment that arrives after its deletion is refused. No reference to videos: a
+        // deletion can arrive before its video.
+        { 5, "deleted_comments",
+            "CREATE TABLE deleted_comments ("
+            "  video_id BIGINT NOT NULL,"
+            "  comment_id BIGINT NOT NULL,"
+            "  deleted_at BIGINT NOT NULL,"
+            "  PRIMARY KEY (video_id, comment_id));"
+            "CREATE INDEX deleted_comments_by_age ON deleted_comments (deleted_at);" },
     };
     return kMigrations;
 }

@@ -153,6 +153,16 @@ const std::vector<Migration>& SqliteBackend::migrations() const
             "  payload TEXT NOT NULL,"
             "  created_at INTEGER NOT NULL);"
             "CREATE INDEX relay_queue_by_peer ON relay_queue(peer, seq);" },
+        // Tombstones of deleted comments (docs/operations.md "Regions"): a relayed copy of a
+        // deleted comment that arrives after its deletion is refused. No reference to videos: a
+        // deletion can arrive before its video.
+        { 6, "deleted_comments",
+            "CREATE TABLE deleted_comments ("
+            "  video_id INTEGER NOT NULL,"
+            "  comment_id INTEGER NOT NULL,"
+            "  deleted_at INTEGER NOT NULL,"
+            "  PRIMARY KEY (video_id, comment_id));"
+            "CREATE INDEX deleted_comments_by_age ON deleted_comments(deleted_at);" },
     };
     return kMigrations;
 }
