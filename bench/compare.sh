@@ -45,7 +45,7 @@ for arg in "$@"; do
         ;;
     --acceptance)
         acceptance=1
-        rates_multi="30 1000"
+        rates_multi=${RATES_MULTI:-"30 1000"}
         rates_hot=""
         ;;
     --only=*) only=${arg#--only=} ;;
