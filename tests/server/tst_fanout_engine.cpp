@@ -737,6 +737,36 @@ long long lastSkipped(const std::string& got)
     return pos == std::string::npos ? -1 : std::stoll(got.substr(pos + 10));
 }
 
+/// Pumps `p` and tells whether its last `stats` says delivered + skipped = `total`.
+bool accountsFor(Peer& p, std::size_t total)
+{
+    p.pump();
+    const long long skipped = lastSkipped(p.got);
+    return skipped >= 0 && ids(p.got).size() + static_cast<std::size_t>(skipped) == total;
+}
+
+/// How many of `want` are missing from the stream's bytes `got`.
+std::size_t missing(const std::string& got, const std::set<std::uint64_t>& want)
+{
+    const auto have = ids(got);
+    return static_cast<std::size_t>(
+        std::count_if(want.begin(), want.end(), [&](auto id) { return !have.count(id); }));
+}
+
+/// Starts a shaping engine (cap 10/s) whose stats tick gives `video` the stats `json`.
+void startShaped(Engine& engine, std::uint32_t video, std::string json)
+{
+    engine.onStatsTick = [&engine, video, json] { engine.setStats(video, json); };
+    engine.start();
+}
+
+EngineOptions shapedOptions(unsigned loops, int statsMs)
+{
+    EngineOptions options = engineOptions(loops, kDefaultCap, 15000, statsMs);
+    options.viewerRateCap = 10;
+    return options;
+}
+
 /// Opens a resumed stream of `video` for `user` on a fresh socketpair.
 Peer openUserStream(
     Engine& engine, const std::string& id, std::uint32_t video, const std::string& user)
@@ -754,11 +784,8 @@ void TstFanoutEngine::shapingSamplesButKeepsOwnAndPrivileged()
 {
     // Cap 10/s → burst 2. 300 comments published within a few ms: the bucket lets about the
     // burst through; the author's own stream and privileged comments get through regardless.
-    EngineOptions options = engineOptions(2, kDefaultCap, 15000, 50);
-    options.viewerRateCap = 10;
-    Engine engine(options);
-    engine.onStatsTick = [&] { engine.setStats(4, "{\"viewers\":3}"); };
-    engine.start();
+    Engine engine(shapedOptions(2, 50));
+    startShaped(engine, 4, "{\"viewers\":3}");
     Peer anonymous = openUserStream(engine, "s-anon", 4, {});
     Peer alice = openUserStream(engine, "s-alice", 4, "alice");
     Peer bob = openUserStream(engine, "s-bob", 4, "bob");
@@ -780,19 +807,12 @@ void TstFanoutEngine::shapingSamplesButKeepsOwnAndPrivileged()
     const double seconds
         = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     // Every stream reports delivered + skipped = published once its stats follow the burst.
-    for (Peer* p : { &anonymous, &alice, &bob }) {
-        QTRY_VERIFY_WITH_TIMEOUT(
-            (p->pump(),
-                lastSkipped(p->got) >= 0
-                    && ids(p->got).size() + static_cast<std::size_t>(lastSkipped(p->got))
-                        == kTotal),
-            5000);
-    }
+    for (Peer* p : { &anonymous, &alice, &bob })
+        QTRY_VERIFY_WITH_TIMEOUT(accountsFor(*p, kTotal), 5000);
     const std::size_t sampled = static_cast<std::size_t>(2 + seconds * 10) + 1;
     for (Peer* p : { &anonymous, &alice, &bob }) {
         const auto got = ids(p->got);
-        for (const auto id : privilegedIds)
-            QVERIFY2(got.count(id), "a moderator's comment was shaped out");
+        QVERIFY2(missing(p->got, privilegedIds) == 0, "a moderator's comment was shaped out");
         std::size_t crowd = 0;
         for (const auto id : got)
             crowd += (!privilegedIds.count(id) && !aliceIds.count(id)) ? 1 : 0;
@@ -843,11 +863,8 @@ void TstFanoutEngine::hotStreamIsWrittenPerTick()
     // 1.2 s at a cap of 10/s, a quarter of them privileged (never shaped out) and every tenth
     // alice's: a stream gets ~60/s, which written at once would arrive in about as many chunks
     // (the publishes are 5 ms apart); per tick it arrives in ~12 (+ the few `stats`).
-    EngineOptions options = engineOptions(1, kDefaultCap, 15000, 300);
-    options.viewerRateCap = 10;
-    Engine engine(options);
-    engine.onStatsTick = [&] { engine.setStats(5, "{\"viewers\":2}"); };
-    engine.start();
+    Engine engine(shapedOptions(1, 300));
+    startShaped(engine, 5, "{\"viewers\":2}");
     Peer alice = openUserStream(engine, "s-alice", 5, "alice");
     Peer bob = openUserStream(engine, "s-bob", 5, "bob");
     QVERIFY(alice.fd >= 0 && bob.fd >= 0);
@@ -876,19 +893,10 @@ void TstFanoutEngine::hotStreamIsWrittenPerTick()
         }
     }
     for (Peer* p : { &alice, &bob }) {
-        QTRY_VERIFY_WITH_TIMEOUT(
-            (p->pump(),
-                lastSkipped(p->got) >= 0
-                    && ids(p->got).size() + static_cast<std::size_t>(lastSkipped(p->got))
-                        == kTotal),
-            5000);
-        const auto got = ids(p->got);
-        for (const auto id : privilegedIds)
-            QVERIFY2(got.count(id), "a streamer's comment was shaped out");
+        QTRY_VERIFY_WITH_TIMEOUT(accountsFor(*p, kTotal), 5000);
+        QVERIFY2(missing(p->got, privilegedIds) == 0, "a streamer's comment was shaped out");
     }
-    const auto aliceGot = ids(alice.got);
-    for (const auto id : aliceIds)
-        QVERIFY2(aliceGot.count(id), "alice's own comment was shaped out of her stream");
+    QVERIFY2(missing(alice.got, aliceIds) == 0, "alice's own comment was shaped out of her stream");
     const std::size_t bobComments = ids(bob.got).size();
     qInfo("bob: %zu comments (%zu skipped) in %d chunks", bobComments,
         static_cast<std::size_t>(lastSkipped(bob.got)), bobChunks);
