@@ -255,6 +255,7 @@ private:
     void handleStats(Command& c);
     bool deliver(std::uint32_t slot, const FramePtr& frame, bool batch);
     void flushBatched();
+    void batchForTick(std::uint32_t slot);
     void statsSlice(unsigned residue);
     void sweep();
     void flushDirty();
@@ -577,13 +578,23 @@ inline bool Engine::Impl::Loop::deliver(std::uint32_t slot, const FramePtr& fram
         m_doomed.emplace_back(slot, s.serial);
     } else if (!s.held && !batch) {
         markDirty(slot);
-    } else if (!s.held && !s.batched) {
-        if (m_batched.empty()) // the first frame waits at most one tick
-            m_nextTick = m_now + kShapedTickMs;
-        s.batched = true;
-        m_batched.push_back(slot);
+    } else if (!s.held) {
+        batchForTick(slot);
     }
     return true;
+}
+
+void Engine::Impl::Loop::batchForTick(std::uint32_t slot)
+{
+    Subscriber& s = m_subs[slot];
+    if (s.batched)
+        return;
+    // The first frame batched after a pass waits one tick. (A fixed period, not pushed back by
+    // a long pass, measured worse: more writes, ~10% more CPU per delivery, no better p99.)
+    if (m_batched.empty())
+        m_nextTick = m_now + kShapedTickMs;
+    s.batched = true;
+    m_batched.push_back(slot);
 }
 
 void Engine::Impl::Loop::flushBatched()
@@ -670,11 +681,17 @@ void Engine::Impl::Loop::statsSlice(unsigned residue)
         const VideoState& video = it->second;
         const std::uint64_t skipped = video.dropped - s.droppedBase - s.exceptions;
         // Nothing skipped (or shaping off): the video's shared frame, no allocation.
-        if (!shaping || skipped == 0)
-            enqueue(static_cast<std::uint32_t>(slot), video.statsFrame);
-        else
-            enqueue(static_cast<std::uint32_t>(slot),
-                makeFrame(0, statsFrameBytes(video.statsJson, skipped)));
+        FramePtr frame = !shaping || skipped == 0
+            ? video.statsFrame
+            : makeFrame(0, statsFrameBytes(video.statsJson, skipped));
+        // A hot stream's `stats` rides with its next tick instead of costing a writev of its own.
+        if (shaping && m_now < video.hotUntil) {
+            s.unsentBytes += frame->bytes.size();
+            s.queue.push_back(std::move(frame));
+            batchForTick(static_cast<std::uint32_t>(slot));
+        } else {
+            enqueue(static_cast<std::uint32_t>(slot), frame);
+        }
         ++delivered;
     }
     m_deliveries.fetch_add(delivered, std::memory_order_relaxed);
