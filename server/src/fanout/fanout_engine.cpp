@@ -53,9 +53,9 @@ constexpr std::int64_t kCoalesceMs = 30;
 /// Shaping on: the streams of a hot video (one that shaped a comment out within kHotHoldMs) are
 /// written once per kShapedTickMs instead of as soon as a frame arrives. A shaped stream gets at
 /// most the cap (30/s), so writing at once costs one writev per frame; on the tick one writev
-/// carries the ~3 frames of the last 100 ms, and the added delay stays far under the 250 ms
-/// target.
-constexpr std::int64_t kShapedTickMs = 100;
+/// carries the frames of the last 50 ms, and the added delay stays far under the 250 ms target.
+/// (100 ms measured no cheaper per delivery and worse in p99: docs/performance.md.)
+constexpr std::int64_t kShapedTickMs = 50;
 constexpr std::int64_t kHotHoldMs = 1000;
 /// `stats` is spread over its interval in this many slices (a power of two, see statsSlot()).
 constexpr unsigned kStatsSliceBits = 7;
