@@ -6,7 +6,8 @@
 # usage: bench/compare.sh [--quick|--acceptance] [--only=livecomments|nchan] [--report=RESULTS_DIR]
 #        (--report only rebuilds the tables and the plot from an earlier run's JSON files;
 #        --acceptance runs only the two runs the latency targets name, 10 videos x 1,000 viewers
-#        at 30 comments/s ("moderate") and at 1,000 comments/s ("saturation"), per target)
+#        at 30 comments/s ("moderate") and at 1,000 comments/s ("saturation"), per target;
+#        RATES_MULTI=1000 with it runs only the saturation one, e.g. for A/B alternation)
 # env:   LC_SERVER_BIN  (default build/dev/server/livecomments-server)
 #        LC_BENCH_BIN   (default build/dev/bench/livecomments-bench)
 #        OUT            (default bench/results/<UTC date-time>)
@@ -45,7 +46,7 @@ for arg in "$@"; do
         ;;
     --acceptance)
         acceptance=1
-        rates_multi="30 1000"
+        rates_multi=${RATES_MULTI:-"30 1000"}
         rates_hot=""
         ;;
     --only=*) only=${arg#--only=} ;;

@@ -171,6 +171,7 @@ private slots:
     void statsAreSpreadOverTheInterval();
     void shapingSamplesButKeepsOwnAndPrivileged();
     void shapingOffDeliversEverything();
+    void hotStreamIsWrittenPerTick();
     void findAndDuplicateIds();
 };
 
@@ -718,25 +719,76 @@ void TstFanoutEngine::statsAreSpreadOverTheInterval()
     engine.shutdown(std::string(), 0ms);
 }
 
+namespace {
+
+/// The comment ids (`id:` lines) in a stream's bytes.
+std::set<std::uint64_t> ids(const std::string& got)
+{
+    std::set<std::uint64_t> out;
+    for (auto pos = got.find("id: "); pos != std::string::npos; pos = got.find("id: ", pos + 4))
+        out.insert(std::stoull(got.substr(pos + 4)));
+    return out;
+}
+
+/// The `skipped` of the last `stats` event in a stream's bytes, -1 when there is none.
+long long lastSkipped(const std::string& got)
+{
+    const auto pos = got.rfind("\"skipped\":");
+    return pos == std::string::npos ? -1 : std::stoll(got.substr(pos + 10));
+}
+
+/// Pumps `p` and tells whether its last `stats` says delivered + skipped = `total`.
+bool accountsFor(Peer& p, std::size_t total)
+{
+    p.pump();
+    const long long skipped = lastSkipped(p.got);
+    return skipped >= 0 && ids(p.got).size() + static_cast<std::size_t>(skipped) == total;
+}
+
+/// How many of `want` are missing from the stream's bytes `got`.
+std::size_t missing(const std::string& got, const std::set<std::uint64_t>& want)
+{
+    const auto have = ids(got);
+    return static_cast<std::size_t>(
+        std::count_if(want.begin(), want.end(), [&](auto id) { return !have.count(id); }));
+}
+
+/// Starts a shaping engine (cap 10/s) whose stats tick gives `video` the stats `json`.
+void startShaped(Engine& engine, std::uint32_t video, std::string json)
+{
+    engine.onStatsTick = [&engine, video, json] { engine.setStats(video, json); };
+    engine.start();
+}
+
+EngineOptions shapedOptions(unsigned loops, int statsMs)
+{
+    EngineOptions options = engineOptions(loops, kDefaultCap, 15000, statsMs);
+    options.viewerRateCap = 10;
+    return options;
+}
+
+/// Opens a resumed stream of `video` for `user` on a fresh socketpair.
+Peer openUserStream(
+    Engine& engine, const std::string& id, std::uint32_t video, const std::string& user)
+{
+    auto [fd, peer] = makePair();
+    if (!engine.open(fd, { id, video, user }, {}))
+        return Peer();
+    engine.resume(id, {});
+    return std::move(peer);
+}
+
+} // namespace
+
 void TstFanoutEngine::shapingSamplesButKeepsOwnAndPrivileged()
 {
     // Cap 10/s → burst 2. 300 comments published within a few ms: the bucket lets about the
     // burst through; the author's own stream and privileged comments get through regardless.
-    EngineOptions options = engineOptions(2, kDefaultCap, 15000, 50);
-    options.viewerRateCap = 10;
-    Engine engine(options);
-    engine.onStatsTick = [&] { engine.setStats(4, "{\"viewers\":3}"); };
-    engine.start();
-    auto open = [&](const std::string& id, const std::string& user) {
-        auto [fd, peer] = makePair();
-        if (!engine.open(fd, { id, 4, user }, {}))
-            return Peer();
-        engine.resume(id, {});
-        return std::move(peer);
-    };
-    Peer anonymous = open("s-anon", {});
-    Peer alice = open("s-alice", "alice");
-    Peer bob = open("s-bob", "bob");
+    Engine engine(shapedOptions(2, 50));
+    startShaped(engine, 4, "{\"viewers\":3}");
+    Peer anonymous = openUserStream(engine, "s-anon", 4, {});
+    Peer alice = openUserStream(engine, "s-alice", 4, "alice");
+    Peer bob = openUserStream(engine, "s-bob", 4, "bob");
     QVERIFY(anonymous.fd >= 0 && alice.fd >= 0 && bob.fd >= 0);
     QTRY_COMPARE(engine.viewers(4), std::size_t(3));
 
@@ -754,30 +806,13 @@ void TstFanoutEngine::shapingSamplesButKeepsOwnAndPrivileged()
     }
     const double seconds
         = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-    auto ids = [](const std::string& got) {
-        std::set<std::uint64_t> out;
-        for (auto pos = got.find("id: "); pos != std::string::npos; pos = got.find("id: ", pos + 4))
-            out.insert(std::stoull(got.substr(pos + 4)));
-        return out;
-    };
-    auto lastSkipped = [](const std::string& got) -> long long {
-        const auto pos = got.rfind("\"skipped\":");
-        return pos == std::string::npos ? -1 : std::stoll(got.substr(pos + 10));
-    };
     // Every stream reports delivered + skipped = published once its stats follow the burst.
-    for (Peer* p : { &anonymous, &alice, &bob }) {
-        QTRY_VERIFY_WITH_TIMEOUT(
-            (p->pump(),
-                lastSkipped(p->got) >= 0
-                    && ids(p->got).size() + static_cast<std::size_t>(lastSkipped(p->got))
-                        == kTotal),
-            5000);
-    }
+    for (Peer* p : { &anonymous, &alice, &bob })
+        QTRY_VERIFY_WITH_TIMEOUT(accountsFor(*p, kTotal), 5000);
     const std::size_t sampled = static_cast<std::size_t>(2 + seconds * 10) + 1;
     for (Peer* p : { &anonymous, &alice, &bob }) {
         const auto got = ids(p->got);
-        for (const auto id : privilegedIds)
-            QVERIFY2(got.count(id), "a moderator's comment was shaped out");
+        QVERIFY2(missing(p->got, privilegedIds) == 0, "a moderator's comment was shaped out");
         std::size_t crowd = 0;
         for (const auto id : got)
             crowd += (!privilegedIds.count(id) && !aliceIds.count(id)) ? 1 : 0;
@@ -818,6 +853,59 @@ void TstFanoutEngine::shapingOffDeliversEverything()
     QTRY_VERIFY_WITH_TIMEOUT((peer.pump(), withoutStats().size() >= expected.size()), 5000);
     const std::string comments = withoutStats();
     QCOMPARE(comments, expected);
+    engine.shutdown(std::string(), 0ms);
+}
+
+void TstFanoutEngine::hotStreamIsWrittenPerTick()
+{
+    // A video that shapes comments out is hot: its streams are written once per tick (50 ms)
+    // with everything they got since the last one, instead of once per frame. 200 comments/s for
+    // 1.2 s at a cap of 10/s, half of them privileged (never shaped out, and alone over the cap,
+    // so the crowd's are all skipped) and every tenth alice's: a stream gets ~100/s, which
+    // written at once would arrive in about as many chunks (the publishes are 5 ms apart); per
+    // tick it arrives in ~24 (+ the few `stats`).
+    Engine engine(shapedOptions(1, 300));
+    startShaped(engine, 5, "{\"viewers\":2}");
+    Peer alice = openUserStream(engine, "s-alice", 5, "alice");
+    Peer bob = openUserStream(engine, "s-bob", 5, "bob");
+    QVERIFY(alice.fd >= 0 && bob.fd >= 0);
+    QTRY_COMPARE(engine.viewers(5), std::size_t(2));
+
+    constexpr int kTotal = 240;
+    std::set<std::uint64_t> aliceIds, privilegedIds;
+    int bobChunks = 0;
+    const auto begin = std::chrono::steady_clock::now();
+    for (std::uint64_t id = 1; id <= kTotal; ++id) {
+        const bool streamer = id % 2 == 0;
+        const std::string author = id % 10 == 5 ? "alice" : streamer ? "streamer" : "crowd";
+        if (author == "alice")
+            aliceIds.insert(id);
+        if (streamer)
+            privilegedIds.insert(id);
+        engine.publishComment(5, makeFrame(id, commentFrame(id, author)), author, streamer);
+        // Load pacing, not a wait for a condition: one comment per 5 ms, and bob's end is read
+        // in between, so that every separate write shows up as a separate chunk.
+        const auto due = begin + std::chrono::milliseconds(5 * id);
+        while (std::chrono::steady_clock::now() < due) {
+            const std::size_t before = bob.got.size();
+            bob.pump();
+            bobChunks += bob.got.size() > before ? 1 : 0;
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+    for (Peer* p : { &alice, &bob }) {
+        QTRY_VERIFY_WITH_TIMEOUT(accountsFor(*p, kTotal), 5000);
+        QVERIFY2(missing(p->got, privilegedIds) == 0, "a streamer's comment was shaped out");
+    }
+    QVERIFY2(missing(alice.got, aliceIds) == 0, "alice's own comment was shaped out of her stream");
+    const std::size_t bobComments = ids(bob.got).size();
+    qInfo("bob: %zu comments (%zu skipped) in %d chunks", bobComments,
+        static_cast<std::size_t>(lastSkipped(bob.got)), bobChunks);
+    QVERIFY(bobComments >= privilegedIds.size());
+    QVERIFY2(static_cast<std::size_t>(bobChunks) * 3 <= bobComments,
+        qPrintable(QStringLiteral("%1 chunks for %2 comments: not batched per tick")
+                       .arg(bobChunks)
+                       .arg(bobComments)));
     engine.shutdown(std::string(), 0ms);
 }
 
