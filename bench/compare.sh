@@ -19,8 +19,8 @@
 #                       default is the server's defaults plus --rate-limit=off
 #        DURATION WARMUP  seconds per measured run (default 4 and 1)
 #        PUBLISHERS_LC PUBLISHERS_NCHAN  publisher connections (default 8 and 32: livecomments-server
-#                       serves a keep-alive connection on one of its 16 HTTP threads, and nchan
-#                       acknowledges a publish only after its fan-out, so it needs more in flight)
+#                       acknowledges a publish after its group commit, before the fan-out, and
+#                       nchan only after its fan-out, so nchan needs more in flight)
 # Everything runs on loopback, every run is bounded by `timeout`, servers are stopped on exit.
 set -euo pipefail
 
