@@ -9,6 +9,9 @@
 #include <QTcpServer>
 #include <QVersionNumber>
 
+#include <cerrno>
+#include <csignal>
+
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -120,12 +123,44 @@ bool PostgresProcess::start()
     return false;
 }
 
+void PostgresProcess::stopOrphans()
+{
+    // A test process killed outright (a CTest timeout sends SIGKILL) never runs the destructor,
+    // and pg_ctl's server is not its child: the next fixture stops what such a run left behind.
+    const QDir temp(QDir::tempPath());
+    for (const QString& name :
+        temp.entryList({ QStringLiteral("lc-pg-*") }, QDir::Dirs | QDir::NoDotAndDotDot)) {
+        const QString dir = temp.filePath(name);
+        QFile owner(dir + QStringLiteral("/owner.pid"));
+        if (!owner.open(QIODevice::ReadOnly))
+            continue; // being set up right now, or not ours
+        const qint64 pid = owner.readAll().trimmed().toLongLong();
+        owner.close();
+        if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+            continue; // its owner still runs
+        const QString data = dir + QStringLiteral("/data");
+        if (QFileInfo::exists(data + QStringLiteral("/postmaster.pid")))
+            run(QStringLiteral("pg_ctl"),
+                { QStringLiteral("-D"), data, QStringLiteral("-m"), QStringLiteral("immediate"),
+                    QStringLiteral("-w"), QStringLiteral("stop") });
+        QDir(dir).removeRecursively();
+    }
+}
+
 bool PostgresProcess::startOnce()
 {
+    stopOrphans();
     m_dir = std::make_unique<QTemporaryDir>(QDir::tempPath() + QStringLiteral("/lc-pg-XXXXXX"));
     if (!m_dir->isValid()) {
         m_error = QStringLiteral("cannot create a temporary directory: ") + m_dir->errorString();
         return false;
+    }
+    {
+        QFile owner(m_dir->filePath(QStringLiteral("owner.pid")));
+        if (!owner.open(QIODevice::WriteOnly) || owner.write(QByteArray::number(::getpid())) <= 0) {
+            m_error = QStringLiteral("cannot write ") + owner.fileName();
+            return false;
+        }
     }
     m_dataDir = m_dir->filePath(QStringLiteral("data"));
     m_socketDir = m_dir->filePath(QStringLiteral("socket"));

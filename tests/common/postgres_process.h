@@ -20,7 +20,9 @@ namespace lctest {
  * $LC_PG_BINDIR, else the newest /usr/lib/postgresql/<version>/bin.
  *
  * start() fails (false, errorString() says what to install or what went wrong) — it never skips.
- * The destructor stops the server (`pg_ctl stop -m immediate`) and deletes the directory.
+ * The destructor stops the server (`pg_ctl stop -m immediate`) and deletes the directory; a test
+ * process killed before its destructor ran leaves both behind, and the next start() of any fixture
+ * stops and removes them (stopOrphans()).
  *
  * Threading: use from one thread; the calls block on QProcess::waitFor*.
  */
@@ -51,6 +53,9 @@ public:
 
 private:
     bool startOnce();
+    /// Stops the servers and removes the directories of earlier fixtures whose test process is
+    /// gone (each directory holds its owner's pid in owner.pid).
+    void stopOrphans();
     /// Runs a PostgreSQL binary (as `postgres` when root); false with m_error on failure.
     bool run(const QString& binary, const QStringList& args, int timeoutMs = 60000,
         QString* output = nullptr);
