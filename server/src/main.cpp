@@ -6,17 +6,6 @@
 
 #include <pthread.h>
 
-#if defined(__SANITIZE_THREAD__)
-// Poco 1.11's HTTPServer::stopAll() notifies every connection through a Poco::BasicEvent while
-// connection threads unregister their delegates in ~HTTPServerConnection; TSan reports that
-// race inside uninstrumented Poco at every shutdown. It is Poco's, not ours: suppress only it.
-extern "C" const char* __tsan_default_suppressions()
-{
-    return "race:Poco::Delegate<Poco::Net::HTTPServerConnection\n"
-           "race:Poco::Net::HTTPServerConnection::~HTTPServerConnection\n";
-}
-#endif
-
 int main(int argc, char** argv)
 {
     if (argc > 1 && std::strcmp(argv[1], "token") == 0)
