@@ -13,6 +13,7 @@
 #include "fanout_engine.h"
 
 #include "model/clock.h"
+#include "model/thread_name.h"
 
 #include <algorithm>
 #include <atomic>
@@ -226,7 +227,10 @@ public:
 
     void startThread()
     {
-        m_thread = std::thread([this] { run(); });
+        m_thread = std::thread([this] {
+            setThreadName("lc-fanout-" + std::to_string(m_index));
+            run();
+        });
     }
     void join()
     {

@@ -8,6 +8,7 @@
 
 #include "http/exchange.h"
 #include "model/json_text.h"
+#include "model/thread_name.h"
 
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
@@ -240,8 +241,14 @@ void FrontEnd::Impl::start(int listenFd)
     ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_wake, &ev);
     m_started = true;
     for (int i = 0; i < std::max(1, m_options.workers); ++i)
-        m_workers.emplace_back([this] { workerRun(); });
-    m_loop = std::thread([this] { run(); });
+        m_workers.emplace_back([this] {
+            setThreadName("lc-worker");
+            workerRun();
+        });
+    m_loop = std::thread([this] {
+        setThreadName("lc-frontend");
+        run();
+    });
 }
 
 void FrontEnd::Impl::stopAccepting()

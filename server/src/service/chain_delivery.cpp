@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "service/chain_delivery.h"
 
+#include "model/thread_name.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -25,7 +27,10 @@ ChainDelivery::ChainDelivery(std::chrono::milliseconds gapWait, Release release,
     , m_release(std::move(release))
     , m_fill(std::move(fill))
 {
-    m_thread = std::thread([this] { run(); });
+    m_thread = std::thread([this] {
+        setThreadName("lc-chain");
+        run();
+    });
 }
 
 ChainDelivery::~ChainDelivery()

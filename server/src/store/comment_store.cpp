@@ -5,6 +5,7 @@
 #include "model/clock.h"
 #include "model/errors.h"
 #include "model/json_text.h"
+#include "model/thread_name.h"
 #include "store/archive.h"
 #include "store/region_events.h"
 #include "store/sqlite_store.h"
@@ -166,9 +167,18 @@ void CommentStore::open()
         m_stopping = false;
         m_open = true;
     }
-    m_writer = std::thread([this] { runWriter(); });
-    m_purger = std::thread([this] { runPurge(); });
-    m_archiver = std::thread([this] { runArchiver(); });
+    m_writer = std::thread([this] {
+        setThreadName("lc-store-writer");
+        runWriter();
+    });
+    m_purger = std::thread([this] {
+        setThreadName("lc-store-purge");
+        runPurge();
+    });
+    m_archiver = std::thread([this] {
+        setThreadName("lc-store-archive");
+        runArchiver();
+    });
 }
 
 void CommentStore::close()
