@@ -18,6 +18,7 @@
 #        LC_SERVER_ARGS extra livecomments-server options (e.g. "--viewer-rate-cap=off"); the
 #                       default is the server's defaults plus --rate-limit=off
 #        DURATION WARMUP  seconds per measured run (default 4 and 1)
+#        SUB_LOOPS      the load tool's subscriber epoll threads (default 1)
 #        PUBLISHERS_LC PUBLISHERS_NCHAN  publisher connections (default 8 and 32: livecomments-server
 #                       acknowledges a publish after its group commit, before the fan-out, and
 #                       nchan only after its fan-out, so nchan needs more in flight)
@@ -168,7 +169,7 @@ run() {
     [[ $target == nchan ]] && pubs=${PUBLISHERS_NCHAN:-32}
     local args=(--quiet --publishers="$pubs" --target="$target" --url="$url" --videos="$videos" --subscribers="$subs"
         --rate="$rate" --duration="$duration" --warmup="$warmup" --pid="$bench_pids"
-        --sources=32 --loops=1 --label="$scenario" --json="$json" "$@")
+        --sources=32 --loops="${SUB_LOOPS:-1}" --label="$scenario" --json="$json" "$@")
     [[ -n $token ]] && args+=(--token="$token")
     [[ -n $post_token ]] && args+=(--post-token="$post_token")
     echo "== $target $scenario rate=$rate videos=$videos subscribers=$subs" | tee -a "$out/log.txt"
