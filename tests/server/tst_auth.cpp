@@ -454,6 +454,31 @@ void TstAuth::tokenSubcommand()
     const QUrl del = endpoint(m_server->baseUrl(),
         QStringLiteral("/videos/%1/comments/%2").arg(m_video).arg(r.json().value("id").toString()));
     QCOMPARE(http("DELETE", del, {}, bearer(mod)).status, 204);
+
+    // A subject or name the server would refuse (401) is refused when minting: exit 64 (usage)
+    // with the reason, and nothing on stdout.
+    const QString secretArg = QStringLiteral("--jwt-secret=") + QString::fromLatin1(kTestJwtSecret);
+    const QList<QStringList> refused = {
+        { QStringLiteral("--user=alice"), secretArg },
+        { QStringLiteral("--user=007"), secretArg },
+        { QStringLiteral("--user=-7"), secretArg },
+        { QStringLiteral("--user=9223372036854775808"), secretArg },
+        { QStringLiteral("--user=7"), QStringLiteral("--name=a\u202eb"), secretArg },
+        { QStringLiteral("--user=7"), QStringLiteral("--name=") + QString(65, QLatin1Char('n')),
+            secretArg },
+    };
+    for (const QStringList& args : refused) {
+        QProcess p;
+        p.start(ServerProcess::serverBinary(), QStringList { QStringLiteral("token") } + args);
+        QVERIFY(p.waitForFinished(15000));
+        QCOMPARE(p.exitCode(), 64);
+        QVERIFY2(p.readAllStandardOutput().isEmpty(), qPrintable(args.join(' ')));
+        const QByteArray err = p.readAllStandardError();
+        QVERIFY2(err.contains("--user must be a canonical decimal user id")
+                || err.contains("--name must be 1..64 printable characters"),
+            err.constData());
+    }
+    QVERIFY(!cliToken({ QStringLiteral("--user=9223372036854775807"), secretArg }).isEmpty());
 }
 
 void TstAuth::devToken()
@@ -483,6 +508,23 @@ void TstAuth::devToken()
     QCOMPARE(postComment(dev.baseUrl(), cli, video, "dev cli").status, 201);
     QCOMPARE(postComment(dev.baseUrl(), dev.token("6", "erin"), video, "fixture dev secret").status,
         201);
+    // A user id or name no token may carry is a 400 naming the field, never a token that every
+    // request then refuses with 401.
+    const QList<QPair<QByteArray, QString>> refused = {
+        { R"({"user_id":"alice"})", QStringLiteral("user_id") },
+        { R"({"user_id":"07"})", QStringLiteral("user_id") },
+        { R"({"user_id":0})", QStringLiteral("user_id") },
+        { R"({"user_id":-3})", QStringLiteral("user_id") },
+        { R"({"user_id":"7","name":""})", QStringLiteral("name") },
+        { R"({"user_id":"7","name":"a\u0007b"})", QStringLiteral("name") },
+    };
+    for (const auto& [bad, field] : refused) {
+        const HttpReply b
+            = http("POST", endpoint(dev.baseUrl(), QStringLiteral("/auth/dev-token")), bad);
+        QCOMPARE(b.status, 400);
+        QVERIFY2(checkError(b, 400).isEmpty(), qPrintable(checkError(b, 400)));
+        QVERIFY2(b.body.contains(field.toUtf8()), b.body.constData());
+    }
     QVERIFY(dev.terminate());
 }
 

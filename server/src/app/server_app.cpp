@@ -445,6 +445,12 @@ int runTokenCommand(int argc, char** argv)
         std::cerr << "token: --role must be viewer, streamer or moderator" << std::endl;
         return Application::EXIT_USAGE;
     }
+    if (const auto problem = auth::JwtAuth::mintProblem(p)) {
+        // The server would answer 401 to such a token: refuse to mint it.
+        std::cerr << "token: --" << (problem->first == "user_id" ? "user" : "name") << ' '
+                  << problem->second << std::endl;
+        return Application::EXIT_USAGE;
+    }
     long long ttl = 24 * 3600;
     if (opts.count("ttl")) {
         char* end = nullptr;

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <optional>
+#include <stdexcept>
 #include <string_view>
 
 namespace livecomments::server::auth {
@@ -231,8 +232,23 @@ Principal JwtAuth::verifyAt(const std::string& jwt, double now) const
     return principalOf(*claims);
 }
 
+std::optional<std::pair<std::string, std::string>> JwtAuth::mintProblem(const Principal& principal)
+{
+    if (!isDecimalUserId(principal.userId))
+        return std::make_pair(std::string("user_id"),
+            std::string("must be a canonical decimal user id (1..9223372036854775807, no sign "
+                        "or leading zero)"));
+    if (!isDisplayName(principal.name))
+        return std::make_pair(std::string("name"),
+            std::string("must be 1..64 printable characters (no control, bidi or invisible "
+                        "character)"));
+    return std::nullopt;
+}
+
 std::string JwtAuth::mint(const Principal& principal, std::int64_t ttlSeconds) const
 {
+    if (const auto problem = mintProblem(principal))
+        throw std::invalid_argument(problem->first + " " + problem->second);
     Poco::JWT::Token token;
     token.setType("JWT");
     token.setSubject(principal.userId);

@@ -4,7 +4,9 @@
 #include "model/types.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace livecomments::server::auth {
 
@@ -59,7 +61,15 @@ public:
     Principal verifyAt(const std::string& token, double nowSeconds) const;
 
     /// Signs a token for `principal` valid for `ttlSeconds` from now (negative = already expired).
+    /// Throws std::invalid_argument when verify() would refuse the token for its subject or name
+    /// (mintProblem() says which): a token that can never be used is never handed out.
     std::string mint(const Principal& principal, std::int64_t ttlSeconds) const;
+
+    /// Why verify() would refuse a token for `principal`: {field, reason} with field "user_id"
+    /// (not a canonical decimal id 1..2^63-1) or "name" (not 1..64 printable characters);
+    /// nullopt when a token for it is valid.
+    static std::optional<std::pair<std::string, std::string>> mintProblem(
+        const Principal& principal);
 
 private:
     JwtKeys m_keys;

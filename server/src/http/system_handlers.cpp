@@ -37,6 +37,8 @@ void DevTokenHandler::handle(HTTPServerRequest& request, HTTPServerResponse& res
     principal.name = body->has("name") ? requiredString(*body, "name") : "user-" + *userId;
     if (body->has("role") && !parseRole(requiredString(*body, "role"), principal.role))
         throw badField("role", "must be viewer, streamer or moderator");
+    if (const auto problem = auth::JwtAuth::mintProblem(principal))
+        throw badField(problem->first, problem->second);
     std::int64_t ttl = 24 * 3600;
     if (body->has("ttl")) {
         try {
