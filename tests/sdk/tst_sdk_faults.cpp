@@ -177,8 +177,12 @@ void TstSdkFaults::stallFiresHeartbeatWatchdog()
     QTRY_VERIFY_WITH_TIMEOUT(
         rec.countState(StreamState::Reconnecting, ErrorCode::Timeout, before) >= 1, 10000);
     QVERIFY(rec.states.last().state != StreamState::Closed);
+    // Cut while still stalled, then resume: the stalled reconnect attempt is dropped with the
+    // bytes the proxy held for it, and the next attempt goes through. (The other order let the
+    // held response reach the client in the moment between resume and cut: a second `hello`
+    // followed by one more reconnect, which this test then caught mid-way under load.)
+    m_proxy->cutAll();
     m_proxy->setStalled(false);
-    m_proxy->cutAll(); // the stalled reconnect attempt is dropped too; the next one goes through
     QTRY_VERIFY_WITH_TIMEOUT(rec.hellos.size() >= 2, 15000);
     QCOMPARE(rec.state(), StreamState::Live);
     const auto expected = postMany(m_video, 3, "after stall");
