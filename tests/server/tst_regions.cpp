@@ -172,6 +172,7 @@ private slots:
     void initTestCase();
     void cleanupTestCase();
     void writesCrossBothWaysOnce();
+    void relayKeepsOneConnection();
     void linkCutConverges();
     void queueSurvivesKill();
     void clusteredRegionDrainsOnce();
@@ -347,6 +348,62 @@ void TstRegions::writesCrossBothWaysOnce()
     QCOMPARE(historyPages(m_a->baseUrl(), video), historyPages(m_b->baseUrl(), video));
     QCOMPARE(http("GET", endpoint(m_a->baseUrl(), videoPath)).body,
         http("GET", endpoint(m_b->baseUrl(), videoPath)).body);
+}
+
+void TstRegions::relayKeepsOneConnection()
+{
+    // One keep-alive connection per peer carries batch after batch (the link, m_toB, counts the
+    // connections a makes to b); a restart of the peer closes it, and the relay connects anew at
+    // once, without a failed batch and with nothing lost.
+    QVERIFY(settled());
+    const qint32 video = createVideo(m_a->baseUrl(), m_streamer, QStringLiteral("one connection"));
+    QVERIFY(video > 0);
+    QTRY_COMPARE_WITH_TIMEOUT(
+        http("GET", endpoint(m_b->baseUrl(), QStringLiteral("/videos/%1").arg(video))).status, 200,
+        10000);
+    QVERIFY(settled());
+    const QByteArray batches = peerSeries("livecomments_region_relay_batches_total", "b");
+    const QByteArray errors = peerSeries("livecomments_region_relay_errors_total", "b");
+    const QByteArray connections = peerSeries("livecomments_region_relay_connections_total", "b");
+    const double batchesBefore = metricOf(m_a->baseUrl(), batches);
+    const double errorsBefore = metricOf(m_a->baseUrl(), errors);
+    const double connectionsBefore = metricOf(m_a->baseUrl(), connections);
+    const int acceptedBefore = m_toB->acceptedConnections();
+
+    const QString alice = m_a->token(QStringLiteral("1"), QStringLiteral("alice"));
+    QList<quint64> posted;
+    auto postAndWait = [&](const QString& text) {
+        const HttpReply r = postComment(m_a->baseUrl(), alice, video, text);
+        if (r.status != 201)
+            return false;
+        posted << postedId(r);
+        // Each comment its own batch: the next one is written after b stored this one.
+        return QTest::qWaitFor(
+            [&] { return historyIds(m_b->baseUrl(), video).size() == posted.size(); }, 10000);
+    };
+    constexpr int kBatches = 8;
+    for (int i = 0; i < kBatches; ++i)
+        QVERIFY(postAndWait(QStringLiteral("kept %1").arg(i)));
+    QTRY_VERIFY_WITH_TIMEOUT(metricOf(m_a->baseUrl(), batches) - batchesBefore >= kBatches, 5000);
+    // The connection of the earlier tests may have idled out: at most one new one.
+    const int accepted = m_toB->acceptedConnections() - acceptedBefore;
+    QVERIFY2(accepted <= 1, qPrintable(QStringLiteral("%1 connections").arg(accepted)));
+    QCOMPARE(metricOf(m_a->baseUrl(), connections) - connectionsBefore, double(accepted));
+    QCOMPARE(m_toB->openConnections(), 1);
+
+    // b restarts: the proxy closes the kept connection's far side; the next batch fails on it
+    // and goes again on a new connection right away (no relay error, no back-off).
+    QVERIFY(m_b->restart());
+    m_toB->setUpstreamPort(m_b->port());
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(postAndWait(QStringLiteral("after restart %1").arg(i)));
+    QVERIFY(settled());
+    QCOMPARE(historyIds(m_b->baseUrl(), video).size(), posted.size());
+    QCOMPARE(QSet<quint64>(posted.begin(), posted.end()).size(), kBatches + 3);
+    QCOMPARE(historyPages(m_a->baseUrl(), video), historyPages(m_b->baseUrl(), video));
+    QCOMPARE(metricOf(m_a->baseUrl(), errors), errorsBefore);
+    const int reconnected = m_toB->acceptedConnections() - acceptedBefore - accepted;
+    QVERIFY2(reconnected == 1, qPrintable(QStringLiteral("%1 connections").arg(reconnected)));
 }
 
 void TstRegions::linkCutConverges()
@@ -624,6 +681,16 @@ void TstRegions::relayOverVerifiedTls()
     const QByteArray errors = peerSeries("livecomments_region_relay_errors_total", "y");
     QTRY_COMPARE_WITH_TIMEOUT(metricOf(x.baseUrl(), depth), 0.0, 10000);
     QCOMPARE(metricOf(x.baseUrl(), errors), 0.0);
+    // Batch after batch over the one verified connection: one TLS handshake, not one per batch.
+    constexpr int kKept = 4;
+    for (int i = 0; i < kKept; ++i) {
+        QCOMPARE(
+            postComment(x.baseUrl(), alice, video, QStringLiteral("kept %1").arg(i)).status, 201);
+        QTRY_COMPARE_WITH_TIMEOUT(historyIds(y.baseUrl(), video).size(), 2 + i, 15000);
+    }
+    QCOMPARE(
+        metricOf(x.baseUrl(), peerSeries("livecomments_region_relay_connections_total", "y")), 1.0);
+    QTRY_COMPARE_WITH_TIMEOUT(metricOf(x.baseUrl(), depth), 0.0, 10000);
 
     // A CA that did not sign y's certificate: nothing crosses (and nothing is sent in clear),
     // every attempt is a relay error logged with the reason, the queue keeps the rows.
@@ -638,15 +705,15 @@ void TstRegions::relayOverVerifiedTls()
     QVERIFY2(x.log().contains("certificate verify failed"), x.log().constData());
     QCOMPARE(metricOf(x.baseUrl(), depth), 3.0);
     QCOMPARE(sqliteNumber(x.storePath(), "SELECT COUNT(*) FROM relay_queue"), qint64(3));
-    QCOMPARE(historyIds(y.baseUrl(), video).size(), 1);
+    QCOMPARE(historyIds(y.baseUrl(), video).size(), 1 + kKept);
     QCOMPARE(metricOf(y.baseUrl(), "livecomments_region_ingest_events_total{result=\"applied\"}"),
-        2.0); // the video and the first comment, nothing since
+        2.0 + kKept); // the video and the first comments, nothing since
 
     // The configuration fixed (the right CA again): the queue drains, in order, nothing lost.
     QVERIFY(x.terminate());
     QVERIFY(copyOver(pki.filePath(QStringLiteral("ca.pem")), caFile));
     QVERIFY(x.restart());
-    QTRY_COMPARE_WITH_TIMEOUT(historyIds(y.baseUrl(), video).size(), 4, 15000);
+    QTRY_COMPARE_WITH_TIMEOUT(historyIds(y.baseUrl(), video).size(), 4 + kKept, 15000);
     QTRY_COMPARE_WITH_TIMEOUT(metricOf(x.baseUrl(), depth), 0.0, 10000);
     QCOMPARE(historyPages(x.baseUrl(), video), historyPages(y.baseUrl(), video));
     QVERIFY(x.terminate());

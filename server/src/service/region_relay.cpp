@@ -36,6 +36,10 @@ constexpr int kBackoffMaxMs = 5000;
 /// Another node holds the lease: try to take it over this often.
 constexpr int kLeaseRetryMs = 2000;
 constexpr int kHttpTimeoutSeconds = 10;
+/// A kept-alive connection idle longer than this is closed rather than reused: below the 30 s
+/// default --keepalive-timeout-ms of a peer node and nginx's 75 s, so the peer rarely closes it
+/// first (when it does, post() retries once on a new connection).
+constexpr int kKeepAliveIdleSeconds = 15;
 
 Poco::Logger& relayLog()
 {
@@ -127,6 +131,7 @@ void RegionRelay::stop()
     for (auto& peer : m_peers) {
         if (peer->thread.joinable())
             peer->thread.join();
+        peer->session.reset(); // the thread is gone: close its connection
     }
 }
 
@@ -220,47 +225,81 @@ void RegionRelay::run(Peer& peer)
 
 bool RegionRelay::post(Peer& peer, const std::string& body, int& status)
 {
-    status = 0;
-    try {
-        const Poco::URI uri(peer.url + kRegionIngestPath);
-        // https:// peers over TLS only: a certificate that does not verify throws below and the
-        // batch is retried later, never sent in clear.
-        std::unique_ptr<Poco::Net::HTTPClientSession> connection;
+    if (peer.session
+        && std::chrono::steady_clock::now() - peer.lastUsed
+            > std::chrono::seconds(kKeepAliveIdleSeconds))
+        peer.session.reset(); // idle long enough for the peer to have closed it
+    for (int attempt = 0;; ++attempt) {
+        status = 0;
+        const bool reused = peer.session && peer.sessionUsed;
+        try {
+            // false: a non-2xx answer, logged, its connection closed.
+            return exchange(peer, body, status);
+        } catch (const Poco::Exception& e) {
+            peer.session.reset();
+            // A kept-alive connection the peer closed while idle (its keep-alive timeout, a
+            // restart) fails on first use: that is no outage, so once more on a new connection
+            // (the peer stores by id: a batch it did receive is not applied twice).
+            if (reused && attempt == 0)
+                continue;
+            // Also CertificateValidationException (host name mismatch): say it is TLS.
+            const bool tls = dynamic_cast<const Poco::Net::SSLException*>(&e) != nullptr;
+            relayLog().warning("relay to %s (%s): %s%s", peer.name, peer.url,
+                std::string(tls ? "TLS: " : ""), e.displayText());
+        } catch (const std::exception& e) {
+            peer.session.reset();
+            relayLog().warning("relay to %s (%s): %s", peer.name, peer.url, std::string(e.what()));
+        }
+        return false;
+    }
+}
+
+bool RegionRelay::exchange(Peer& peer, const std::string& body, int& status)
+{
+    const Poco::URI uri(peer.url + kRegionIngestPath);
+    if (!peer.session) {
+        // https:// peers over TLS only: a certificate that does not verify throws in
+        // sendRequest() and the batch is retried later, never sent in clear.
         if (uri.getScheme() == "https")
-            connection = std::make_unique<Poco::Net::HTTPSClientSession>(
+            peer.session = std::make_unique<Poco::Net::HTTPSClientSession>(
                 uri.getHost(), uri.getPort(), m_tls);
         else
-            connection
+            peer.session
                 = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
-        Poco::Net::HTTPClientSession& session = *connection;
-        session.setTimeout(Poco::Timespan(kHttpTimeoutSeconds, 0));
-        Poco::Net::HTTPRequest request(
-            Poco::Net::HTTPRequest::HTTP_POST, uri.getPathEtc(), Poco::Net::HTTPMessage::HTTP_1_1);
-        const std::string timestamp = std::to_string(wallClockMs() / 1000);
-        request.setContentType("application/json");
-        request.setContentLength(static_cast<std::streamsize>(body.size()));
-        request.set("X-LC-Region", m_region);
-        request.set("X-LC-Timestamp", timestamp);
-        request.set("X-LC-Signature", regionSignature(m_secret, timestamp, body));
-        session.sendRequest(request) << body;
-        Poco::Net::HTTPResponse response;
-        std::istream& in = session.receiveResponse(response);
-        std::ostringstream answer;
-        Poco::StreamCopier::copyStream(in, answer);
-        status = static_cast<int>(response.getStatus());
-        if (status >= 200 && status < 300)
-            return true;
+        peer.session->setTimeout(Poco::Timespan(kHttpTimeoutSeconds, 0));
+        peer.session->setKeepAlive(true);
+        // Idle expiry is ours (above): Poco must not reconnect behind our back.
+        peer.session->setKeepAliveTimeout(Poco::Timespan(3600, 0));
+        peer.sessionUsed = false;
+        peer.connections.fetch_add(1, std::memory_order_relaxed);
+    }
+    Poco::Net::HTTPClientSession& session = *peer.session;
+    Poco::Net::HTTPRequest request(
+        Poco::Net::HTTPRequest::HTTP_POST, uri.getPathEtc(), Poco::Net::HTTPMessage::HTTP_1_1);
+    const std::string timestamp = std::to_string(wallClockMs() / 1000);
+    request.setKeepAlive(true);
+    request.setContentType("application/json");
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+    request.set("X-LC-Region", m_region);
+    request.set("X-LC-Timestamp", timestamp);
+    request.set("X-LC-Signature", regionSignature(m_secret, timestamp, body));
+    peer.sessionUsed = true;
+    session.sendRequest(request) << body;
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    // Read to the end, so the next request can follow on the same connection.
+    std::ostringstream answer;
+    Poco::StreamCopier::copyStream(in, answer);
+    peer.lastUsed = std::chrono::steady_clock::now();
+    status = static_cast<int>(response.getStatus());
+    const bool ok = status >= 200 && status < 300;
+    if (!ok) {
         relayLog().warning(
             "relay to %s: HTTP %d: %s", peer.name, status, answer.str().substr(0, 300));
-    } catch (const Poco::Net::SSLException& e) {
-        // Also CertificateValidationException (host name mismatch): say it is TLS.
-        relayLog().warning("relay to %s (%s): TLS: %s", peer.name, peer.url, e.displayText());
-    } catch (const Poco::Exception& e) {
-        relayLog().warning("relay to %s (%s): %s", peer.name, peer.url, e.displayText());
-    } catch (const std::exception& e) {
-        relayLog().warning("relay to %s (%s): %s", peer.name, peer.url, std::string(e.what()));
     }
-    return false;
+    if (!ok || !response.getKeepAlive())
+        peer.session.reset();
+    return ok;
 }
 
 void RegionRelay::verify(const std::string& region, const std::string& timestamp,
@@ -326,6 +365,9 @@ std::string RegionRelay::renderMetrics() const
     series("livecomments_region_relay_events_total", "counter",
         "Events the peer region acknowledged.",
         [&](std::size_t i) { return static_cast<double>(m_peers[i]->events.load()); });
+    series("livecomments_region_relay_connections_total", "counter",
+        "Connections opened (or tried) to the peer region: TCP, and TLS for https://.",
+        [&](std::size_t i) { return static_cast<double>(m_peers[i]->connections.load()); });
     series("livecomments_region_relay_errors_total", "counter",
         "Failed relay attempts (unreachable, timeout, TLS verification, non-2xx answer).",
         [&](std::size_t i) { return static_cast<double>(m_peers[i]->errors.load()); });

@@ -5,6 +5,9 @@
 #include "store/comment_store.h"
 
 #include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
+
+#include <chrono>
 
 #include <atomic>
 #include <condition_variable>
@@ -30,9 +33,11 @@ std::string regionSignature(
  * The sending half of the region relay (docs/operations.md "Regions"): one thread per peer region
  * drains that peer's relay queue (the store's outbox) in queue order, in batches, POSTs each batch
  * to the peer's ingest route with the HMAC headers, deletes the rows on a 2xx answer and backs
- * off on anything else, so a link outage only delays. On PostgreSQL a thread drains only while it
- * holds the peer's relay lease (one node per region and peer). It also checks the headers of
- * incoming batches (verify()) and counts what ingest did, for the metrics.
+ * off on anything else, so a link outage only delays. Each thread keeps one keep-alive
+ * connection (and TLS session) to its peer for every batch; any error, a `Connection: close` or
+ * an idle pause closes it and the next batch connects anew. On PostgreSQL a thread drains only
+ * while it holds the peer's relay lease (one node per region and peer). It also checks the headers
+ * of incoming batches (verify()) and counts what ingest did, for the metrics.
  *
  * Threading: wake(), verify(), the note*() counters and renderMetrics() are thread-safe;
  * start()/stop() from the owning thread.
@@ -69,10 +74,19 @@ private:
         std::atomic<std::uint64_t> batches { 0 };
         std::atomic<std::uint64_t> events { 0 };
         std::atomic<std::uint64_t> errors { 0 };
+        std::atomic<std::uint64_t> connections { 0 }; ///< sessions opened or tried
+        /// The kept-alive connection (peer thread only); null until the next batch connects.
+        std::unique_ptr<Poco::Net::HTTPClientSession> session;
+        bool sessionUsed = false; ///< a request already went over `session`
+        std::chrono::steady_clock::time_point lastUsed; ///< end of the last exchange on it
     };
     void run(Peer& peer);
-    /// POSTs one batch; true on a 2xx answer.
+    /// POSTs one batch; true on a 2xx answer. A failure on a reused connection (the peer closed
+    /// it meanwhile) is retried once on a new connection.
     bool post(Peer& peer, const std::string& body, int& status);
+    /// One request/response on the peer's session (connecting first when it has none). Throws
+    /// on network and TLS errors.
+    bool exchange(Peer& peer, const std::string& body, int& status);
     /// Waits until stopped, `ms` passed or (when `wakeable`) woken since `seenGeneration`; false
     /// when stopping.
     bool pause(std::uint64_t seenGeneration, int ms, bool wakeable);

@@ -394,6 +394,12 @@ std::optional<Video> CommentStore::loadVideo(
     Session& session, std::uint32_t videoId, bool lock) const
 {
     Poco::Int64 id = videoId;
+    if (lock && m_backend->sharedByNodes() && !m_options.relayPeers.empty()) {
+        // Before the row lock, in every op, so that no two nodes take the two in opposite
+        // orders; a separate statement, so the SELECT below sees what committed meanwhile.
+        Poco::Int64 locked = 0;
+        session << q(kRegionVideoLockSql), use(id), into(locked), now;
+    }
     std::vector<VideoRow> rows;
     session << q("SELECT " + std::string(kVideoColumns) + " FROM videos WHERE id = ?"
         + (lock ? m_backend->rowLock() : "")),
@@ -691,6 +697,12 @@ void CommentStore::recordTombstone(
 bool CommentStore::tombstoned(
     Session& session, std::uint32_t videoId, std::uint64_t commentId) const
 {
+    // Retention forgets tombstones older than its window (purgeCommentsBefore()) and would
+    // remove a comment that old anyway: a late relayed copy of one stays deleted.
+    if (m_options.retentionDays > 0
+        && commentId < ids::snowflakeFloorForUnixMs(
+               wallClockMs() - std::int64_t(m_options.retentionDays) * 86400000LL))
+        return true;
     Poco::Int64 vid = videoId, id = static_cast<Poco::Int64>(commentId);
     std::vector<Poco::Int64> found;
     session << q("SELECT comment_id FROM deleted_comments WHERE video_id = ? AND comment_id = ?"),
@@ -781,7 +793,8 @@ CommentStore::OpFn CommentStore::replicatedOp(const RegionEvent& event, bool& fr
         case RegionEvent::Type::CommentDeleted: {
             // The tombstone whether or not the comment (or its video) is here yet: with three or
             // more regions the deletion can arrive before the comment does. Recorded under the
-            // video's row lock, which a relayed comment takes before it looks for a tombstone.
+            // video's locks, which a relayed comment takes before it looks for a tombstone (the
+            // row lock alone is no lock while the video is not here: kRegionVideoLockSql).
             const bool videoHere = loadVideo(session, videoId, true).has_value();
             recordTombstone(session, videoId, event.comment.id);
             if (!videoHere)
@@ -1358,6 +1371,15 @@ std::size_t CommentStore::purgeCommentsBefore(std::int64_t cutoffUnixMs)
                     session << q(
                         "UPDATE videos SET comment_count = comment_count - ? WHERE id = ?"),
                         use(gone), use(vid), now;
+                }
+                if (deleted < static_cast<std::size_t>(kPurgeChunk)) {
+                    // The last chunk: the tombstones older than the window go too (a live video
+                    // would keep them for its lifetime). A relayed copy arriving later is refused
+                    // by its age instead (tombstoned()).
+                    Poco::Int64 before = cutoffUnixMs;
+                    session << q("DELETE FROM deleted_comments WHERE video_id = ? AND "
+                                 "deleted_at < ?"),
+                        use(vid), use(before), now;
                 }
             });
             total += deleted;

@@ -29,6 +29,18 @@ struct RegionEvent {
     }
 };
 
+/**
+ * PostgreSQL, regions with several nodes (docs/operations.md "Regions"): the transaction-scoped
+ * lock per video (portable SQL, `?` = the video id) that a write op takes before the video's row
+ * lock. A relayed deletion of a comment whose video is not stored yet has no row to lock; this
+ * lock still makes a relayed copy of that comment, stored by another node of the region, wait
+ * for the tombstone's commit (and then see it), or the deletion wait for the comment's commit
+ * (and then delete it). The two-key form keeps it apart from the relay lease's one-key locks.
+ */
+inline constexpr char kRegionVideoLockSql[]
+    = "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(1279481414, CAST(? AS INTEGER))) "
+      "AS locked";
+
 /// One event as the JSON object of the relay wire format.
 std::string encodeRegionEvent(const RegionEvent& event);
 
