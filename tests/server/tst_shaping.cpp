@@ -208,7 +208,9 @@ void TstShaping::roleTravelsWithTheComment()
     const QString streamer = server.token("7", "streamer", "streamer");
     const QString otherStreamer = server.token("9", "other", "streamer");
     const QString moderator = server.token("8", "mod", "moderator");
-    const QString crowd = server.token("30", "crowd");
+    // The moderator is the crowd as well: one user holding a moderator and a viewer token gets
+    // each comment shaped by the token it was posted with, not by the last one used.
+    const QString crowd = server.token("8", "mod", "viewer");
     const qint32 video = createVideo(server.baseUrl(), streamer, "roles");
     QVERIFY(video > 0);
     QVERIFY(createVideo(server.baseUrl(), otherStreamer, "the other one") > 0);
@@ -223,7 +225,7 @@ void TstShaping::roleTravelsWithTheComment()
     const QStringList roles { "streamer", "viewer", "streamer", "viewer", "moderator", "streamer",
         "viewer", "streamer", "viewer", "streamer" };
     QMap<quint64, QString> roleOfId;
-    QList<quint64> privileged, other;
+    QList<quint64> privileged, other, asViewer;
     for (int round = 0; round < 13; ++round) {
         QList<HttpRequest> batch;
         for (int i = 0; i < tokens.size(); ++i)
@@ -242,6 +244,8 @@ void TstShaping::roleTravelsWithTheComment()
                 privileged.append(id);
             else if (tokens[i] == otherStreamer)
                 other.append(id);
+            else
+                asViewer.append(id);
         }
     }
     const int total = static_cast<int>(roleOfId.size());
@@ -255,11 +259,12 @@ void TstShaping::roleTravelsWithTheComment()
                        .arg(viewer.comments().size())
                        .arg(lastSkipped(viewer))),
         15000);
-    int otherDelivered = 0;
+    int otherDelivered = 0, asViewerDelivered = 0;
     for (const SseEvent& e : viewer.events("comment")) {
         const quint64 id = e.id.toULongLong();
         QCOMPARE(roleOf(e.json()), roleOfId.value(id));
         otherDelivered += other.contains(id) ? 1 : 0;
+        asViewerDelivered += asViewer.contains(id) ? 1 : 0;
     }
     const QList<quint64> got = viewer.comments();
     for (const quint64 id : privileged)
@@ -268,6 +273,8 @@ void TstShaping::roleTravelsWithTheComment()
         static_cast<long long>(other.size()));
     QVERIFY2(otherDelivered < other.size() / 2,
         "a streamer token on another streamer's video was treated as privileged");
+    QVERIFY2(asViewerDelivered < asViewer.size() / 2,
+        "the moderator's comments posted with a viewer token were treated as privileged");
 
     // History: every page's comment objects carry the role.
     int inHistory = 0;
