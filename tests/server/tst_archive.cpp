@@ -22,6 +22,7 @@ using namespace lctest;
 namespace {
 
 constexpr int kComments = 600; // three blocks: 256 + 256 + 88
+constexpr int kElevated = 3; // of them by a moderator, and as many by the streamer
 
 /// videos.archived_at of `video` in the SQLite file (0 = not archived; -1 = unreadable).
 qint64 sqliteArchivedAt(const QString& path, qint32 video)
@@ -160,14 +161,24 @@ void TstArchive::archivedVideoServesTheSameBytes()
     const QString viewer = before->token("2", "bob");
     const qint32 video = createVideo(before->baseUrl(), streamer, "archive");
     QVERIFY(video > 0);
-    QList<quint64> ids = sorted(acknowledgedIds(postComments(before->baseUrl(), viewer, video,
-        texts(QStringLiteral("archived \"comment\" caf\u00e9"), kComments), 6)));
+    QList<quint64> ids = acknowledgedIds(postComments(before->baseUrl(), viewer, video,
+        texts(QStringLiteral("archived \"comment\" caf\u00e9"), kComments - 2 * kElevated), 6));
+    // The author's role is archived too (the block's role column).
+    const QString moderator = before->token("4", "mod", "moderator");
+    for (int i = 0; i < kElevated; ++i) {
+        for (const QString& token : { moderator, streamer })
+            ids += acknowledgedIds({ postComment(before->baseUrl(), token, video, "elevated") });
+    }
+    ids = sorted(ids);
     QCOMPARE(ids.size(), kComments);
     QCOMPARE(http("POST", endpoint(before->baseUrl(), QStringLiteral("/videos/%1/end").arg(video)),
                  {}, bearer(streamer))
                  .status,
         200);
     const QList<Page> pages = fetchPages(before->baseUrl(), video, ids);
+    QVERIFY(pages.first().body.contains("\"role\":\"moderator\""));
+    QVERIFY(pages.first().body.contains("\"role\":\"streamer\""));
+    QVERIFY(pages.first().body.contains("\"role\":\"viewer\""));
     const QList<SseEvent> replay = resumeEvents(before->port(), video, ids.at(200), 399);
     QVERIFY(!replay.isEmpty());
     const QJsonObject videoJson = withoutViewers(before->baseUrl(), video);

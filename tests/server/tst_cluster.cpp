@@ -12,7 +12,9 @@
 #include "test_support.h"
 
 #include <QElapsedTimer>
+#include <QJsonArray>
 #include <QJsonDocument>
+#include <QJsonObject>
 #include <QRegularExpression>
 #include <QSet>
 #include <QTest>
@@ -120,6 +122,7 @@ private slots:
     void killedNodeLosesNothing();
     void redisRestartLosesNothing();
     void slowBusKeepsIdOrder();
+    void moderatorCommentsShapedNowhere();
     void subscriptionFollowsViewers();
     void leasedNodeIdsAndClusterCounts();
     void badConfigurationExits_data();
@@ -137,6 +140,10 @@ private:
     /// Waits until `count` nodes hold the video's sharded channel.
     bool waitForShardSubscribers(qint32 videoId, int count, int timeoutMs = 10000);
     qint64 shardSubscribers(qint32 videoId) const;
+    /// Posts `rounds` rounds of one moderator comment and four crowd comments to `base` at once;
+    /// every acknowledged id, and the moderator's in `moderatorIds`.
+    QList<quint64> postModeratedFlood(const QUrl& base, qint32 videoId, int rounds,
+        QList<quint64>& moderatorIds, const QString& moderator, const QString& crowd);
     /// Posts `n` comments round-robin over the nodes (those still running); acknowledged ids.
     QList<quint64> postRoundRobin(
         const Nodes& nodes, qint32 videoId, const QString& prefix, int n, int skip = -1);
@@ -427,6 +434,108 @@ void TstCluster::slowBusKeepsIdOrder()
     for (const auto& node : nodes)
         chainFills += metric(node->baseUrl(), QStringLiteral("livecomments_chain_gap_fills_total"));
     QVERIFY2(chainFills > 0, qPrintable(QString::number(chainFills)));
+}
+
+QList<quint64> TstCluster::postModeratedFlood(const QUrl& base, qint32 videoId, int rounds,
+    QList<quint64>& moderatorIds, const QString& moderator, const QString& crowd)
+{
+    QList<HttpRequest> requests;
+    for (int i = 0; i < rounds * 5; ++i) {
+        requests.append(
+            { "POST", endpoint(base, QStringLiteral("/videos/%1/comments").arg(videoId)),
+                QStringLiteral("{\"text\":\"flood %1\"}").arg(i).toUtf8(),
+                bearer(i % 5 == 0 ? moderator : crowd) });
+    }
+    const QList<HttpReply> replies = httpMany(requests, 10);
+    QList<quint64> ids;
+    for (int i = 0; i < replies.size(); ++i) {
+        const QList<quint64> id = acknowledgedIds({ replies[i] });
+        ids += id;
+        if (i % 5 == 0)
+            moderatorIds += id;
+    }
+    return ids;
+}
+
+// Hot-stream shaping in a cluster: a moderator posting far above the cap on node A (amid a crowd)
+// reaches every viewer on node B with every comment, first over the bus, then while A's bus hop
+// stalls, through B's chain gap fills from the store. The role travels in the comment itself
+// (docs/fanout.md "Hot-stream shaping").
+void TstCluster::moderatorCommentsShapedNowhere()
+{
+    FaultProxy proxy(m_redis.port());
+    QVERIFY(proxy.start());
+    Nodes nodes; // B first, A (posting, its bus through the proxy) last
+    QVERIFY(startNodes(nodes, 2, QStringLiteral("roles"),
+        { QStringLiteral("--viewer-rate-cap=2"), QStringLiteral("--rate-limit=off") },
+        QStringLiteral("redis://127.0.0.1:%1").arg(proxy.port())));
+    ServerProcess& a = *nodes[1];
+    const QString moderator
+        = a.token(QStringLiteral("8"), QStringLiteral("mod"), QStringLiteral("moderator"));
+    const QString crowd = a.token(QStringLiteral("30"), QStringLiteral("crowd"));
+    const qint32 video = createVideo(a.baseUrl(), m_token, QStringLiteral("roles"));
+    QVERIFY(video > 0);
+    std::vector<Viewer> viewers(3);
+    QVERIFY(connectAll(viewers, nodes[0]->baseUrl(), video, 20000));
+    QVERIFY(waitForShardSubscribers(video, 1));
+
+    QList<quint64> moderated;
+    QList<quint64> posted = postModeratedFlood(a.baseUrl(), video, 10, moderated, moderator, crowd);
+    QCOMPARE(posted.size(), 50);
+    const auto haveAll = [&](const QList<quint64>& ids) {
+        return std::all_of(viewers.begin(), viewers.end(), [&](const Viewer& v) {
+            const QList<quint64> got = v.reader->comments();
+            return std::all_of(
+                ids.begin(), ids.end(), [&](quint64 id) { return got.contains(id); });
+        });
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(haveAll(moderated), 10000);
+
+    // A's bus hop stalls: B learns of A's comments from the store only.
+    const double fillsBefore
+        = metric(nodes[0]->baseUrl(), QStringLiteral("livecomments_gap_fills_total"));
+    proxy.setStalled(true);
+    QList<quint64> filled;
+    posted += postModeratedFlood(a.baseUrl(), video, 5, filled, moderator, crowd);
+    QCOMPARE(filled.size(), 5);
+    moderated += filled;
+    QTRY_VERIFY_WITH_TIMEOUT(haveAll(filled), 15000);
+    // Delivered from the store: the gap fills counted every comment A posted meanwhile.
+    QVERIFY2(metric(nodes[0]->baseUrl(), QStringLiteral("livecomments_gap_fills_total"))
+            >= fillsBefore + 25,
+        "the stalled node's comments did not come through a gap fill");
+    proxy.setStalled(false);
+
+    for (const auto& v : viewers) {
+        const QList<quint64> got = v.reader->comments();
+        QVERIFY(strictlyOrdered(got));
+        // Shaping was on: the crowd was sampled, the moderator never.
+        QVERIFY2(got.size() < posted.size(), qPrintable(QString::number(got.size())));
+        for (const SseEvent& e : v.reader->events("comment")) {
+            const QString role = e.json()
+                                     .value(QStringLiteral("user"))
+                                     .toObject()
+                                     .value(QStringLiteral("role"))
+                                     .toString();
+            QCOMPARE(role,
+                moderated.contains(e.id.toULongLong()) ? QStringLiteral("moderator")
+                                                       : QStringLiteral("viewer"));
+        }
+    }
+    // B's history has them as moderator's comments too.
+    const HistoryPage page = getHistoryPage(
+        nodes[0]->baseUrl(), QStringLiteral("/videos/%1/comments?limit=100").arg(video));
+    int moderatorRows = 0;
+    for (const auto& c : page.reply.json().value(QStringLiteral("comments")).toArray()) {
+        const QJsonObject o = c.toObject();
+        const bool byModerator
+            = moderated.contains(o.value(QStringLiteral("id")).toString().toULongLong());
+        QCOMPARE(
+            o.value(QStringLiteral("user")).toObject().value(QStringLiteral("role")).toString(),
+            byModerator ? QStringLiteral("moderator") : QStringLiteral("viewer"));
+        moderatorRows += byModerator ? 1 : 0;
+    }
+    QCOMPARE(moderatorRows, 15);
 }
 
 // Acceptance 5: a node holds the video's sharded channel only while it has viewers of it.

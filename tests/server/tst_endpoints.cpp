@@ -53,6 +53,11 @@ QString checkComment(
         p << QStringLiteral("user.id (must be the token's sub, as a string)");
     if (!user.value(QStringLiteral("name")).isString())
         p << QStringLiteral("user.name");
+    static const QStringList kRoles { QStringLiteral("viewer"), QStringLiteral("streamer"),
+        QStringLiteral("moderator") };
+    if (!user.value(QStringLiteral("role")).isString()
+        || !kRoles.contains(user.value(QStringLiteral("role")).toString()))
+        p << QStringLiteral("user.role (viewer|streamer|moderator)");
     if (!text.isNull() && c.value(QStringLiteral("text")).toString() != text)
         p << QStringLiteral("text");
     if (!isTimestamp(c.value(QStringLiteral("created_at"))))

@@ -284,7 +284,9 @@ void TstRegions::writesCrossBothWaysOnce()
     const QString videoPath = QStringLiteral("/videos/%1").arg(video);
 
     const QString alice = m_a->token(QStringLiteral("1"), QStringLiteral("alice"));
-    const QString bob = m_b->token(QStringLiteral("2"), QStringLiteral("bob"));
+    // Bob moderates: his role crosses with his comment.
+    const QString bob
+        = m_b->token(QStringLiteral("2"), QStringLiteral("bob"), QStringLiteral("moderator"));
     const HttpReply fromA = postComment(m_a->baseUrl(), alice, video, QStringLiteral("from a"));
     QCOMPARE(fromA.status, 201);
     QVERIFY(viewerB.waitForComments(1)); // live in the other region
@@ -296,8 +298,20 @@ void TstRegions::writesCrossBothWaysOnce()
     QVERIFY(idA != 0 && idB != 0 && idA != idB);
     QCOMPARE(viewerA.comments(), (QList<quint64> { idA, idB }));
     QCOMPARE(viewerB.comments(), (QList<quint64> { idA, idB }));
-    // The relayed comment is the same object in both regions, under the same id.
+    // The relayed comment is the same object in both regions, under the same id, role included.
     QCOMPARE(viewerA.events("comment").last().data, viewerB.events("comment").last().data);
+    QCOMPARE(viewerA.events("comment")
+                 .last()
+                 .json()
+                 .value(QStringLiteral("user"))
+                 .toObject()
+                 .value(QStringLiteral("role"))
+                 .toString(),
+        QStringLiteral("moderator"));
+    QCOMPARE(
+        sqliteNumber(m_a->storePath(),
+            "SELECT COUNT(*) FROM comments WHERE id = ? AND user_role = 'moderator'", qint64(idB)),
+        qint64(1));
     QVERIFY(settled());
     QCOMPARE(historyPages(m_a->baseUrl(), video), historyPages(m_b->baseUrl(), video));
     QCOMPARE(historyIds(m_a->baseUrl(), video), (QList<quint64> { idB, idA }));

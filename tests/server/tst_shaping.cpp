@@ -2,13 +2,18 @@
 // Hot-stream shaping (--viewer-rate-cap): a video posted to at 10x the per-viewer cap reaches
 // every viewer at about the cap, always with the streamer's, the moderators' and the viewer's own
 // comments, `stats` reports what was skipped (delivered + skipped = posted), history keeps
-// everything; with the cap off every comment reaches every viewer.
+// everything; with the cap off every comment reaches every viewer. Every comment object carries
+// its author's role (live, history, replay), and that role decides: a user with a streamer token
+// on someone else's video is shaped like a viewer.
 #include "http_client.h"
 #include "server_process.h"
 #include "sse_reader.h"
 #include "test_support.h"
 
 #include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QMap>
 #include <QSet>
 #include <QTest>
 
@@ -27,6 +32,12 @@ QByteArray streamPath(qint32 video)
     return "/videos/" + QByteArray::number(video) + "/subscriptions";
 }
 
+/// `user.role` of a comment object.
+QString roleOf(const QJsonObject& comment)
+{
+    return comment.value("user").toObject().value("role").toString();
+}
+
 /// The `skipped` of the last `stats` event, -1 when there is none (or it has no `skipped`).
 int lastSkipped(const SseReader& r)
 {
@@ -41,6 +52,7 @@ class TstShaping : public QObject {
 private slots:
     void hotStreamIsSampledAtTheCap();
     void capOffDeliversEverything();
+    void roleTravelsWithTheComment();
 };
 
 void TstShaping::hotStreamIsSampledAtTheCap()
@@ -184,6 +196,111 @@ void TstShaping::capOffDeliversEverything()
         QCOMPARE(stats.value("viewers").toInt(), 2);
         QVERIFY(!stats.contains("skipped"));
     }
+    QVERIFY(server.terminate());
+}
+
+void TstShaping::roleTravelsWithTheComment()
+{
+    ServerProcess server(
+        { QStringLiteral("--viewer-rate-cap=2"), QStringLiteral("--rate-limit=off"),
+            QStringLiteral("--stats-ms=300"), QStringLiteral("--store-synchronous=normal") });
+    QVERIFY(server.start());
+    const QString streamer = server.token("7", "streamer", "streamer");
+    const QString otherStreamer = server.token("9", "other", "streamer");
+    const QString moderator = server.token("8", "mod", "moderator");
+    // The moderator is the crowd as well: one user holding a moderator and a viewer token gets
+    // each comment shaped by the token it was posted with, not by the last one used.
+    const QString crowd = server.token("8", "mod", "viewer");
+    const qint32 video = createVideo(server.baseUrl(), streamer, "roles");
+    QVERIFY(video > 0);
+    QVERIFY(createVideo(server.baseUrl(), otherStreamer, "the other one") > 0);
+    SseReader viewer;
+    viewer.open(server.port(), streamPath(video));
+    QVERIFY2(viewer.waitForHello(), viewer.raw().left(400));
+
+    // 130 comments as fast as they go (far above the cap of 2/s): the other video's streamer
+    // posts as much as the crowd, the moderator and this video's streamer a few each.
+    const QStringList tokens { otherStreamer, crowd, otherStreamer, crowd, moderator, otherStreamer,
+        crowd, otherStreamer, crowd, streamer };
+    const QStringList roles { "streamer", "viewer", "streamer", "viewer", "moderator", "streamer",
+        "viewer", "streamer", "viewer", "streamer" };
+    QMap<quint64, QString> roleOfId;
+    QList<quint64> privileged, other, asViewer;
+    for (int round = 0; round < 13; ++round) {
+        QList<HttpRequest> batch;
+        for (int i = 0; i < tokens.size(); ++i)
+            batch.append({ "POST",
+                endpoint(server.baseUrl(), QStringLiteral("/videos/%1/comments").arg(video)),
+                QStringLiteral("{\"text\":\"r %1 %2\"}").arg(round).arg(i).toUtf8(),
+                bearer(tokens[i]) });
+        const QList<HttpReply> replies = httpMany(batch, tokens.size());
+        for (int i = 0; i < replies.size(); ++i) {
+            QCOMPARE(replies[i].status, 201);
+            // The acknowledgement is the comment object: with the role of the token.
+            QCOMPARE(roleOf(replies[i].json()), roles[i]);
+            const quint64 id = replies[i].json().value("id").toString().toULongLong();
+            roleOfId.insert(id, roles[i]);
+            if (tokens[i] == moderator || tokens[i] == streamer)
+                privileged.append(id);
+            else if (tokens[i] == otherStreamer)
+                other.append(id);
+            else
+                asViewer.append(id);
+        }
+    }
+    const int total = static_cast<int>(roleOfId.size());
+    QCOMPARE(total, 130);
+
+    // Live: every event carries the role; the moderator's and this video's streamer's comments
+    // all come, the other streamer's are sampled like the crowd's.
+    QTRY_VERIFY2_WITH_TIMEOUT(
+        lastSkipped(viewer) >= 0 && viewer.comments().size() + lastSkipped(viewer) == total,
+        qPrintable(QStringLiteral("delivered %1, skipped %2")
+                       .arg(viewer.comments().size())
+                       .arg(lastSkipped(viewer))),
+        15000);
+    int otherDelivered = 0, asViewerDelivered = 0;
+    for (const SseEvent& e : viewer.events("comment")) {
+        const quint64 id = e.id.toULongLong();
+        QCOMPARE(roleOf(e.json()), roleOfId.value(id));
+        otherDelivered += other.contains(id) ? 1 : 0;
+        asViewerDelivered += asViewer.contains(id) ? 1 : 0;
+    }
+    const QList<quint64> got = viewer.comments();
+    for (const quint64 id : privileged)
+        QVERIFY2(got.contains(id), "a moderator's or the streamer's comment was shaped out");
+    qInfo("the other video's streamer: %d of %lld delivered", otherDelivered,
+        static_cast<long long>(other.size()));
+    QVERIFY2(otherDelivered < other.size() / 2,
+        "a streamer token on another streamer's video was treated as privileged");
+    QVERIFY2(asViewerDelivered < asViewer.size() / 2,
+        "the moderator's comments posted with a viewer token were treated as privileged");
+
+    // History: every page's comment objects carry the role.
+    int inHistory = 0;
+    QString cursor;
+    do {
+        const HistoryPage page = getHistoryPage(server.baseUrl(),
+            QStringLiteral("/videos/%1/comments?limit=50").arg(video)
+                + (cursor.isEmpty() ? QString() : QStringLiteral("&before=") + cursor));
+        QCOMPARE(page.reply.status, 200);
+        for (const auto& c : page.reply.json().value("comments").toArray()) {
+            const QJsonObject o = c.toObject();
+            QCOMPARE(roleOf(o), roleOfId.value(o.value("id").toString().toULongLong()));
+            ++inHistory;
+        }
+        cursor = page.nextCursor;
+    } while (!cursor.isEmpty());
+    QCOMPARE(inHistory, total);
+
+    // Replay (resume from the first comment): unshaped, each with its role.
+    SseReader resumed;
+    resumed.open(server.port(), streamPath(video),
+        { { "Last-Event-ID", QByteArray::number(roleOfId.firstKey()) } });
+    QVERIFY(resumed.waitForHello());
+    QVERIFY(resumed.waitForComments(total - 1));
+    for (const SseEvent& e : resumed.events("comment"))
+        QCOMPARE(roleOf(e.json()), roleOfId.value(e.id.toULongLong()));
     QVERIFY(server.terminate());
 }
 

@@ -9,6 +9,7 @@
 #include "model/json_text.h"
 #include "store/archive.h"
 #include "store/comment_store.h"
+#include "store/region_events.h"
 #include "store/store_factory.h"
 
 #include <Poco/Data/PostgreSQL/Connector.h>
@@ -23,8 +24,12 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <zstd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -99,6 +104,17 @@ QStringList jsonOf(const std::vector<Comment>& comments)
     return out;
 }
 
+/// `user.role` of an encoded comment object.
+QString roleOf(const std::string& commentJsonText)
+{
+    return QJsonDocument::fromJson(QByteArray::fromStdString(commentJsonText))
+        .object()
+        .value(QStringLiteral("user"))
+        .toObject()
+        .value(QStringLiteral("role"))
+        .toString();
+}
+
 /// The ApiError kind `fn` throws, or an empty optional when it returns.
 template <typename Fn> std::optional<ErrorKind> errorKindOf(Fn&& fn)
 {
@@ -160,6 +176,8 @@ private slots:
     void retentionRemovesEndedVideosWhole();
     void reopenKeepsEverything();
     void migrationsFreshThenNoOp();
+    void commentRolesStoredAndBackfilled();
+    void archiveBlocksWithoutRolesStillRead();
     void regionRelayOutboxAndReplicatedOps();
     void tombstonesRefuseLateComments();
     void retentionForgetsOldTombstones();
@@ -681,7 +699,12 @@ void TstStore::archivedPagesEqualLivePages()
         const std::string author = std::to_string(2 + i % 7);
         const std::string text = (i % 5 == 0 ? "\"quoted\" \\ " : "")
             + std::string(i % 3 ? "gg " : "caf\u00e9 \xF0\x9F\x8E\x89 ") + std::to_string(i);
-        ids.push_back(idOf(s->addComment(video, user(author), text, {}).body));
+        // Some authors hold a moderator or a streamer token at times: the role goes with each
+        // comment into the blocks.
+        const Role role = i % 11 == 0 ? Role::Moderator
+            : i % 13 == 0             ? Role::Streamer
+                                      : Role::Viewer;
+        ids.push_back(idOf(s->addComment(video, user(author, role), text, {}).body));
         if (i % 100 == 0)
             s->addComment(other, user("9"), "other video", {});
     }
@@ -692,6 +715,8 @@ void TstStore::archivedPagesEqualLivePages()
     const QStringList before = allPages(*s, video, cursors);
     const QStringList otherBefore = allPages(*s, other, cursors);
     QVERIFY(before.size() > 100);
+    QVERIFY(before.join(QString()).contains(QStringLiteral("\"role\":\"moderator\"")));
+    QVERIFY(before.join(QString()).contains(QStringLiteral("\"role\":\"streamer\"")));
 
     s->endVideo(video, user("1", Role::Streamer));
     QCOMPARE(s->archiveVideo(video), std::size_t(600));
@@ -954,12 +979,12 @@ void TstStore::migrationsFreshThenNoOp()
         QCOMPARE(s->migrationsApplied(), 0);
     }
     // A version missing BELOW the highest recorded one (a step merged later than a higher one) is
-    // still applied: here the newest step (the deletion tombstones) is undone and a higher
+    // still applied: here the newest step (the comment author's role) is undone and a higher
     // version recorded.
     {
         auto db = ownSession();
         using Poco::Data::Keywords::now;
-        *db << "DROP TABLE deleted_comments", now;
+        *db << "ALTER TABLE comments DROP COLUMN user_role", now;
         *db << "DELETE FROM schema_migrations WHERE version = " + std::to_string(version), now;
         *db << "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1000, 'x', 0)",
             now;
@@ -967,9 +992,149 @@ void TstStore::migrationsFreshThenNoOp()
     auto s = openStore();
     QCOMPARE(s->migrationsApplied(), 1);
     QCOMPARE(s->schemaVersion(), 1000);
-    // The table is back: a relayed deletion records its tombstone there.
+    // The column is back: a moderator's comment keeps its role.
+    const std::uint32_t video = newVideo(*s);
+    s->addComment(video, user("8", Role::Moderator), "mod", {});
+    QCOMPARE(s->comments(video, {}).at(0).userRole, Role::Moderator);
+    // Tombstones (the step before) are there too.
     QVERIFY(!s->deleteReplicatedComment(1, 1, "peer"));
     QCOMPARE(tombstoneCount(), 1);
+}
+
+void TstStore::commentRolesStoredAndBackfilled()
+{
+    std::uint32_t video = 0;
+    std::vector<std::uint64_t> earlier;
+    {
+        auto s = openStore();
+        video = newVideo(*s);
+        earlier = addComments(*s, video, 3);
+        s->addComment(video, user("8", Role::Moderator), "will be a viewer's", {});
+        s->close();
+    }
+    {
+        // Back to the schema before roles: every comment so far was written without one.
+        using Poco::Data::Keywords::now;
+        auto db = rawSession();
+        *db << "ALTER TABLE comments DROP COLUMN user_role", now;
+        *db << "DELETE FROM schema_migrations WHERE name = 'comment_user_role'", now;
+    }
+    std::mutex mutex;
+    std::vector<CommitEvent> seen;
+    auto s = openRegionStore("b", mutex, seen);
+    QCOMPARE(s->migrationsApplied(), 1);
+    PageQuery q;
+    q.direction = PageQuery::Direction::After;
+    q.limit = 100;
+    const auto backfilled = s->comments(video, q);
+    QCOMPARE(backfilled.size(), std::size_t(4));
+    for (const auto& c : backfilled) {
+        QCOMPARE(c.userRole, Role::Viewer);
+        QCOMPARE(roleOf(commentJson(c)), QStringLiteral("viewer"));
+    }
+
+    // Local posts take the role of the token they were posted with, per comment: user 8 holds a
+    // moderator and a viewer token.
+    const std::string modBody = s->addComment(video, user("8", Role::Moderator), "mod", {}).body;
+    const std::string streamerBody = s->addComment(video, user("1", Role::Streamer), "s", {}).body;
+    const std::string viewerBody = s->addComment(video, user("8"), "as a viewer", {}).body;
+    QCOMPARE(roleOf(modBody), QStringLiteral("moderator"));
+    QCOMPARE(roleOf(streamerBody), QStringLiteral("streamer"));
+    QCOMPARE(roleOf(viewerBody), QStringLiteral("viewer"));
+    const auto page = s->comments(video, q);
+    QCOMPARE(page.size(), std::size_t(7));
+    QCOMPARE(page[4].userRole, Role::Moderator);
+    QCOMPARE(page[5].userRole, Role::Streamer);
+    QCOMPARE(page[6].userRole, Role::Viewer);
+    QCOMPARE(commentJson(page[4]), modBody); // history = the acknowledgement, byte for byte
+    QCOMPARE(s->commentsAfter(video, earlier.back(), 10).at(1).userRole, Role::Moderator);
+    {
+        std::lock_guard lock(mutex);
+        const auto added = std::count_if(seen.begin(), seen.end(), [](const CommitEvent& e) {
+            return e.type == CommitEvent::Type::CommentAdded
+                && e.comment.userRole == Role::Moderator;
+        });
+        QCOMPARE(static_cast<int>(added), 1); // the fan-out's event carries it too
+    }
+
+    // The relay carries the role; a peer without roles sends none (read as a viewer), and one
+    // this version does not know is read as a viewer too.
+    auto rows = s->relayPending("a", 100, 1 << 20);
+    QVERIFY(!rows.empty());
+    std::vector<std::string> payloads;
+    for (const auto& row : rows)
+        payloads.push_back(row.payload);
+    std::string region;
+    const auto relayed = store::decodeRegionBatch(store::regionBatchJson("b", payloads), region);
+    QCOMPARE(relayed.size(), std::size_t(3));
+    QCOMPARE(relayed[0].comment.userRole, Role::Moderator);
+    QCOMPARE(relayed[1].comment.userRole, Role::Streamer);
+    QCOMPARE(relayed[2].comment.userRole, Role::Viewer);
+    QVERIFY(payloads[0].find("\"user_role\":\"moderator\"") != std::string::npos);
+    std::string old = payloads[0];
+    old.erase(
+        old.find(",\"user_role\":\"moderator\""), std::strlen(",\"user_role\":\"moderator\""));
+    std::string unknown = payloads[0];
+    unknown.replace(unknown.find("moderator"), std::strlen("moderator"), "admin");
+    QCOMPARE(store::decodeRegionBatch(store::regionBatchJson("b", { old }), region)
+                 .at(0)
+                 .comment.userRole,
+        Role::Viewer);
+    QCOMPARE(store::decodeRegionBatch(store::regionBatchJson("b", { unknown }), region)
+                 .at(0)
+                 .comment.userRole,
+        Role::Viewer);
+
+    // A relayed comment is stored with the role it came with.
+    const Video remote = videoOfRegionA();
+    QVERIFY(s->addReplicatedVideo(remote, "a"));
+    Comment c = relayedComment(remote.id, m_ids.next(), "relayed moderator");
+    c.userRole = Role::Moderator;
+    QVERIFY(s->addReplicatedComment(c, "a"));
+    QCOMPARE(s->comments(remote.id, {}).at(0).userRole, Role::Moderator);
+
+    // Packed into archive blocks, every role reads back the same.
+    const QStringList before = jsonOf(s->comments(video, q));
+    s->endVideo(video, user("1", Role::Streamer));
+    QCOMPARE(s->archiveVideo(video), std::size_t(7));
+    QCOMPARE(s->archiveStats(video).rows, std::size_t(0));
+    QCOMPARE(jsonOf(s->comments(video, q)), before);
+}
+
+void TstStore::archiveBlocksWithoutRolesStillRead()
+{
+    // A block of the first format (before roles), built by hand: format 1, two comments, id and
+    // created_at deltas, user ids, user names, texts.
+    std::string raw;
+    raw += '\x01';
+    raw += '\x02';
+    raw += "\x05\x0a\x01\x02"; // ids 5, 6; created_at 5, 6 (zigzag 10 = 5, 2 = 1)
+    raw += std::string("\x01") + "7" + std::string("\x01") + "8";
+    raw += std::string("\x02") + "al" + std::string("\x02") + "bo";
+    raw += std::string("\x02") + "hi" + std::string("\x03") + "yo!";
+    std::string block(ZSTD_compressBound(raw.size()), '\0');
+    block.resize(ZSTD_compress(block.data(), block.size(), raw.data(), raw.size(), 3));
+    const auto comments = store::archive::decodeBlock(block, 4);
+    QCOMPARE(comments.size(), std::size_t(2));
+    QCOMPARE(comments[1].id, std::uint64_t(6));
+    QCOMPARE(comments[1].createdAtMs, std::int64_t(6));
+    QCOMPARE(comments[1].userName, std::string("bo"));
+    QCOMPARE(comments[1].text, std::string("yo!"));
+    for (const auto& c : comments)
+        QCOMPARE(c.userRole, Role::Viewer);
+    // Today's blocks keep each role.
+    std::vector<Comment> roles(3);
+    for (std::size_t i = 0; i < roles.size(); ++i) {
+        roles[i].id = 10 + i;
+        roles[i].userId = "1";
+        roles[i].text = "t";
+    }
+    roles[1].userRole = Role::Moderator;
+    roles[2].userRole = Role::Streamer;
+    const auto decoded = store::archive::decodeBlock(store::archive::encodeBlock(roles), 4);
+    QCOMPARE(decoded.at(0).userRole, Role::Viewer);
+    QCOMPARE(decoded.at(1).userRole, Role::Moderator);
+    QCOMPARE(decoded.at(2).userRole, Role::Streamer);
 }
 
 void TstStore::regionRelayOutboxAndReplicatedOps()

@@ -98,7 +98,9 @@ std::string commentJson(const Comment& c)
     appendJsonString(out, c.userId);
     out += ",\"name\":";
     appendJsonString(out, c.userName);
-    out += "},\"text\":";
+    out += ",\"role\":\"";
+    out += roleName(c.userRole);
+    out += "\"},\"text\":";
     appendJsonString(out, c.text);
     out += ",\"created_at\":\"";
     out += isoTime(c.createdAtMs);

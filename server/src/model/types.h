@@ -27,6 +27,9 @@ struct Comment {
     std::uint32_t videoId = 0;
     std::string userId;
     std::string userName;
+    /// The author's role when posting (from the token): stored with the comment and sent in
+    /// `user.role`; hot-stream shaping never skips a moderator's comment (docs/fanout.md).
+    Role userRole = Role::Viewer;
     std::string text;
     std::int64_t createdAtMs = 0; ///< Unix ms
 };

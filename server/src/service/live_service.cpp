@@ -76,16 +76,40 @@ std::string toHex(const unsigned char* bytes, std::size_t size)
     return out;
 }
 
-/// The author's user id of a comment JSON object (commentJson(): `"user":{"id":"<digits>"`).
-std::string authorOf(const std::string& json)
+/// The author of a comment JSON object, as shaping needs it.
+struct Author {
+    std::string userId;
+    Role role = Role::Viewer;
+};
+
+/// The author of a comment JSON object (commentJson():
+/// `"user":{"id":"<digits>","name":"…","role":"<role>"}`), read without a JSON parse: it runs
+/// for every comment of a hot video. The role is the first `"role":"` after the user id: the
+/// name is escaped, so its text never holds a `"` followed by `:`, and the user object comes
+/// before the text. No role (a comment from a server before roles): a viewer.
+Author authorOf(const std::string& json)
 {
     static const std::string kKey = "\"user\":{\"id\":\"";
+    static const std::string kRoleKey = ",\"role\":\"";
+    Author author;
     const auto at = json.find(kKey);
     if (at == std::string::npos)
-        return {};
+        return author;
     const auto from = at + kKey.size();
     const auto end = json.find('"', from);
-    return end == std::string::npos ? std::string() : json.substr(from, end - from);
+    if (end == std::string::npos)
+        return author;
+    author.userId = json.substr(from, end - from);
+    const auto role = json.find(kRoleKey, end);
+    const auto textKey = json.find(",\"text\":", end);
+    if (role == std::string::npos || role > textKey)
+        return author;
+    const auto roleFrom = role + kRoleKey.size();
+    const auto roleEnd = json.find('"', roleFrom);
+    if (roleEnd != std::string::npos
+        && !parseRole(json.substr(roleFrom, roleEnd - roleFrom), author.role))
+        author.role = Role::Viewer;
+    return author;
 }
 
 /// Random nonce hex digits and MAC hex digits of a subscription id ("s-" + both).
@@ -304,7 +328,6 @@ store::IdempotentResult LiveService::postComment(std::uint32_t videoId, const Pr
             "too many comments; retry in " + std::to_string(wait) + " s")
             .withRetryAfter(wait);
     }
-    noteAuthor(author); // before the commit: the fan-out of this comment asks for the role
     auto result = sameRequestOrThrow(
         m_store->addComment(videoId, author, text, idempotencyKey), "text", text);
     if (!result.replayed)
@@ -617,9 +640,11 @@ void LiveService::onBusEvent(const bus::BusEvent& e)
         auto frame = makeFrame(e.commentId, commentFrame(e.commentId, e.json));
         m_cache.append(e.videoId, cache::CachedComment { e.commentId, e.json, frame });
         if (m_settings.viewerRateCap > 0) {
-            const std::string author = authorOf(e.json);
-            m_engine->publishComment(
-                e.videoId, std::move(frame), author, privilegedAuthor(e.videoId, author));
+            // The role travels inside the comment JSON, so this is the same decision on every
+            // node, for bus events, gap fills and relayed comments alike.
+            const Author author = authorOf(e.json);
+            m_engine->publishComment(e.videoId, std::move(frame), author.userId,
+                privilegedAuthor(e.videoId, author.userId, author.role));
         } else {
             m_engine->publish(e.videoId, std::move(frame));
         }
@@ -656,41 +681,29 @@ void LiveService::onStatsTick()
     }
 }
 
-void LiveService::noteAuthor(const Principal& author)
-{
-    if (m_settings.viewerRateCap <= 0)
-        return;
-    std::lock_guard lock(m_authorsMutex);
-    if (author.role == Role::Viewer) {
-        m_privilegedAuthors.erase(author.userId);
-        return;
-    }
-    // Streamers and moderators are few; the bound only guards against a pathological token mix.
-    if (m_privilegedAuthors.size() >= 100000)
-        m_privilegedAuthors.clear();
-    m_privilegedAuthors.insert(author.userId);
-}
-
 void LiveService::noteStreamer(const Video& video)
 {
     if (m_settings.viewerRateCap <= 0)
         return;
-    std::lock_guard lock(m_authorsMutex);
+    std::lock_guard lock(m_streamersMutex);
     if (m_streamers.size() >= 100000)
         m_streamers.clear();
     m_streamers[video.id] = video.streamerId;
 }
 
-bool LiveService::privilegedAuthor(std::uint32_t videoId, const std::string& userId)
+bool LiveService::privilegedAuthor(std::uint32_t videoId, const std::string& userId, Role role)
 {
+    // A moderator moderates every video. A streamer token is privileged only on the video the
+    // user streams: on someone else's video that user is one voice of the crowd
+    // (docs/fanout.md). The video's streamer is known from any stream's opening, so on every
+    // node with viewers.
+    if (role == Role::Moderator)
+        return true;
     if (userId.empty())
         return false;
-    // The streamer is known from any stream's opening (so on every node with viewers); a
-    // moderator's role is known on the node that took the post (docs/fanout.md).
-    std::lock_guard lock(m_authorsMutex);
+    std::lock_guard lock(m_streamersMutex);
     const auto streamer = m_streamers.find(videoId);
-    return (streamer != m_streamers.end() && streamer->second == userId)
-        || m_privilegedAuthors.count(userId) != 0;
+    return streamer != m_streamers.end() && streamer->second == userId;
 }
 
 // --- cluster ------------------------------------------------------------------------------------

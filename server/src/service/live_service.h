@@ -28,7 +28,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace livecomments::server {
@@ -179,9 +178,9 @@ private:
     void onBusEvent(const bus::BusEvent& event);
     void onStatsTick();
     // Hot-stream shaping (docs/fanout.md "Hot-stream shaping").
-    void noteAuthor(const Principal& author);
     void noteStreamer(const Video& video);
-    bool privilegedAuthor(std::uint32_t videoId, const std::string& userId);
+    /// Whether a comment by `userId` with `role` (both from the comment itself) is never skipped.
+    bool privilegedAuthor(std::uint32_t videoId, const std::string& userId, Role role);
     /// The store's part of a chain gap (ChainDelivery::FillFn); nullopt when the store failed.
     std::optional<ChainDelivery::Fill> readGap(std::uint32_t videoId, std::uint64_t afterId);
     /// Tracks (or checks the chain of) each video against the store's chain head.
@@ -210,9 +209,8 @@ private:
     std::atomic<bool> m_stopped { false };
     std::mutex m_activeMutex;
     std::set<std::uint32_t> m_activeVideos;
-    std::mutex m_authorsMutex; ///< guards the two members below
+    std::mutex m_streamersMutex; ///< guards m_streamers
     std::unordered_map<std::uint32_t, std::string> m_streamers; ///< video → streamer user id
-    std::unordered_set<std::string> m_privilegedAuthors; ///< posted here as streamer/moderator
 
     // --- cluster (all empty on a single node) ---
     ClusterParts m_cluster; ///< lease and counts (the bus moved to m_bus)

@@ -11,7 +11,38 @@ namespace {
 
 /// First byte of every block: the layout below. A new layout gets a new number, and
 /// decodeBlock() keeps reading the old ones (blocks are never rewritten just to upgrade).
-constexpr unsigned char kFormat = 1;
+/// 1: without the role column (its comments were all written before roles were stored, so they
+/// read as viewers); 2: with it.
+constexpr unsigned char kFormatNoRoles = 1;
+constexpr unsigned char kFormat = 2;
+
+/// The role column's byte per comment (format 2).
+unsigned char roleByte(Role role)
+{
+    switch (role) {
+    case Role::Streamer:
+        return 1;
+    case Role::Moderator:
+        return 2;
+    case Role::Viewer:
+        break;
+    }
+    return 0;
+}
+
+Role roleOfByte(unsigned char byte)
+{
+    switch (byte) {
+    case 0:
+        return Role::Viewer;
+    case 1:
+        return Role::Streamer;
+    case 2:
+        return Role::Moderator;
+    default:
+        throw std::runtime_error("archive block: bad role");
+    }
+}
 /// A block never decompresses to more than this (256 comments of at most a few KiB each).
 constexpr unsigned long long kMaxRawBytes = 64ULL << 20;
 
@@ -52,6 +83,13 @@ struct Reader {
         throw std::runtime_error("archive block: bad varint");
     }
 
+    unsigned char byte()
+    {
+        if (at >= data.size())
+            throw std::runtime_error("archive block: truncated");
+        return static_cast<unsigned char>(data[at++]);
+    }
+
     std::string text()
     {
         const std::uint64_t n = varint();
@@ -88,6 +126,9 @@ std::string encodeBlock(const std::vector<Comment>& comments, int level)
         putVarint(raw, c.userName.size());
         raw += c.userName;
     }
+    // Mostly one value: a run zstd shrinks to a few bytes.
+    for (const auto& c : comments)
+        raw += static_cast<char>(roleByte(c.userRole));
     for (const auto& c : comments) {
         putVarint(raw, c.text.size());
         raw += c.text;
@@ -110,7 +151,8 @@ std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId)
     if (ZSTD_isError(n) || n != size)
         throw std::runtime_error("archive block: corrupt zstd frame");
     Reader in { raw };
-    if (raw.empty() || static_cast<unsigned char>(raw[in.at++]) != kFormat)
+    const unsigned char format = raw.empty() ? 0 : in.byte();
+    if (format != kFormat && format != kFormatNoRoles)
         throw std::runtime_error("archive block: unknown format");
     const std::uint64_t count = in.varint();
     if (count > raw.size())
@@ -129,6 +171,10 @@ std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId)
         c.userId = in.text();
     for (auto& c : out)
         c.userName = in.text();
+    if (format == kFormat) {
+        for (auto& c : out)
+            c.userRole = roleOfByte(in.byte());
+    }
     for (auto& c : out)
         c.text = in.text();
     return out;

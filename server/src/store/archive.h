@@ -18,8 +18,9 @@ constexpr int kArchiveZstdLevel = 6;
 
 /**
  * The codec of archive blocks: a run of consecutive comments (by id) of one video, serialised
- * column by column (id deltas, created_at deltas, user ids, user names, texts) and compressed
- * with zstd. The video id is not stored (the block row carries it).
+ * column by column (id deltas, created_at deltas, user ids, user names, user roles, texts) and
+ * compressed with zstd. The video id is not stored (the block row carries it). Blocks of the
+ * first format (no role column) still decode, their comments as viewers.
  *
  * Threading: stateless functions, callable from any thread.
  */

@@ -30,9 +30,10 @@ namespace livecomments::server::store {
 
 namespace {
 
-using CommentRow
-    = Poco::Tuple<Poco::Int64, Poco::Int64, std::string, std::string, std::string, Poco::Int64>;
-constexpr const char* kCommentColumns = "id, video_id, user_id, user_name, text, created_at";
+using CommentRow = Poco::Tuple<Poco::Int64, Poco::Int64, std::string, std::string, std::string,
+    Poco::Int64, std::string>;
+constexpr const char* kCommentColumns
+    = "id, video_id, user_id, user_name, text, created_at, user_role";
 
 Comment toComment(const CommentRow& row)
 {
@@ -43,6 +44,9 @@ Comment toComment(const CommentRow& row)
     c.userName = row.get<3>();
     c.text = row.get<4>();
     c.createdAtMs = row.get<5>();
+    // The column's CHECK admits only role names; anything else would read as a viewer.
+    if (!parseRole(row.get<6>(), c.userRole))
+        c.userRole = Role::Viewer;
     return c;
 }
 
@@ -575,12 +579,15 @@ IdempotentResult CommentStore::addComment(std::uint32_t videoId, const Principal
         c.videoId = videoId;
         c.userId = author.userId;
         c.userName = author.name;
+        c.userRole = author.role;
         c.text = text;
         c.createdAtMs = ids::snowflakeUnixMs(c.id);
         Poco::Int64 id = static_cast<Poco::Int64>(c.id), created = c.createdAtMs;
-        session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, created_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?)"),
-            use(id), use(vid), use(c.userId), use(c.userName), use(c.text), use(created), now;
+        std::string role = roleName(c.userRole);
+        session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, created_at, "
+                     "user_role) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            use(id), use(vid), use(c.userId), use(c.userName), use(c.text), use(created), use(role),
+            now;
         result.body = commentJson(c);
         if (!idempotencyKey.empty())
             saveIdempotentBody(session, author.userId, scope, idempotencyKey, result.body);
@@ -772,11 +779,13 @@ CommentStore::OpFn CommentStore::replicatedOp(const RegionEvent& event, bool& fr
                 return;
             Poco::Int64 id = static_cast<Poco::Int64>(c.id), created = c.createdAtMs;
             std::string uid = c.userId, uname = c.userName, text = c.text;
+            std::string role = roleName(c.userRole);
             std::vector<Poco::Int64> ids;
             session << q("INSERT INTO comments (id, video_id, user_id, user_name, text, "
-                         "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
-                         "RETURNING id"),
-                use(id), use(vid), use(uid), use(uname), use(text), use(created), into(ids), now;
+                         "created_at, user_role) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO "
+                         "NOTHING RETURNING id"),
+                use(id), use(vid), use(uid), use(uname), use(text), use(created), use(role),
+                into(ids), now;
             fresh = !ids.empty();
             if (fresh) {
                 // Same id as in its origin region: a copy newer than this region's head joins

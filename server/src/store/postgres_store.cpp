@@ -235,6 +235,13 @@ const std::vector<Migration>& PostgresBackend::migrations() const
             "  deleted_at BIGINT NOT NULL,"
             "  PRIMARY KEY (video_id, comment_id));"
             "CREATE INDEX deleted_comments_by_age ON deleted_comments (deleted_at);" },
+        // The author's role with each comment (docs/protocol.md "Objects"), so every node and
+        // region knows a moderator's comment (docs/fanout.md). Earlier rows were written
+        // without one and read as 'viewer'. Added to the partitioned parent, so to every
+        // partition; the CHECK reads the existing rows once (docs/operations.md).
+        { 6, "comment_user_role",
+            "ALTER TABLE comments ADD COLUMN user_role TEXT NOT NULL DEFAULT 'viewer' "
+            "CHECK (user_role IN ('viewer', 'streamer', 'moderator'));" },
     };
     return kMigrations;
 }

@@ -99,8 +99,9 @@ std::string encodeRegionEvent(const RegionEvent& e)
         out += ",\"video_id\":" + std::to_string(e.comment.videoId) + ",\"id\":\""
             + std::to_string(e.comment.id) + "\"";
         if (e.type == RegionEvent::Type::CommentAdded)
-            out += ",\"user_id\":" + jsonString(e.comment.userId) + ",\"user_name\":"
-                + jsonString(e.comment.userName) + ",\"text\":" + jsonString(e.comment.text)
+            out += ",\"user_id\":" + jsonString(e.comment.userId)
+                + ",\"user_name\":" + jsonString(e.comment.userName) + ",\"user_role\":\""
+                + roleName(e.comment.userRole) + "\",\"text\":" + jsonString(e.comment.text)
                 + ",\"created_at\":" + std::to_string(e.comment.createdAtMs);
         break;
     case RegionEvent::Type::VideoEnded:
@@ -161,6 +162,10 @@ std::vector<RegionEvent> decodeRegionBatch(const std::string& body, std::string&
             if (e.type == RegionEvent::Type::CommentAdded) {
                 e.comment.userId = text(item, "user_id");
                 e.comment.userName = text(item, "user_name");
+                // Absent from older peers, and a role this version does not know: a viewer.
+                if (item.contains("user_role")
+                    && !parseRole(text(item, "user_role"), e.comment.userRole))
+                    e.comment.userRole = Role::Viewer;
                 e.comment.text = text(item, "text");
                 e.comment.createdAtMs = integer(item, "created_at");
             }

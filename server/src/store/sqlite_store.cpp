@@ -163,6 +163,12 @@ const std::vector<Migration>& SqliteBackend::migrations() const
             "  deleted_at INTEGER NOT NULL,"
             "  PRIMARY KEY (video_id, comment_id));"
             "CREATE INDEX deleted_comments_by_age ON deleted_comments(deleted_at);" },
+        // The author's role with each comment (docs/protocol.md "Objects"), so every node and
+        // region knows a moderator's comment (docs/fanout.md). Earlier rows were written
+        // without one and read as 'viewer'.
+        { 7, "comment_user_role",
+            "ALTER TABLE comments ADD COLUMN user_role TEXT NOT NULL DEFAULT 'viewer' "
+            "CHECK (user_role IN ('viewer', 'streamer', 'moderator'));" },
     };
     return kMigrations;
 }
