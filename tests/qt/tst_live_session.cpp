@@ -40,6 +40,8 @@ private slots:
     void ownPostIsPendingRowThenStoredInPlace();
     void offlinePostIsPendingRowThenSentOnce_data() { kinds(); }
     void offlinePostIsPendingRowThenSentOnce();
+    void failedPostStaysAsRowUntilRetriedOrDiscarded_data() { kinds(); }
+    void failedPostStaysAsRowUntilRetriedOrDiscarded();
 
 private:
     void kinds();
@@ -506,6 +508,48 @@ void TstLiveSession::offlinePostIsPendingRowThenSentOnce()
         201);
     QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "after", "typed offline", "h0" }), 10000);
     QCOMPARE(copiesOnServer(server.baseUrl(), video, QStringLiteral("typed offline")), 1);
+}
+
+void TstLiveSession::failedPostStaysAsRowUntilRetriedOrDiscarded()
+{
+    QString streamer;
+    const qint32 video = videoWithHistory(*m_server, QStringLiteral("Refused"), 1, &streamer);
+    QVERIFY(video > 0);
+    LiveSession s;
+    setUp(
+        s, m_server->baseUrl(), video, m_server->token(QStringLiteral("5"), QStringLiteral("me")));
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "h0" }), 10000);
+    // The streamer ends the video behind the viewer's back: a post now is refused for good (409).
+    const auto end = lctest::http("POST",
+        lctest::endpoint(m_server->baseUrl(), QStringLiteral("/videos/%1/end").arg(video)), {},
+        lctest::bearer(streamer));
+    QCOMPARE(end.status, 200);
+    CommentModel* model = s.comments();
+    const QString key = s.post(QStringLiteral("too late"));
+    QVERIFY(!key.isEmpty());
+    const QPersistentModelIndex row(model->index(0));
+    QCOMPARE(row.data(int(CommentModel::Role::LocalId)).toString(), key);
+    QTRY_VERIFY_WITH_TIMEOUT(row.data(int(CommentModel::Role::Failed)).toBool(), 10000);
+    QCOMPARE(row.data(int(CommentModel::Role::Pending)).toBool(), false);
+    QVERIFY(!row.data(int(CommentModel::Role::Error)).toString().isEmpty());
+    QCOMPARE(row.row(), 0);
+    QCOMPARE(texts(s), QStringList({ "too late", "h0" }));
+    QCOMPARE(copiesOnServer(m_server->baseUrl(), video, QStringLiteral("too late")), 0);
+
+    // Retry: the failed row goes, a new pending row (new key) takes its place; refused again.
+    s.retry(key);
+    QCOMPARE(model->rowOfOwn(key), -1);
+    QCOMPARE(model->ownCount(), 1);
+    const QString again = model->index(0).data(int(CommentModel::Role::LocalId)).toString();
+    QVERIFY(!again.isEmpty() && again != key);
+    QCOMPARE(model->index(0).data(int(CommentModel::Role::Pending)).toBool(), true);
+    QTRY_VERIFY_WITH_TIMEOUT(model->index(0).data(int(CommentModel::Role::Failed)).toBool(), 10000);
+    // Discard: the row goes for good (the Timeline still knows it; the chat does not show it).
+    s.dismiss(again);
+    QCOMPARE(texts(s), QStringList({ "h0" }));
+    QCOMPARE(model->ownCount(), 0);
+    QVERIFY(s.outbox().isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TstLiveSession)
