@@ -28,6 +28,7 @@ private slots:
     void scrollingUpBeforeTheDeferredFollowStaysPut();
     void scrollingUpLoadsOlderWithoutMovingTheView();
     void jumpButtonAppearsWhenScrolledUp();
+    void roleBadgesOnModeratorAndStreamerRows();
 
 private:
     QQuickItem* item(const char* name) const;
@@ -250,6 +251,51 @@ void TstDemoView::jumpButtonAppearsWhenScrolledUp()
     QCOMPARE(topRow().first, anchor.first); // the reader's place did not move
     QMetaObject::invokeMethod(jump, "clicked");
     QTRY_VERIFY_WITH_TIMEOUT(!jump->isVisible(), 5000);
+}
+
+void TstDemoView::roleBadgesOnModeratorAndStreamerRows()
+{
+    // The fixture server does not send roles yet (the end-to-end check comes with it): the rows
+    // go into the session's model as the core decodes them, and the delegates are checked.
+    QObject* session = m_window->property("session").value<QObject*>();
+    QVERIFY(session);
+    auto* model = qobject_cast<livecomments::qt::CommentModel*>(
+        session->property("comments").value<QObject*>());
+    QVERIFY(model);
+    const quint64 newest = livecomments::qt::Comment::parseId(model->newestId());
+    QVERIFY(newest > 0);
+    const QStringList roles { QStringLiteral("streamer"), QStringLiteral("moderator"),
+        QStringLiteral("viewer") };
+    QList<livecomments::qt::Comment> rows;
+    for (int i = 0; i < roles.size(); ++i) {
+        livecomments::qt::Comment c;
+        c.id = newest + 1 + static_cast<quint64>(i);
+        c.videoId = m_video;
+        c.userId = QString::number(30 + i);
+        c.userName = roles.at(i) + QStringLiteral("-user");
+        c.userRole = roles.at(i);
+        c.text = QStringLiteral("badge test");
+        c.createdAt = QDateTime::currentDateTimeUtc();
+        rows.append(c);
+    }
+    model->addLive(rows);
+    model->flush();
+    // Newest first: viewer (row 0), moderator (row 1), streamer (row 2).
+    const QStringList expected { QString(), QStringLiteral("MOD"), QStringLiteral("STREAMER") };
+    for (int row = 0; row < 3; ++row) {
+        QMetaObject::invokeMethod(m_view, "forceLayout");
+        QQuickItem* delegate = nullptr;
+        QMetaObject::invokeMethod(
+            m_view, "itemAtIndex", Q_RETURN_ARG(QQuickItem*, delegate), Q_ARG(int, row));
+        QVERIFY(delegate);
+        QCOMPARE(delegate->property("role").toString(), roles.at(2 - row));
+        QCOMPARE(delegate->property("badge").toString(), expected.at(row));
+        auto* badge = delegate->findChild<QQuickItem*>(QStringLiteral("roleBadge"));
+        QVERIFY(badge);
+        QCOMPARE(badge->isVisible(), !expected.at(row).isEmpty());
+    }
+    for (const auto& c : rows)
+        QVERIFY(model->remove(c.id));
 }
 
 int main(int argc, char** argv)
