@@ -64,6 +64,11 @@ Rectangle {
                 panel.newCount += rows
         }
         function onModelReset() { panel.newCount = 0; panel.following = true }
+        // Row 0 is the newest row: an own post (pending) lands there without a liveInserted.
+        function onRowsInserted(parent, first, last) {
+            if (first === 0 && panel.following)
+                Qt.callLater(panel.followNewest)
+        }
     }
 
     ColumnLayout {
@@ -314,6 +319,8 @@ Rectangle {
             Layout.fillWidth: true
             session: panel.session
             palette_: panel.palette_
+            // Posting shows the post: back to the newest rows, where its pending row is.
+            onPosted: panel.jumpToNewest()
         }
     }
 }

@@ -16,12 +16,16 @@ Rectangle {
                                     && session.rateLimitedFor === 0 && !session.ended
                                     && session.token.length > 0
 
+    signal posted()
+
     function focusInput() { input.forceActiveFocus() }
     function send() {
         if (!canSend)
             return
-        if (session.post(input.text).length > 0)
+        if (session.post(input.text).length > 0) {
             input.clear()
+            composer.posted()
+        }
     }
 
     implicitHeight: column.implicitHeight + 20
