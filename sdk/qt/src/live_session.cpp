@@ -38,15 +38,6 @@ QJsonObject jwtClaims(const QString& token)
         parts.at(1).toLatin1(), QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
     return QJsonDocument::fromJson(json).object();
 }
-
-QList<Comment> toQt(const std::vector<livecomments::Comment>& comments)
-{
-    QList<Comment> out;
-    out.reserve(static_cast<qsizetype>(comments.size()));
-    for (const auto& c : comments)
-        out.append(Comment::fromCore(c));
-    return out;
-}
 } // namespace
 
 QString LiveSession::defaultCachePath()
