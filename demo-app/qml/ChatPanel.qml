@@ -3,6 +3,8 @@
 // "follow the live edge" is the view's natural resting position). Auto-follow pauses when the
 // reader scrolls up; a "N new comments" button jumps back. Older pages load as the reader nears
 // the top, appended at the model's end (= the top), so nothing the reader looks at moves.
+// The user's own posts are rows at once: greyed "sending…" until the server stores them (then
+// the same row shows the stored comment), or "Not sent: reason" with Retry / Discard.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -62,6 +64,11 @@ Rectangle {
                 panel.newCount += rows
         }
         function onModelReset() { panel.newCount = 0; panel.following = true }
+        // Row 0 is the newest row: an own post (pending) lands there without a liveInserted.
+        function onRowsInserted(parent, first, last) {
+            if (first === 0 && panel.following)
+                Qt.callLater(panel.followNewest)
+        }
     }
 
     ColumnLayout {
@@ -111,6 +118,19 @@ Rectangle {
                     required property string text
                     required property bool own
                     required property bool gapBefore
+                    // The user's own post before the server has it ("sending…"), or rejected
+                    // for good (reason, Retry, Discard). Once stored the row becomes the stored
+                    // comment in place: same delegate, no jump.
+                    required property bool pending
+                    required property bool failed
+                    required property string localId
+                    required property string error
+                    required property string role
+                    readonly property string badge: role === "streamer" ? "STREAMER"
+                                                  : role === "moderator" ? "MOD" : ""
+                    readonly property string nameText: row.userName.length ? row.userName
+                                                                           : "You"
+                    objectName: pending ? "pendingRow" : failed ? "failedRow" : "chatRow"
                     width: ListView.view.width
                     height: column.implicitHeight + 6
 
@@ -134,28 +154,88 @@ Rectangle {
                             height: body.implicitHeight + 8
                             radius: 6
                             color: row.own ? panel.palette_.ownBubble : "transparent"
+                            border.width: row.failed ? 1 : 0
+                            border.color: panel.palette_.live
+                            opacity: row.pending ? 0.55 : 1
+                            // Moderator / streamer badge, left of the name.
+                            Rectangle {
+                                id: badge
+                                objectName: "roleBadge"
+                                visible: row.badge.length > 0
+                                x: 6
+                                y: 5
+                                width: visible ? badgeText.implicitWidth + 8 : 0
+                                height: badgeText.implicitHeight + 2
+                                radius: 3
+                                color: row.role === "streamer" ? panel.palette_.live
+                                                               : panel.palette_.ok
+                                Text {
+                                    id: badgeText
+                                    anchors.centerIn: parent
+                                    text: row.badge
+                                    textFormat: Text.PlainText
+                                    color: "white"
+                                    font.pixelSize: 9
+                                    font.bold: true
+                                }
+                            }
                             Text {
                                 id: body
-                                x: 6
+                                x: 6 + (badge.visible ? badge.width + 4 : 0)
                                 y: 4
-                                width: parent.width - 12
+                                width: parent.width - 12 - (badge.visible ? badge.width + 4 : 0)
                                 wrapMode: Text.Wrap
                                 textFormat: Text.PlainText
                                 color: panel.palette_.text
                                 font.pixelSize: 14
                                 // Name and text in one plain-text run: no markup interpretation.
-                                text: row.userName + (row.own ? " ✓" : "") + "  " + row.text
+                                text: row.nameText + (row.own && !row.pending && !row.failed ? " ✓" : "")
+                                      + "  " + row.text
                             }
                             // Colour the name part by drawing it again over itself.
                             Text {
-                                x: 6
+                                x: body.x
                                 y: 4
                                 textFormat: Text.PlainText
                                 font.pixelSize: 14
                                 font.bold: true
                                 color: row.own ? panel.palette_.accent : panel.palette_.nameColor(row.userName)
-                                text: row.userName + (row.own ? " ✓" : "")
+                                text: row.nameText + (row.own && !row.pending && !row.failed ? " ✓" : "")
                                 Rectangle { anchors.fill: parent; z: -1; color: row.own ? panel.palette_.ownBubble : panel.palette_.panel }
+                            }
+                        }
+                        Text {
+                            objectName: "pendingLabel"
+                            visible: row.pending
+                            text: "sending…"
+                            color: panel.palette_.subtext
+                            font.pixelSize: 11
+                            font.italic: true
+                        }
+                        RowLayout {
+                            visible: row.failed
+                            width: parent.width
+                            spacing: 6
+                            Text {
+                                objectName: "failedReason"
+                                Layout.fillWidth: true
+                                elide: Text.ElideRight
+                                textFormat: Text.PlainText
+                                font.pixelSize: 11
+                                color: panel.palette_.live
+                                text: "Not sent" + (row.error.length ? ": " + row.error : "")
+                            }
+                            ToolButton {
+                                objectName: "retryButton"
+                                text: "Retry"
+                                font.pixelSize: 11
+                                onClicked: panel.session.retry(row.localId)
+                            }
+                            ToolButton {
+                                objectName: "discardButton"
+                                text: "Discard"
+                                font.pixelSize: 11
+                                onClicked: panel.session.dismiss(row.localId)
                             }
                         }
                     }
@@ -239,6 +319,8 @@ Rectangle {
             Layout.fillWidth: true
             session: panel.session
             palette_: panel.palette_
+            // Posting shows the post: back to the newest rows, where its pending row is.
+            onPosted: panel.jumpToNewest()
         }
     }
 }

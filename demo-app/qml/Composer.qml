@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Composer: Enter sends; the outbox shows pending / failed posts (sent ones appear in the chat
-// with a ✓); a 429 shows a countdown; a 500-character counter.
+// Composer: Enter sends; the post is a chat row at once (pending, then stored, or failed with
+// Retry / Discard: ChatPanel); a 429 shows a countdown; a 500-character counter.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -16,12 +16,16 @@ Rectangle {
                                     && session.rateLimitedFor === 0 && !session.ended
                                     && session.token.length > 0
 
+    signal posted()
+
     function focusInput() { input.forceActiveFocus() }
     function send() {
         if (!canSend)
             return
-        if (session.post(input.text).length > 0)
+        if (session.post(input.text).length > 0) {
             input.clear()
+            composer.posted()
+        }
     }
 
     implicitHeight: column.implicitHeight + 20
@@ -32,38 +36,6 @@ Rectangle {
         anchors.fill: parent
         anchors.margins: 10
         spacing: 6
-
-        Repeater {
-            model: composer.session.outbox
-            RowLayout {
-                required property var modelData
-                Layout.fillWidth: true
-                spacing: 6
-                Text {
-                    objectName: "outboxRow"
-                    Layout.fillWidth: true
-                    elide: Text.ElideRight
-                    textFormat: Text.PlainText
-                    font.pixelSize: 12
-                    color: modelData.state === "failed" ? composer.palette_.live : composer.palette_.subtext
-                    // Pending = kept in the persistent outbox until the server has it (also across restarts).
-                    text: (modelData.state === "failed" ? "✕ Not sent: " : "… Pending: ") + modelData.text
-                          + (modelData.state === "failed" && modelData.error.length ? " (" + modelData.error + ")" : "")
-                }
-                ToolButton {
-                    visible: modelData.state === "failed"
-                    text: "Retry"
-                    font.pixelSize: 12
-                    onClicked: composer.session.retry(modelData.key)
-                }
-                ToolButton {
-                    visible: modelData.state === "failed"
-                    text: "✕"
-                    font.pixelSize: 12
-                    onClicked: composer.session.dismiss(modelData.key)
-                }
-            }
-        }
 
         RowLayout {
             Layout.fillWidth: true

@@ -7,6 +7,8 @@
 #include <QSignalSpy>
 #include <QtTest>
 
+#include <algorithm>
+
 using livecomments::qt::Comment;
 using livecomments::qt::CommentModel;
 
@@ -72,6 +74,13 @@ private slots:
     void lateIdsSortIn();
     void gapMarkerAndOwnRole();
     void roleNamesAreStatic();
+    void ownPostSettlesInPlace_data() { orders_data(); }
+    void ownPostSettlesInPlace();
+    void ownPostSettlesAtItsIdWhenOvertaken_data() { orders_data(); }
+    void ownPostSettlesAtItsIdWhenOvertaken();
+    void ownPostFailsAndIsRemoved();
+    void ownRowsAreNeverTrimmed();
+    void authorRoleRole();
 
 private:
     CommentModel* m_model = nullptr;
@@ -261,6 +270,155 @@ void TstCommentModel::roleNamesAreStatic()
     QCOMPARE(m_model->roleNames(), names);
     QCOMPARE(names.value(int(CommentModel::Role::Text)), QByteArray("text"));
     QCOMPARE(names.value(int(CommentModel::Role::Id)), QByteArray("commentId"));
+}
+
+namespace {
+Comment pendingPost(const QString& key, const QString& text)
+{
+    Comment c;
+    c.videoId = 1;
+    c.userId = QStringLiteral("42");
+    c.text = text;
+    c.pending = true;
+    c.localId = key;
+    return c;
+}
+} // namespace
+
+void TstCommentModel::ownPostSettlesInPlace()
+{
+    QFETCH(CommentModel::Order, order);
+    m_model->setOrder(order);
+    m_model->addLive(range(1, 3));
+    m_model->flush();
+    m_model->addOwn(pendingPost(QStringLiteral("k1"), QStringLiteral("mine")));
+    m_model->addOwn(pendingPost(QStringLiteral("k1"), QStringLiteral("twice"))); // same key
+    QCOMPARE(m_model->count(), 4);
+    QCOMPARE(m_model->ownCount(), 1);
+    const int row = order == CommentModel::Order::OldestFirst ? 3 : 0;
+    QCOMPARE(m_model->rowOfOwn(QStringLiteral("k1")), row);
+    const QModelIndex pending = m_model->index(row);
+    QCOMPARE(pending.data(int(CommentModel::Role::Pending)).toBool(), true);
+    QCOMPARE(pending.data(int(CommentModel::Role::Own)).toBool(), true);
+    QCOMPARE(pending.data(int(CommentModel::Role::LocalId)).toString(), QStringLiteral("k1"));
+    QCOMPARE(pending.data(int(CommentModel::Role::Id)).toString(), QStringLiteral("0"));
+    QCOMPARE(pending.data(int(CommentModel::Role::Text)).toString(), QStringLiteral("mine"));
+    // A live comment arriving meanwhile goes before the pending post, which stays the newest row.
+    m_model->addLive(make(4));
+    m_model->flush();
+    const int after = order == CommentModel::Order::OldestFirst ? 4 : 0;
+    QCOMPARE(m_model->rowOfOwn(QStringLiteral("k1")), after);
+
+    const QPersistentModelIndex held(m_model->index(after));
+    QSignalSpy inserted(m_model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removed(m_model, &QAbstractItemModel::rowsRemoved);
+    QSignalSpy changed(m_model, &QAbstractItemModel::dataChanged);
+    Comment stored = make(5, QStringLiteral("42"));
+    stored.text = QStringLiteral("mine");
+    QVERIFY(m_model->settleOwn(QStringLiteral("k1"), stored));
+    QCOMPARE(inserted.count(), 0);
+    QCOMPARE(removed.count(), 0);
+    QCOMPARE(changed.count(), 1);
+    QVERIFY(held.isValid());
+    QCOMPARE(held.row(), after);
+    QCOMPARE(held.data(int(CommentModel::Role::Pending)).toBool(), false);
+    QCOMPARE(held.data(int(CommentModel::Role::Id)).toString(), QStringLiteral("5"));
+    QCOMPARE(held.data(int(CommentModel::Role::LocalId)).toString(), QString());
+    QCOMPARE(m_model->ownCount(), 0);
+    QCOMPARE(m_model->count(), 5);
+    QCOMPARE(m_model->newestId(), QStringLiteral("5"));
+    QVERIFY(m_model->contains(5));
+    // Its echo later is a duplicate.
+    m_model->addLive(stored);
+    QCOMPARE(m_model->flush(), 0);
+    QCOMPARE(m_model->count(), 5);
+}
+
+void TstCommentModel::ownPostSettlesAtItsIdWhenOvertaken()
+{
+    QFETCH(CommentModel::Order, order);
+    m_model->setOrder(order);
+    m_model->addLive(range(1, 3));
+    m_model->flush();
+    m_model->addOwn(pendingPost(QStringLiteral("a"), QStringLiteral("first")));
+    m_model->addOwn(pendingPost(QStringLiteral("b"), QStringLiteral("second")));
+    // "b" is stored while "a" is still pending: not where "b" stood (after "a"), so it moves.
+    Comment storedB = make(10, QStringLiteral("42"));
+    QVERIFY(!m_model->settleOwn(QStringLiteral("b"), storedB));
+    QCOMPARE(m_model->ownCount(), 1);
+    QCOMPARE(m_model->count(), 5);
+    QCOMPARE(m_model->newestId(), QStringLiteral("10"));
+    // "a" is stored with an id older than a comment already held: it sorts in by id.
+    Comment storedA = make(9, QStringLiteral("42"));
+    QVERIFY(!m_model->settleOwn(QStringLiteral("a"), storedA));
+    QCOMPARE(m_model->ownCount(), 0);
+    QList<quint64> expected { 1, 2, 3, 9, 10 };
+    if (order == CommentModel::Order::NewestFirst)
+        std::reverse(expected.begin(), expected.end());
+    QCOMPARE(ids(*m_model), expected);
+}
+
+void TstCommentModel::ownPostFailsAndIsRemoved()
+{
+    m_model->setOrder(CommentModel::Order::NewestFirst);
+    m_model->addLive(range(1, 2));
+    m_model->flush();
+    m_model->addOwn(pendingPost(QStringLiteral("k"), QStringLiteral("rejected")));
+    QSignalSpy changed(m_model, &QAbstractItemModel::dataChanged);
+    QVERIFY(m_model->markOwnFailed(QStringLiteral("k"), QStringLiteral("too long")));
+    QCOMPARE(changed.count(), 1);
+    // The Timeline's own "failed" (without a reason) keeps the reason the outbox gave.
+    QVERIFY(m_model->markOwnFailed(QStringLiteral("k"), QString()));
+    QCOMPARE(changed.count(), 1);
+    const QModelIndex row = m_model->index(0);
+    QCOMPARE(row.data(int(CommentModel::Role::Failed)).toBool(), true);
+    QCOMPARE(row.data(int(CommentModel::Role::Pending)).toBool(), false);
+    QCOMPARE(row.data(int(CommentModel::Role::Error)).toString(), QStringLiteral("too long"));
+    QVERIFY(!m_model->markOwnFailed(QStringLiteral("other"), QStringLiteral("x")));
+    QVERIFY(m_model->removeOwn(QStringLiteral("k")));
+    QVERIFY(!m_model->removeOwn(QStringLiteral("k")));
+    QCOMPARE(m_model->count(), 2);
+    QCOMPARE(m_model->rowOfOwn(QStringLiteral("k")), -1);
+}
+
+void TstCommentModel::ownRowsAreNeverTrimmed()
+{
+    m_model->setMaximumCount(3);
+    m_model->addOwn(pendingPost(QStringLiteral("k"), QStringLiteral("mine")));
+    m_model->addLive(range(1, 5));
+    m_model->flush();
+    // Three rows: the two newest stored comments and the pending post.
+    QCOMPARE(m_model->count(), 3);
+    QCOMPARE(m_model->ownCount(), 1);
+    QCOMPARE(ids(*m_model), (QList<quint64> { 4, 5, 0 }));
+    m_model->clear();
+    QCOMPARE(m_model->ownCount(), 0);
+}
+
+void TstCommentModel::authorRoleRole()
+{
+    livecomments::Comment core;
+    core.id = 3;
+    core.user = { "9", "mod", "moderator" };
+    core.text = "hi";
+    const Comment moderator = Comment::fromCore(core);
+    QCOMPARE(moderator.userRole, QStringLiteral("moderator"));
+    core.id = 4;
+    core.user = { "1", "host", "streamer" };
+    core.localId.clear();
+    const Comment streamer = Comment::fromCore(core);
+    m_model->addLive({ moderator, streamer, make(5) });
+    m_model->flush();
+    const auto role = [this](int row) {
+        return m_model->index(row).data(int(CommentModel::Role::UserRole)).toString();
+    };
+    QCOMPARE(role(0), QStringLiteral("moderator"));
+    QCOMPARE(role(1), QStringLiteral("streamer"));
+    QCOMPARE(role(2), QStringLiteral("viewer")); // a Comment made without one
+    QCOMPARE(CommentModel::staticRoleNames().value(int(CommentModel::Role::UserRole)),
+        QByteArray("role"));
+    QCOMPARE(CommentModel::staticRoleNames().value(int(CommentModel::Role::Pending)),
+        QByteArray("pending"));
 }
 
 QTEST_GUILESS_MAIN(TstCommentModel)

@@ -8,6 +8,8 @@
 #include "http_client.h"
 #include "server_process.h"
 
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -34,12 +36,24 @@ private slots:
     void offlineStartShowsCacheThenCatchesUp_data() { kinds(); }
     void offlineStartShowsCacheThenCatchesUp();
     void cacheDefaultsToAppDataLocation();
+    void ownPostIsPendingRowThenStoredInPlace_data() { kinds(); }
+    void ownPostIsPendingRowThenStoredInPlace();
+    void offlinePostIsPendingRowThenSentOnce_data() { kinds(); }
+    void offlinePostIsPendingRowThenSentOnce();
+    void failedPostStaysAsRowUntilRetriedOrDiscarded_data() { kinds(); }
+    void failedPostStaysAsRowUntilRetriedOrDiscarded();
 
 private:
     void kinds();
     void setUp(LiveSession& s, const QUrl& server, qint32 video, const QString& token);
     /// The comment texts of @p s, newest first.
     static QStringList texts(const LiveSession& s);
+    /// A new video of user 1 ("host", streamer) with @p history comments "h0", "h1", ...; 0 when
+    /// the server refused.
+    static qint32 videoWithHistory(
+        lctest::ServerProcess& server, const QString& title, int history, QString* streamer);
+    /// How many comments of @p video the server holds with @p text (-1: the request failed).
+    static int copiesOnServer(const QUrl& server, qint32 video, const QString& text);
     std::unique_ptr<lctest::ServerProcess> m_server;
     std::unique_ptr<lctest::ServerProcess> m_limited;
     QTemporaryDir m_dir;
@@ -81,16 +95,9 @@ void TstLiveSession::setUp(LiveSession& s, const QUrl& server, qint32 video, con
 
 void TstLiveSession::historyLiveAndOwnPosts()
 {
-    const QString streamer
-        = m_server->token(QStringLiteral("1"), QStringLiteral("host"), QStringLiteral("streamer"));
-    const qint32 video
-        = lctest::createVideo(m_server->baseUrl(), streamer, QStringLiteral("Session"));
+    QString streamer;
+    const qint32 video = videoWithHistory(*m_server, QStringLiteral("Session"), 3, &streamer);
     QVERIFY(video > 0);
-    for (int i = 0; i < 3; ++i)
-        QCOMPARE(
-            lctest::postComment(m_server->baseUrl(), streamer, video, QStringLiteral("h%1").arg(i))
-                .status,
-            201);
 
     LiveSession s;
     const QString mine = m_server->token(QStringLiteral("5"), QStringLiteral("me"));
@@ -244,6 +251,31 @@ void TstLiveSession::unknownVideoReportsNotFound()
     QVERIFY(!errors.isEmpty());
 }
 
+qint32 TstLiveSession::videoWithHistory(
+    lctest::ServerProcess& server, const QString& title, int history, QString* streamer)
+{
+    *streamer
+        = server.token(QStringLiteral("1"), QStringLiteral("host"), QStringLiteral("streamer"));
+    const qint32 video = lctest::createVideo(server.baseUrl(), *streamer, title);
+    for (int i = 0; video > 0 && i < history; ++i) {
+        if (lctest::postComment(server.baseUrl(), *streamer, video, QStringLiteral("h%1").arg(i))
+                .status
+            != 201)
+            return 0;
+    }
+    return video;
+}
+
+int TstLiveSession::copiesOnServer(const QUrl& server, qint32 video, const QString& text)
+{
+    const auto stored = lctest::http("GET",
+        lctest::endpoint(server, QStringLiteral("/videos/%1/comments?limit=200").arg(video)));
+    int copies = 0;
+    for (const QJsonValue& c : stored.json().value(QStringLiteral("comments")).toArray())
+        copies += c.toObject().value(QStringLiteral("text")).toString() == text;
+    return stored.status == 200 ? copies : -1;
+}
+
 QStringList TstLiveSession::texts(const LiveSession& s)
 {
     QStringList out;
@@ -312,14 +344,16 @@ void TstLiveSession::offlineStartShowsCacheThenCatchesUp()
             QStringLiteral("pending"));
     }
 
-    // Started again, still offline: the typed comment is back from the cache, as pending.
+    // Started again, still offline: the typed comment is back from the cache, as a pending row
+    // after the cached history.
     LiveSession s;
     s.setCachePath(cache);
     setUp(s, server.baseUrl(), video, viewer);
     QTRY_COMPARE_WITH_TIMEOUT(s.outbox().size(), 1, 5000);
     QCOMPARE(s.outbox().at(0).toMap().value(QStringLiteral("text")).toString(),
         QStringLiteral("typed offline"));
-    QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "h2", "h1", "h0" }), 5000);
+    QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "typed offline", "h2", "h1", "h0" }), 5000);
+    QCOMPARE(s.comments()->index(0).data(int(CommentModel::Role::Pending)).toBool(), true);
 
     // The server comes back (same store, same port): the gap fills, h1 disappears after
     // revalidation, the queued comment goes out once and shows once.
@@ -328,15 +362,7 @@ void TstLiveSession::offlineStartShowsCacheThenCatchesUp()
     QTRY_COMPARE_WITH_TIMEOUT(
         texts(s), QStringList({ "typed offline", "m1", "m0", "h2", "h0" }), 20000);
     QTRY_VERIFY_WITH_TIMEOUT(s.outbox().isEmpty(), 10000);
-    const auto stored = lctest::http("GET",
-        lctest::endpoint(
-            server.baseUrl(), QStringLiteral("/videos/%1/comments?limit=200").arg(video)));
-    QCOMPARE(stored.status, 200);
-    int copies = 0;
-    for (const QJsonValue& c : stored.json().value(QStringLiteral("comments")).toArray())
-        copies += c.toObject().value(QStringLiteral("text")).toString()
-            == QLatin1String("typed offline");
-    QCOMPARE(copies, 1);
+    QCOMPARE(copiesOnServer(server.baseUrl(), video, QStringLiteral("typed offline")), 1);
     QCOMPARE(s.comments()->count(), 5); // no duplicate rows either
 
     // Reopened with nothing changed: the cached page is revalidated with its stored ETag and the
@@ -371,6 +397,159 @@ void TstLiveSession::cacheDefaultsToAppDataLocation()
     QCOMPARE(LiveSession::defaultCachePath(), expected);
     s.setCachePath(m_dir.filePath(QStringLiteral("elsewhere.sqlite")));
     QCOMPARE(s.cachePath(), m_dir.filePath(QStringLiteral("elsewhere.sqlite")));
+}
+
+void TstLiveSession::ownPostIsPendingRowThenStoredInPlace()
+{
+    QString streamer;
+    const qint32 video = videoWithHistory(*m_server, QStringLiteral("Own rows"), 2, &streamer);
+    QVERIFY(video > 0);
+    LiveSession s;
+    setUp(
+        s, m_server->baseUrl(), video, m_server->token(QStringLiteral("5"), QStringLiteral("me")));
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(s.comments()->count(), 2, 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(!s.timeline()->status().fillingGap, 10000);
+
+    CommentModel* model = s.comments();
+    QSignalSpy inserted(model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removed(model, &QAbstractItemModel::rowsRemoved);
+    QSignalSpy live(&s, &LiveSession::liveComment);
+    const QString key = s.post(QStringLiteral("  mine  "));
+    QVERIFY(!key.isEmpty());
+    // A row at once, in the post() call, before any answer can have arrived: pending, newest.
+    QCOMPARE(model->count(), 3);
+    QCOMPARE(inserted.count(), 1);
+    const QPersistentModelIndex row(model->index(0));
+    QCOMPARE(row.data(int(CommentModel::Role::Pending)).toBool(), true);
+    QCOMPARE(row.data(int(CommentModel::Role::LocalId)).toString(), key);
+    QCOMPARE(row.data(int(CommentModel::Role::Id)).toString(), QStringLiteral("0"));
+    QCOMPARE(row.data(int(CommentModel::Role::Text)).toString(), QStringLiteral("mine"));
+    QCOMPARE(row.data(int(CommentModel::Role::Own)).toBool(), true);
+    QCOMPARE(row.data(int(CommentModel::Role::UserName)).toString(), QStringLiteral("me"));
+    QCOMPARE(live.count(), 0); // the overlay waits for the stored comment
+
+    // Acknowledged: the same row becomes the stored comment (no removal, no second insertion).
+    QTRY_VERIFY_WITH_TIMEOUT(!row.data(int(CommentModel::Role::Pending)).toBool(), 10000);
+    QVERIFY(row.isValid());
+    QCOMPARE(row.row(), 0);
+    QCOMPARE(row.data(int(CommentModel::Role::Failed)).toBool(), false);
+    QCOMPARE(row.data(int(CommentModel::Role::LocalId)).toString(), QString());
+    const QString id = row.data(int(CommentModel::Role::Id)).toString();
+    QVERIFY(id != QStringLiteral("0"));
+    QCOMPARE(removed.count(), 0);
+    QCOMPARE(inserted.count(), 1);
+    QCOMPARE(model->count(), 3);
+    QCOMPARE(model->ownCount(), 0);
+    QTRY_COMPARE_WITH_TIMEOUT(live.count(), 1, 10000);
+    QCOMPARE(live.at(0).at(0).toMap().value(QStringLiteral("commentId")).toString(), id);
+    QCOMPARE(live.at(0).at(0).toMap().value(QStringLiteral("own")).toBool(), true);
+
+    // The id is the server's, and the echo of the live stream added nothing: a later comment
+    // of the stream (which follows the echo on the same stream) is the only new row.
+    const auto stored = lctest::http("GET",
+        lctest::endpoint(
+            m_server->baseUrl(), QStringLiteral("/videos/%1/comments?limit=10").arg(video)));
+    QCOMPARE(stored.status, 200);
+    const QJsonArray comments = stored.json().value(QStringLiteral("comments")).toArray();
+    QCOMPARE(comments.first().toObject().value(QStringLiteral("id")).toString(), id);
+    QCOMPARE(
+        lctest::postComment(m_server->baseUrl(), streamer, video, QStringLiteral("later")).status,
+        201);
+    QTRY_COMPARE_WITH_TIMEOUT(model->count(), 4, 10000);
+    QCOMPARE(texts(s), QStringList({ "later", "mine", "h1", "h0" }));
+    QCOMPARE(removed.count(), 0);
+    QCOMPARE(live.count(), 2);
+}
+
+void TstLiveSession::offlinePostIsPendingRowThenSentOnce()
+{
+    lctest::ServerProcess server({ QStringLiteral("--retry-ms=200") });
+    QVERIFY2(server.start(), server.log().constData());
+    lctest::FaultProxy proxy(server.port());
+    QVERIFY(proxy.start());
+    QString streamer;
+    const qint32 video = videoWithHistory(server, QStringLiteral("Away"), 1, &streamer);
+    QVERIFY(video > 0);
+    LiveSession s;
+    setUp(s, proxy.baseUrl(), video, server.token(QStringLiteral("5"), QStringLiteral("me")));
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "h0" }), 10000);
+
+    // The network goes away; a post typed now is a pending row at once and stays one.
+    proxy.setRefusing(true);
+    proxy.cutAll();
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Reconnecting, 10000);
+    CommentModel* model = s.comments();
+    const QString key = s.post(QStringLiteral("typed offline"));
+    QVERIFY(!key.isEmpty());
+    QCOMPARE(texts(s), QStringList({ "typed offline", "h0" }));
+    const QPersistentModelIndex row(model->index(0));
+    QCOMPARE(row.data(int(CommentModel::Role::Pending)).toBool(), true);
+    QCOMPARE(row.data(int(CommentModel::Role::LocalId)).toString(), key);
+    // At least one send attempt fails on the refused network; the row is still pending then.
+    QTRY_VERIFY_WITH_TIMEOUT(!s.outbox().isEmpty()
+            && s.outbox().at(0).toMap().value(QStringLiteral("attempts")).toInt() >= 1,
+        10000);
+    QCOMPARE(row.data(int(CommentModel::Role::Pending)).toBool(), true);
+    QCOMPARE(row.data(int(CommentModel::Role::Failed)).toBool(), false);
+    QCOMPARE(model->count(), 2);
+
+    // The network returns: the post is sent, once, and its row becomes the stored comment.
+    proxy.setRefusing(false);
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 40000);
+    QTRY_VERIFY_WITH_TIMEOUT(!row.data(int(CommentModel::Role::Pending)).toBool(), 40000);
+    QTRY_VERIFY_WITH_TIMEOUT(s.outbox().isEmpty(), 10000);
+    QCOMPARE(texts(s), QStringList({ "typed offline", "h0" }));
+    QVERIFY(row.data(int(CommentModel::Role::Id)).toString() != QStringLiteral("0"));
+    QCOMPARE(model->ownCount(), 0);
+    // A comment after it arrives live: by then the echo of ours is in, and added no row.
+    QCOMPARE(lctest::postComment(server.baseUrl(), streamer, video, QStringLiteral("after")).status,
+        201);
+    QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "after", "typed offline", "h0" }), 10000);
+    QCOMPARE(copiesOnServer(server.baseUrl(), video, QStringLiteral("typed offline")), 1);
+}
+
+void TstLiveSession::failedPostStaysAsRowUntilRetriedOrDiscarded()
+{
+    QString streamer;
+    const qint32 video = videoWithHistory(*m_server, QStringLiteral("Refused"), 1, &streamer);
+    QVERIFY(video > 0);
+    LiveSession s;
+    setUp(
+        s, m_server->baseUrl(), video, m_server->token(QStringLiteral("5"), QStringLiteral("me")));
+    QTRY_COMPARE_WITH_TIMEOUT(s.state(), LiveSession::State::Live, 10000);
+    QTRY_COMPARE_WITH_TIMEOUT(texts(s), QStringList({ "h0" }), 10000);
+    // The streamer ends the video behind the viewer's back: a post now is refused for good (409).
+    const auto end = lctest::http("POST",
+        lctest::endpoint(m_server->baseUrl(), QStringLiteral("/videos/%1/end").arg(video)), {},
+        lctest::bearer(streamer));
+    QCOMPARE(end.status, 200);
+    CommentModel* model = s.comments();
+    const QString key = s.post(QStringLiteral("too late"));
+    QVERIFY(!key.isEmpty());
+    const QPersistentModelIndex row(model->index(0));
+    QCOMPARE(row.data(int(CommentModel::Role::LocalId)).toString(), key);
+    QTRY_VERIFY_WITH_TIMEOUT(row.data(int(CommentModel::Role::Failed)).toBool(), 10000);
+    QCOMPARE(row.data(int(CommentModel::Role::Pending)).toBool(), false);
+    QVERIFY(!row.data(int(CommentModel::Role::Error)).toString().isEmpty());
+    QCOMPARE(row.row(), 0);
+    QCOMPARE(texts(s), QStringList({ "too late", "h0" }));
+    QCOMPARE(copiesOnServer(m_server->baseUrl(), video, QStringLiteral("too late")), 0);
+
+    // Retry: the failed row goes, a new pending row (new key) takes its place; refused again.
+    s.retry(key);
+    QCOMPARE(model->rowOfOwn(key), -1);
+    QCOMPARE(model->ownCount(), 1);
+    const QString again = model->index(0).data(int(CommentModel::Role::LocalId)).toString();
+    QVERIFY(!again.isEmpty() && again != key);
+    QCOMPARE(model->index(0).data(int(CommentModel::Role::Pending)).toBool(), true);
+    QTRY_VERIFY_WITH_TIMEOUT(model->index(0).data(int(CommentModel::Role::Failed)).toBool(), 10000);
+    // Discard: the row goes for good (the Timeline still knows it; the chat does not show it).
+    s.dismiss(again);
+    QCOMPARE(texts(s), QStringList({ "h0" }));
+    QCOMPARE(model->ownCount(), 0);
+    QVERIFY(s.outbox().isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TstLiveSession)

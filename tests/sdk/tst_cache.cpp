@@ -63,6 +63,8 @@ private slots:
     void outboxPersists();
     void pagesBoundToServer();
     void clientSurvivesCorruptCache();
+    void roleSurvivesReopen();
+    void schema2FileIsMigrated();
 
 private:
     std::unique_ptr<QTemporaryDir> m_dir;
@@ -340,6 +342,107 @@ void TstCache::clientSurvivesCorruptCache()
     QTRY_COMPARE((*client)->pendingPosts().size(), std::size_t(1));
     QCOMPARE((*client)->pendingPosts()[0].key, *key);
     QCOMPARE(errors.size(), std::size_t(1));
+}
+
+void TstCache::roleSurvivesReopen()
+{
+    std::vector<Comment> comments = range(1, 1, 3);
+    comments[0].user.role = "moderator";
+    comments[1].user.role = "streamer";
+    {
+        auto cache = openCache(path());
+        QVERIFY(cache);
+        QVERIFY(cache->storeComments(1, comments));
+        QVERIFY(cache->addSegment(1, 1, 3));
+    }
+    std::string note;
+    auto cache = openCache(path(), &note);
+    QVERIFY(cache);
+    QVERIFY2(note.empty(), note.c_str());
+    const auto slice = cache->newest(1, 10);
+    QVERIFY(slice);
+    QCOMPARE(slice->comments.size(), std::size_t(3));
+    // Newest first.
+    QCOMPARE(slice->comments[2].user.role, std::string("moderator"));
+    QCOMPARE(slice->comments[1].user.role, std::string("streamer"));
+    QCOMPARE(slice->comments[0].user.role, std::string("viewer"));
+    QCOMPARE(slice->comments[2], comments[0]);
+}
+
+void TstCache::schema2FileIsMigrated()
+{
+    // A cache file as the SDK wrote it before comments carried the author's role.
+    {
+        sqlite3* db = nullptr;
+        QCOMPARE(sqlite3_open(path().toUtf8().constData(), &db), SQLITE_OK);
+        const char* sql = "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; BEGIN;"
+                          "CREATE TABLE videos(video_id INTEGER PRIMARY KEY,"
+                          " last_viewed INTEGER NOT NULL);"
+                          "CREATE TABLE comments(video_id INTEGER NOT NULL, id INTEGER NOT NULL,"
+                          " user_id TEXT NOT NULL, user_name TEXT NOT NULL, text TEXT NOT NULL,"
+                          " created_at TEXT NOT NULL, PRIMARY KEY(video_id, id)) WITHOUT ROWID;"
+                          "CREATE TABLE segments(video_id INTEGER NOT NULL, lo INTEGER NOT NULL,"
+                          " hi INTEGER NOT NULL, PRIMARY KEY(video_id, lo)) WITHOUT ROWID;"
+                          "CREATE TABLE outbox(key TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+                          " video_id INTEGER NOT NULL, text TEXT NOT NULL,"
+                          " attempts INTEGER NOT NULL, server TEXT NOT NULL,"
+                          " user_id TEXT NOT NULL);"
+                          "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                          " WITHOUT ROWID;"
+                          "CREATE TABLE page_etags(video_id INTEGER NOT NULL, query TEXT NOT NULL,"
+                          " etag TEXT NOT NULL, PRIMARY KEY(video_id, query)) WITHOUT ROWID;"
+                          "INSERT INTO videos VALUES(1, 1);"
+                          "INSERT INTO comments VALUES(1, 5, '7', 'alice', 'old text',"
+                          " '2026-11-23T10:15:30.123Z');"
+                          "INSERT INTO segments VALUES(1, 1, 5);"
+                          "INSERT INTO outbox VALUES('k1', 1, 1, 'typed offline', 2, 'http://a',"
+                          " '7');"
+                          "PRAGMA application_id=1279479124; PRAGMA user_version=2; COMMIT;";
+        char* err = nullptr;
+        const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+        const QByteArray message = err ? err : "";
+        sqlite3_free(err);
+        sqlite3_close(db);
+        QVERIFY2(rc == SQLITE_OK, message.constData());
+    }
+    std::string note;
+    auto cache = openCache(path(), &note);
+    QVERIFY(cache);
+    // Migrated, not recreated: the history and, above all, the unsent post are still there.
+    QVERIFY2(note.empty(), note.c_str());
+    auto slice = cache->newest(1, 10);
+    QVERIFY(slice);
+    QCOMPARE(slice->comments.size(), std::size_t(1));
+    QCOMPARE(slice->comments[0].text, std::string("old text"));
+    QCOMPARE(slice->comments[0].user.name, std::string("alice"));
+    QCOMPARE(slice->comments[0].user.role, std::string("viewer"));
+    const auto entries = cache->outboxLoad({ "http://a", "7" });
+    QCOMPARE(entries.size(), std::size_t(1));
+    QCOMPARE(entries[0].text, std::string("typed offline"));
+    QCOMPARE(entries[0].attempts, 2);
+    // The migrated file stores roles, and opens again as the current schema.
+    Comment mod = makeComment(1, 6);
+    mod.user.role = "moderator";
+    QVERIFY(cache->storeComments(1, { mod }));
+    QVERIFY(cache->addSegment(1, 1, 6));
+    cache.reset();
+    cache = openCache(path(), &note);
+    QVERIFY(cache);
+    QVERIFY2(note.empty(), note.c_str());
+    slice = cache->newest(1, 10);
+    QVERIFY(slice);
+    QCOMPARE(slice->comments.size(), std::size_t(2));
+    QCOMPARE(slice->comments[0].user.role, std::string("moderator"));
+    QCOMPARE(slice->comments[1].user.role, std::string("viewer"));
+    sqlite3* db = nullptr;
+    QCOMPARE(sqlite3_open(path().toUtf8().constData(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    QCOMPARE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
+    QCOMPARE(sqlite3_step(st), SQLITE_ROW);
+    const int version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    QCOMPARE(version, 3);
 }
 
 QTEST_GUILESS_MAIN(TstCache)

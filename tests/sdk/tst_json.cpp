@@ -28,6 +28,8 @@ private slots:
     void quotesEveryByte();
     void quotedOutputAlwaysParses();
     void serializeRoundTrip();
+    void commentAuthorRole_data();
+    void commentAuthorRole();
 };
 
 void TstJson::parsesValid_data()
@@ -280,5 +282,56 @@ void TstJson::serializeRoundTrip()
     QCOMPARE(json::serialize(*back), text);
 }
 
+void TstJson::commentAuthorRole_data()
+{
+    QTest::addColumn<QString>("user");
+    QTest::addColumn<QString>("role");
+    QTest::newRow("moderator") << R"({"id":"7","name":"a","role":"moderator"})"
+                               << "moderator";
+    QTest::newRow("streamer") << R"({"id":"7","name":"a","role":"streamer"})"
+                              << "streamer";
+    QTest::newRow("viewer") << R"({"id":"7","name":"a","role":"viewer"})"
+                            << "viewer";
+    QTest::newRow("absent (older server)") << R"({"id":"7","name":"a"})"
+                                           << "viewer";
+    QTest::newRow("null") << R"({"id":"7","name":"a","role":null})"
+                          << "viewer";
+    QTest::newRow("number") << R"({"id":"7","name":"a","role":2})"
+                            << "viewer";
+    QTest::newRow("object") << R"({"id":"7","name":"a","role":{"x":"moderator"}})"
+                            << "viewer";
+    QTest::newRow("array") << R"({"id":"7","name":"a","role":["moderator"]})"
+                           << "viewer";
+    QTest::newRow("unknown") << R"({"id":"7","name":"a","role":"admin"})"
+                             << "viewer";
+    QTest::newRow("other case") << R"({"id":"7","name":"a","role":"Moderator"})"
+                                << "viewer";
+    QTest::newRow("padded") << R"({"id":"7","name":"a","role":" moderator"})"
+                            << "viewer";
+    QTest::newRow("nul inside") << R"({"id":"7","name":"a","role":"moderator\u0000x"})"
+                                << "viewer";
+    QTest::newRow("markup") << R"({"id":"7","name":"a","role":"<b>streamer</b>"})"
+                            << "viewer";
+    QTest::newRow("huge")
+        << QString(R"({"id":"7","name":"a","role":"%1"})").arg(QString(1 << 20, QLatin1Char('m')))
+        << "viewer";
+    QTest::newRow("duplicate, last wins")
+        << R"({"id":"7","name":"a","role":"viewer","role":"moderator"})"
+        << "moderator";
+}
+
+void TstJson::commentAuthorRole()
+{
+    QFETCH(QString, user);
+    QFETCH(QString, role);
+    const std::string body = R"({"id":"5","video_id":1,"user":)" + user.toStdString()
+        + R"(,"text":"t","created_at":"2026-01-01T00:00:00.000Z"})";
+    const auto c = livecomments::detail::parseComment(body);
+    QVERIFY(c);
+    QCOMPARE(QString::fromStdString(c->user.role), role);
+    // The rest of the author is read whatever the role was.
+    QCOMPARE(c->user.id, std::string("7"));
+    QCOMPARE(c->user.name, std::string("a"));
+}
 QTEST_GUILESS_MAIN(TstJson)
 #include "tst_json.moc"

@@ -15,8 +15,12 @@ Comment Comment::fromCore(const livecomments::Comment& c)
     out.videoId = c.videoId;
     out.userId = QString::fromStdString(c.user.id);
     out.userName = QString::fromStdString(c.user.name);
+    out.userRole = QString::fromStdString(c.user.role);
     out.text = QString::fromStdString(c.text);
     out.createdAt = QDateTime::fromString(QString::fromStdString(c.createdAt), Qt::ISODateWithMs);
+    out.pending = c.pending;
+    out.failed = c.failed;
+    out.localId = QString::fromStdString(c.localId);
     return out;
 }
 

@@ -28,19 +28,21 @@ int CommentModel::rowCount(const QModelIndex& parent) const
 std::size_t CommentModel::indexOf(int row) const
 {
     return m_order == Order::OldestFirst ? static_cast<std::size_t>(row)
-                                         : m_rows.size() - 1 - static_cast<std::size_t>(row);
+                                         : static_cast<std::size_t>(count() - 1 - row);
 }
 
 int CommentModel::rowOf(std::size_t index) const
 {
-    return static_cast<int>(m_order == Order::OldestFirst ? index : m_rows.size() - 1 - index);
+    // Combined index: stored rows, then own posts.
+    return m_order == Order::OldestFirst ? static_cast<int>(index)
+                                         : count() - 1 - static_cast<int>(index);
 }
 
 QVariant CommentModel::data(const QModelIndex& index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
-    const Comment& c = m_rows[indexOf(index.row())];
+    const Comment& c = commentAt(indexOf(index.row()));
     switch (static_cast<Role>(role)) {
     case Role::Id:
         return c.idString();
@@ -53,9 +55,19 @@ QVariant CommentModel::data(const QModelIndex& index, int role) const
     case Role::CreatedAt:
         return c.createdAt;
     case Role::Own:
-        return !m_ownUserId.isEmpty() && c.userId == m_ownUserId;
+        return c.pending || c.failed || (!m_ownUserId.isEmpty() && c.userId == m_ownUserId);
     case Role::GapBefore:
         return c.gapBefore;
+    case Role::Pending:
+        return c.pending;
+    case Role::Failed:
+        return c.failed;
+    case Role::LocalId:
+        return c.localId;
+    case Role::Error:
+        return c.error;
+    case Role::UserRole:
+        return c.userRole;
     }
     if (role == Qt::DisplayRole)
         return c.text;
@@ -72,6 +84,11 @@ QHash<int, QByteArray> CommentModel::staticRoleNames()
         { static_cast<int>(Role::CreatedAt), "createdAt" },
         { static_cast<int>(Role::Own), "own" },
         { static_cast<int>(Role::GapBefore), "gapBefore" },
+        { static_cast<int>(Role::Pending), "pending" },
+        { static_cast<int>(Role::Failed), "failed" },
+        { static_cast<int>(Role::LocalId), "localId" },
+        { static_cast<int>(Role::Error), "error" },
+        { static_cast<int>(Role::UserRole), "role" },
     };
 }
 
@@ -131,11 +148,105 @@ QString CommentModel::newestId() const
     return m_rows.empty() ? QString() : m_rows.back().idString();
 }
 
+const Comment& CommentModel::commentAt(std::size_t index) const
+{
+    return index < m_rows.size() ? m_rows[index] : m_own[index - m_rows.size()];
+}
+
 Comment CommentModel::at(int row) const
 {
     if (row < 0 || row >= count())
         return {};
-    return m_rows[indexOf(row)];
+    return commentAt(indexOf(row));
+}
+
+int CommentModel::ownIndex(const QString& localId) const
+{
+    if (localId.isEmpty())
+        return -1;
+    for (std::size_t k = 0; k < m_own.size(); ++k) {
+        if (m_own[k].localId == localId)
+            return static_cast<int>(k);
+    }
+    return -1;
+}
+
+int CommentModel::rowOfOwn(const QString& localId) const
+{
+    const int k = ownIndex(localId);
+    return k < 0 ? -1 : rowOf(m_rows.size() + static_cast<std::size_t>(k));
+}
+
+void CommentModel::addOwn(const Comment& comment)
+{
+    if (comment.localId.isEmpty() || ownIndex(comment.localId) >= 0)
+        return;
+    const int s = count();
+    const int row = m_order == Order::OldestFirst ? s : 0;
+    beginInsertRows({}, row, row);
+    m_own.push_back(comment);
+    endInsertRows();
+    emit countChanged();
+}
+
+bool CommentModel::markOwnFailed(const QString& localId, const QString& error)
+{
+    const int k = ownIndex(localId);
+    if (k < 0)
+        return false;
+    Comment& c = m_own[static_cast<std::size_t>(k)];
+    if (c.failed && (error.isEmpty() || error == c.error))
+        return true;
+    c.pending = false;
+    c.failed = true;
+    if (!error.isEmpty())
+        c.error = error;
+    const QModelIndex at = index(rowOf(m_rows.size() + static_cast<std::size_t>(k)));
+    emit dataChanged(at, at,
+        { static_cast<int>(Role::Pending), static_cast<int>(Role::Failed),
+            static_cast<int>(Role::Error) });
+    return true;
+}
+
+bool CommentModel::settleOwn(const QString& localId, const Comment& stored)
+{
+    // Queued live arrivals first: "sorts after every comment held" must see them.
+    flush();
+    const int k = ownIndex(localId);
+    const bool known = stored.id == 0 || m_ids.contains(stored.id);
+    if (k == 0 && !known && (m_rows.empty() || stored.id > m_rows.back().id)) {
+        // The stored comment takes the pending row's place: the same combined index, so the
+        // same row in either order; the delegate stays and only its data changes.
+        m_own.erase(m_own.begin());
+        m_rows.push_back(stored);
+        m_ids.insert(stored.id);
+        const QModelIndex at = index(rowOf(m_rows.size() - 1));
+        emit dataChanged(at, at);
+        emit countChanged(); // newestId changed
+        return true;
+    }
+    removeOwn(localId);
+    if (!known) {
+        m_ids.insert(stored.id);
+        insertSorted(stored);
+        if (m_autoTrim)
+            trim();
+        emit countChanged();
+    }
+    return false;
+}
+
+bool CommentModel::removeOwn(const QString& localId)
+{
+    const int k = ownIndex(localId);
+    if (k < 0)
+        return false;
+    const int row = rowOf(m_rows.size() + static_cast<std::size_t>(k));
+    beginRemoveRows({}, row, row);
+    m_own.erase(m_own.begin() + k);
+    endRemoveRows();
+    emit countChanged();
+    return true;
 }
 
 void CommentModel::addLive(const Comment& comment)
@@ -260,7 +371,8 @@ bool CommentModel::remove(quint64 id)
 
 int CommentModel::trim()
 {
-    const int excess = count() - m_maximumCount;
+    // Own posts are never trimmed: only stored comments, from the oldest end.
+    const int excess = std::min(count() - m_maximumCount, static_cast<int>(m_rows.size()));
     if (excess <= 0)
         return 0;
     const int s = count();
@@ -280,6 +392,7 @@ void CommentModel::clear()
     beginResetModel();
     m_rows.clear();
     m_pending.clear();
+    m_own.clear();
     m_ids.clear();
     m_gapPending = false;
     endResetModel();

@@ -38,15 +38,6 @@ QJsonObject jwtClaims(const QString& token)
         parts.at(1).toLatin1(), QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
     return QJsonDocument::fromJson(json).object();
 }
-
-QList<Comment> toQt(const std::vector<livecomments::Comment>& comments)
-{
-    QList<Comment> out;
-    out.reserve(static_cast<qsizetype>(comments.size()));
-    for (const auto& c : comments)
-        out.append(Comment::fromCore(c));
-    return out;
-}
 } // namespace
 
 QString LiveSession::defaultCachePath()
@@ -241,6 +232,7 @@ void LiveSession::start()
     ++m_epoch;
     m_timeline.reset();
     m_sequence.clear();
+    m_dropped.clear();
     m_model->clear();
     m_videoKnown = false;
     m_ended = false;
@@ -308,6 +300,7 @@ void LiveSession::start()
     };
     TimelineOptions options;
     options.pageSize = kPageSize;
+    options.pendingPosts = true; // own posts are chat rows at once (docs/sdk.md "Qt binding")
     setState(State::Connecting);
     auto timeline = client->openTimeline(m_videoId, std::move(cb), options);
     if (!timeline) {
@@ -332,44 +325,118 @@ void LiveSession::onChange(const TimelineChange& c)
     if (c.kind == Kind::Reset) {
         m_model->clear();
         m_sequence.clear();
-        for (const auto& comment : c.comments)
-            m_sequence.push_back(comment.id);
-        m_model->addOlder(toQt(c.comments));
+        QList<Comment> stored;
+        QList<Comment> own;
+        for (const auto& comment : c.comments) {
+            m_sequence.push_back({ comment.id, QString::fromStdString(comment.localId) });
+            if (comment.pending || comment.failed)
+                own.append(ownRow(comment));
+            else
+                stored.append(Comment::fromCore(comment));
+        }
+        m_model->addOlder(stored);
+        for (const Comment& comment : own) {
+            if (!m_dropped.contains(comment.localId))
+                m_model->addOwn(comment);
+        }
     } else if (c.kind == Kind::Removed) {
         const std::size_t end = std::min(c.index + c.count, m_sequence.size());
-        for (std::size_t i = std::min(c.index, end); i < end; ++i)
-            m_model->remove(m_sequence[i]);
-        m_sequence.erase(m_sequence.begin() + static_cast<std::ptrdiff_t>(std::min(c.index, end)),
-            m_sequence.begin() + static_cast<std::ptrdiff_t>(end));
-    } else {
-        const bool atNewestEnd = !m_sequence.empty() && c.index >= m_sequence.size();
-        const std::size_t at = std::min(c.index, m_sequence.size());
-        std::vector<CommentId> ids;
-        for (const auto& comment : c.comments)
-            ids.push_back(comment.id);
-        m_sequence.insert(
-            m_sequence.begin() + static_cast<std::ptrdiff_t>(at), ids.begin(), ids.end());
-        const QList<Comment> comments = toQt(c.comments);
-        if (!atNewestEnd) {
-            m_model->addOlder(comments); // older pages and the first (cached) history
-        } else {
-            m_model->addLive(comments);
-            // The danmaku overlay wants what arrives live, not a catch-up batch.
-            if (m_state == State::Live && !m_fillingGap) {
-                for (const Comment& comment : comments) {
-                    emit liveComment({ { QStringLiteral("commentId"), comment.idString() },
-                        { QStringLiteral("text"), comment.text },
-                        { QStringLiteral("userName"), comment.userName },
-                        { QStringLiteral("own"),
-                            !m_userId.isEmpty() && comment.userId == m_userId } });
-                }
-            }
+        const std::size_t first = std::min(c.index, end);
+        for (std::size_t i = first; i < end; ++i) {
+            // An own row the Timeline removes was stored elsewhere; its Inserted follows.
+            if (m_sequence[i].id != 0)
+                m_model->remove(m_sequence[i].id);
+            else
+                m_model->removeOwn(m_sequence[i].localId);
         }
+        m_sequence.erase(m_sequence.begin() + static_cast<std::ptrdiff_t>(first),
+            m_sequence.begin() + static_cast<std::ptrdiff_t>(end));
+    } else if (c.kind == Kind::Updated) {
+        updateChange(c);
+    } else {
+        insertChange(c);
     }
     if (!m_historyLoaded) {
         m_historyLoaded = true;
         emit historyChanged();
     }
+}
+
+void LiveSession::insertChange(const TimelineChange& c)
+{
+    // Own posts (pendingPosts) always follow the stored comments in the Timeline's sequence.
+    const auto firstOwn = std::find_if(
+        m_sequence.begin(), m_sequence.end(), [](const SequenceKey& k) { return k.id == 0; });
+    const auto storedCount = static_cast<std::size_t>(firstOwn - m_sequence.begin());
+    const bool atNewestEnd = storedCount > 0 && c.index >= storedCount;
+    const std::size_t at = std::min(c.index, m_sequence.size());
+    std::vector<SequenceKey> keys;
+    QList<Comment> stored;
+    for (const auto& comment : c.comments) {
+        keys.push_back({ comment.id, QString::fromStdString(comment.localId) });
+        if (comment.pending || comment.failed) {
+            if (!m_dropped.contains(keys.back().localId))
+                m_model->addOwn(ownRow(comment)); // no-op when post() showed it already
+        } else {
+            stored.append(Comment::fromCore(comment));
+        }
+    }
+    m_sequence.insert(
+        m_sequence.begin() + static_cast<std::ptrdiff_t>(at), keys.begin(), keys.end());
+    if (stored.isEmpty())
+        return;
+    if (!atNewestEnd) {
+        m_model->addOlder(stored); // older pages and the first (cached) history
+        return;
+    }
+    m_model->addLive(stored);
+    // The danmaku overlay wants what arrives live, not a catch-up batch.
+    if (m_state == State::Live && !m_fillingGap) {
+        for (const Comment& comment : stored)
+            emitLiveComment(comment);
+    }
+}
+
+void LiveSession::updateChange(const TimelineChange& c)
+{
+    for (std::size_t i = 0; i < c.comments.size(); ++i) {
+        const std::size_t at = c.index + i;
+        if (at >= m_sequence.size())
+            break;
+        const livecomments::Comment& now = c.comments[i];
+        SequenceKey& key = m_sequence[at];
+        if (now.failed) {
+            const Comment row = ownRow(now);
+            m_model->markOwnFailed(row.localId, row.error);
+        } else if (!now.pending && key.id == 0) {
+            // Acknowledged: the stored comment takes the pending row's place (same row), and
+            // the overlay shows it now that the server has it.
+            const Comment stored = Comment::fromCore(now);
+            m_model->settleOwn(key.localId, stored);
+            key = { now.id, {} };
+            emitLiveComment(stored);
+        }
+    }
+}
+
+Comment LiveSession::ownRow(const livecomments::Comment& comment) const
+{
+    Comment row = Comment::fromCore(comment);
+    row.userId = m_userId;
+    row.userName = m_userName;
+    const auto it = std::find_if(m_outbox.begin(), m_outbox.end(),
+        [&row](const OutboxRow& r) { return r.key == row.localId; });
+    if (it != m_outbox.end())
+        row.error = it->error;
+    return row;
+}
+
+void LiveSession::emitLiveComment(const Comment& comment)
+{
+    emit liveComment({ { QStringLiteral("commentId"), comment.idString() },
+        { QStringLiteral("text"), comment.text }, { QStringLiteral("userName"), comment.userName },
+        { QStringLiteral("role"), comment.userRole },
+        { QStringLiteral("own"), !m_userId.isEmpty() && comment.userId == m_userId } });
 }
 
 void LiveSession::onTimelineStatus(const TimelineStatus& s)
@@ -441,7 +508,8 @@ void LiveSession::setReaderRow(int row)
 {
     if (!m_timeline || row < 0 || m_sequence.empty())
         return;
-    // Rows are newest first; the Timeline counts from the oldest loaded comment.
+    // Rows are newest first; the Timeline counts from the oldest loaded comment (its own posts
+    // are part of its sequence, as they are rows).
     const auto r = static_cast<std::size_t>(row);
     m_timeline->setReaderPosition(r >= m_sequence.size() ? 0 : m_sequence.size() - 1 - r);
 }
@@ -474,6 +542,16 @@ QString LiveSession::post(const QString& text)
     e.videoId = m_videoId;
     e.text = trimmed.toStdString();
     onOutbox(e); // shown as pending at once; the outbox reports the same key again
+    if (m_timeline) {
+        // The chat row at once, in this call; the Timeline's own Inserted for this key (a later
+        // turn of the event loop) finds it there.
+        livecomments::Comment pending;
+        pending.videoId = m_videoId;
+        pending.text = e.text;
+        pending.pending = true;
+        pending.localId = e.key;
+        m_model->addOwn(ownRow(pending));
+    }
     return QString::fromStdString(e.key);
 }
 
@@ -514,6 +592,8 @@ void LiveSession::onOutbox(const OutboxEntry& e)
         }
         setFailure(Failure::fromCore(*e.error));
     }
+    if (e.state == PostState::Failed)
+        m_model->markOwnFailed(key, it->error);
     emit outboxChanged();
 }
 
@@ -524,9 +604,20 @@ void LiveSession::retry(const QString& key)
     if (it == m_outbox.end() || it->state != PostState::Failed)
         return;
     const QString text = it->text;
-    m_outbox.erase(it);
-    emit outboxChanged();
+    forgetOwn(key);
     post(text);
+}
+
+void LiveSession::forgetOwn(const QString& key)
+{
+    // The Timeline keeps a failed post until it closes; the chat drops it now.
+    m_dropped.insert(key);
+    m_model->removeOwn(key);
+    const auto it = std::find_if(
+        m_outbox.begin(), m_outbox.end(), [&key](const OutboxRow& r) { return r.key == key; });
+    if (it != m_outbox.end())
+        m_outbox.erase(it);
+    emit outboxChanged();
 }
 
 void LiveSession::dismiss(const QString& key)
@@ -535,8 +626,7 @@ void LiveSession::dismiss(const QString& key)
         m_outbox.begin(), m_outbox.end(), [&key](const OutboxRow& r) { return r.key == key; });
     if (it == m_outbox.end() || it->state == PostState::Pending)
         return;
-    m_outbox.erase(it);
-    emit outboxChanged();
+    forgetOwn(key);
 }
 
 QVariantList LiveSession::outbox() const

@@ -22,7 +22,11 @@ std::optional<CommentId> parseCommentId(const std::string& text) noexcept;
 struct User {
     std::string id; ///< int64 sent as a decimal string
     std::string name;
-    bool operator==(const User& o) const { return id == o.id && name == o.name; }
+    /// The author's role in the video's chat: "viewer", "streamer" or "moderator". A server
+    /// that predates roles sends none: "viewer". Any other value (unknown role, wrong type) is
+    /// read as "viewer" too, so an app can switch on these three and nothing else.
+    std::string role = "viewer";
+    bool operator==(const User& o) const { return id == o.id && name == o.name && role == o.role; }
 };
 
 /// One comment (docs/protocol.md "Objects").

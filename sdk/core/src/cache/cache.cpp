@@ -66,7 +66,7 @@ std::int64_t asDb(CommentId id)
 
 Comment rowToComment(const Stmt& s, VideoId video)
 {
-    // columns: id, user_id, user_name, text, created_at
+    // columns: id, user_id, user_name, text, created_at, user_role
     Comment c;
     c.id = static_cast<CommentId>(s.i64(0));
     c.videoId = video;
@@ -74,6 +74,7 @@ Comment rowToComment(const Stmt& s, VideoId video)
     c.user.name = s.text(2);
     c.text = s.text(3);
     c.createdAt = s.text(4);
+    c.user.role = s.text(5);
     return c;
 }
 
@@ -200,7 +201,11 @@ bool Cache::openAndCheck(std::string* why)
         *why = "foreign SQLite file";
         return false;
     }
-    if (version != kSchemaVersion) {
+    if (version == 2 && !migrateFrom2()) {
+        *why = "cannot migrate schema version 2";
+        return false;
+    }
+    if (version != 2 && version != kSchemaVersion) {
         *why = "schema version " + std::to_string(version);
         return false;
     }
@@ -230,7 +235,8 @@ bool Cache::createSchema()
                 "CREATE TABLE videos(video_id INTEGER PRIMARY KEY, last_viewed INTEGER NOT NULL);"
                 "CREATE TABLE comments(video_id INTEGER NOT NULL, id INTEGER NOT NULL,"
                 " user_id TEXT NOT NULL, user_name TEXT NOT NULL, text TEXT NOT NULL,"
-                " created_at TEXT NOT NULL, PRIMARY KEY(video_id, id)) WITHOUT ROWID;"
+                " created_at TEXT NOT NULL, user_role TEXT NOT NULL DEFAULT 'viewer',"
+                " PRIMARY KEY(video_id, id)) WITHOUT ROWID;"
                 "CREATE TABLE segments(video_id INTEGER NOT NULL, lo INTEGER NOT NULL,"
                 " hi INTEGER NOT NULL, PRIMARY KEY(video_id, lo)) WITHOUT ROWID;"
                 "CREATE TABLE outbox(key TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
@@ -240,8 +246,22 @@ bool Cache::createSchema()
                 "CREATE TABLE page_etags(video_id INTEGER NOT NULL, query TEXT NOT NULL,"
                 " etag TEXT NOT NULL, PRIMARY KEY(video_id, query)) WITHOUT ROWID;"
                 "PRAGMA application_id=1279479124;"
-                "PRAGMA user_version=2;"
+                "PRAGMA user_version=3;"
                 "COMMIT;");
+}
+
+bool Cache::migrateFrom2()
+{
+    // Schema 2 had no author role. Adding the column keeps the cached history and, above all,
+    // the outbox (posts typed offline); the rows it had were written before roles existed, so
+    // "viewer" is what an old server would have meant.
+    if (exec("BEGIN;"
+             "ALTER TABLE comments ADD COLUMN user_role TEXT NOT NULL DEFAULT 'viewer';"
+             "PRAGMA user_version=3;"
+             "COMMIT;"))
+        return true;
+    exec("ROLLBACK");
+    return false;
 }
 
 bool Cache::storeComments(VideoId video, const std::vector<Comment>& comments)
@@ -252,12 +272,12 @@ bool Cache::storeComments(VideoId video, const std::vector<Comment>& comments)
         return false;
     {
         Stmt one(m_db,
-            "INSERT OR REPLACE INTO comments(video_id, id, user_id, user_name, text, created_at)"
-            " VALUES(?,?,?,?,?,?)");
+            "INSERT OR REPLACE INTO comments(video_id, id, user_id, user_name, text, created_at,"
+            " user_role) VALUES(?,?,?,?,?,?,?)");
         for (const auto& c : comments) {
             one.reset();
             one.bind(1, video).bind(2, asDb(c.id)).bind(3, c.user.id).bind(4, c.user.name);
-            one.bind(5, c.text).bind(6, c.createdAt);
+            one.bind(5, c.text).bind(6, c.createdAt).bind(7, c.user.role);
             const int rc = one.step();
             if (rc != SQLITE_DONE) {
                 exec("ROLLBACK");
@@ -368,7 +388,7 @@ std::optional<CachedSlice> Cache::slice(VideoId video, std::int64_t lo, std::int
 {
     CachedSlice out;
     Stmt s(m_db,
-        "SELECT id, user_id, user_name, text, created_at FROM comments"
+        "SELECT id, user_id, user_name, text, created_at, user_role FROM comments"
         " WHERE video_id=? AND id>=? AND id<=? ORDER BY id DESC LIMIT ?");
     s.bind(1, video).bind(2, lo).bind(3, hi).bind(4, limit + 1);
     while (s.step() == SQLITE_ROW)

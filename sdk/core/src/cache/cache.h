@@ -33,7 +33,7 @@ struct OutboxOwner {
 /// Threading: owned and used by the Client's I/O thread only.
 class Cache {
 public:
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3; ///< 3: comments.user_role
     static constexpr std::int32_t kApplicationId = 0x4C434D54; // "LCMT"
 
     /// Opens @p path; a corrupt, foreign or outdated file is deleted and recreated (noted in
@@ -83,6 +83,7 @@ private:
     Cache(std::string path, std::int64_t maxBytes);
     bool openAndCheck(std::string* why);
     bool createSchema();
+    bool migrateFrom2(); ///< schema 2 -> 3: adds comments.user_role
     void closeDb();
     bool exec(const char* sql);
     /// Up to @p limit comments with lo <= id <= hi, newest first, within one segment.

@@ -34,6 +34,11 @@ User userFrom(const json::Value* v)
     if (v && v->isObject()) {
         u.id = idText(v->find("id")).value_or(std::string());
         u.name = stringOr(v->find("name"));
+        // Only the roles docs/protocol.md defines: a badge is drawn from this value, so a new
+        // or hostile one (wrong type, markup, megabytes) must not reach the UI as given.
+        const std::string role = stringOr(v->find("role"));
+        if (role == "streamer" || role == "moderator")
+            u.role = role;
     }
     return u;
 }

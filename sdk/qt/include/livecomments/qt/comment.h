@@ -17,9 +17,16 @@ struct Comment {
     qint32 videoId = 0;
     QString userId;
     QString userName;
+    QString userRole = QStringLiteral("viewer"); ///< "viewer", "streamer" or "moderator"
     QString text;
     QDateTime createdAt;
     bool gapBefore = false; ///< history before this comment may be incomplete (after a `reset`)
+    /// An own post the server has not stored yet (id 0, keyed by localId).
+    bool pending = false;
+    /// An own post rejected for good; error says why.
+    bool failed = false;
+    QString localId; ///< outbox key of a pending or failed own post; empty otherwise
+    QString error; ///< why a failed own post failed (the outbox entry's error message)
 
     /// The id as the decimal string used on the wire.
     QString idString() const { return QString::number(id); }

@@ -22,7 +22,12 @@ namespace livecomments::qt {
 ///   reader is looking at keep their identity;
 /// - rows beyond maximumCount are trimmed from the oldest end in ONE removal (only while
 ///   autoTrim is on, i.e. while the reader follows the live edge);
-/// - remove(id) (a `deleted` event) removes that row; ids already present are dropped.
+/// - remove(id) (a `deleted` event) removes that row; ids already present are dropped;
+/// - the user's own posts not stored yet (addOwn) follow the newest comment, in posting order,
+///   as rows with `pending` (greyed "sending…") or, once rejected for good, `failed`; when one is
+///   stored, settleOwn() turns it into the stored comment IN PLACE (one dataChanged, same row)
+///   when that comment sorts where the pending row stood, else removes it and inserts the
+///   stored comment at its id position.
 ///
 /// `order` selects how rows map to comments: OldestFirst (row 0 = oldest) or NewestFirst
 /// (row 0 = newest, what a `ListView { verticalLayoutDirection: ListView.BottomToTop }` wants).
@@ -48,6 +53,11 @@ public:
         CreatedAt, ///< "createdAt": QDateTime
         Own, ///< "own": written by ownUserId
         GapBefore, ///< "gapBefore": history before this row may be incomplete
+        Pending, ///< "pending": an own post the server has not stored yet (commentId "0")
+        Failed, ///< "failed": an own post rejected for good (see "error")
+        LocalId, ///< "localId": outbox key of a pending/failed own post, else ""
+        Error, ///< "error": why a failed own post failed, else ""
+        UserRole, ///< "role": the author's role, "viewer", "streamer" or "moderator"
     };
     Q_ENUM(Role)
     /// Row order.
@@ -63,7 +73,8 @@ public:
     /// The role names, without an instance (tests, documentation).
     static QHash<int, QByteArray> staticRoleNames();
 
-    int count() const { return static_cast<int>(m_rows.size()); }
+    /// Stored comments plus own pending/failed posts.
+    int count() const { return static_cast<int>(m_rows.size() + m_own.size()); }
     Order order() const { return m_order; }
     void setOrder(Order order);
     int maximumCount() const { return m_maximumCount; }
@@ -96,6 +107,25 @@ public:
     Q_INVOKABLE int trim();
     /// The next live comment inserted gets gapBefore (after a `reset`, history may have a hole).
     void markGap() { m_gapPending = true; }
+    /// Appends an own post (Comment::pending or Comment::failed, keyed by Comment::localId)
+    /// after the newest comment and the own posts already shown. A localId already held is
+    /// ignored.
+    void addOwn(const Comment& comment);
+    /// Marks the own post @p localId failed, with @p error (kept when empty and one is known).
+    /// Returns whether it is held.
+    bool markOwnFailed(const QString& localId, const QString& error);
+    /// The own post @p localId was stored as @p stored: its row becomes @p stored in place when
+    /// it is the first own row and @p stored sorts after every comment held, else it is removed
+    /// and @p stored inserted at its id position (unless that id is held already). Returns true
+    /// when replaced in place.
+    bool settleOwn(const QString& localId, const Comment& stored);
+    /// Removes the own post @p localId (discarded, or settled elsewhere). Returns whether it was
+    /// held.
+    bool removeOwn(const QString& localId);
+    /// The row of the own post @p localId, or -1.
+    Q_INVOKABLE int rowOfOwn(const QString& localId) const;
+    /// Number of own posts shown (pending and failed).
+    int ownCount() const { return static_cast<int>(m_own.size()); }
     /// Removes everything.
     Q_INVOKABLE void clear();
 
@@ -110,6 +140,8 @@ signals:
 
 private:
     int rowOf(std::size_t index) const;
+    const Comment& commentAt(std::size_t index) const;
+    int ownIndex(const QString& localId) const;
     std::size_t indexOf(int row) const;
     void insertBlock(std::size_t at, const std::vector<Comment>& block);
     void insertSorted(const Comment& comment);
@@ -118,6 +150,7 @@ private:
     std::deque<Comment> m_rows; ///< sorted by id, oldest first
     QSet<quint64> m_ids; ///< ids held in m_rows or m_pending
     std::vector<Comment> m_pending; ///< live arrivals of this turn
+    std::vector<Comment> m_own; ///< own pending/failed posts, after m_rows, in posting order
     Order m_order = Order::OldestFirst;
     int m_maximumCount = 1000;
     bool m_autoTrim = true;

@@ -8,6 +8,7 @@
 #include <QJSValue>
 #include <QObject>
 #include <QQmlParserStatus>
+#include <QSet>
 #include <QTimer>
 #include <QUrl>
 #include <QVariantList>
@@ -68,7 +69,8 @@ class LiveSession : public QObject, public QQmlParserStatus {
     Q_PROPERTY(bool atBeginning READ atBeginning NOTIFY historyChanged)
     Q_PROPERTY(bool historyLoaded READ historyLoaded NOTIFY historyChanged)
     /// Own posts not yet confirmed (also those restored from the cache after a restart):
-    /// [{key, text, state: "pending"|"failed", error, attempts}].
+    /// [{key, text, state: "pending"|"failed", error, attempts}]. The same posts are rows of
+    /// `comments` (roles pending/failed/localId/error): that is where the demo shows them.
     Q_PROPERTY(QVariantList outbox READ outbox NOTIFY outboxChanged)
     Q_PROPERTY(int rateLimitedFor READ rateLimitedFor NOTIFY countdownChanged) ///< seconds (429)
     Q_PROPERTY(int maxLength READ maxLength CONSTANT) ///< comment length limit (characters)
@@ -144,9 +146,10 @@ public:
     Q_INVOKABLE void stop();
     /// Posts @p text (trimmed); returns the outbox key, or "" when rejected at once.
     Q_INVOKABLE QString post(const QString& text);
-    /// Posts a failed outbox entry's text again (new key) and drops the failed entry.
+    /// Posts a failed outbox entry's text again (new key) and drops the failed entry and its
+    /// chat row.
     Q_INVOKABLE void retry(const QString& key);
-    /// Drops a failed outbox entry.
+    /// Drops a failed outbox entry and its chat row.
     Q_INVOKABLE void dismiss(const QString& key);
     /// Loads the next older history page (no-op while loading or at the beginning).
     Q_INVOKABLE void loadOlder();
@@ -175,7 +178,8 @@ signals:
     void historyChanged();
     void outboxChanged();
     /// A comment arrived live (not history, never twice): for the danmaku overlay.
-    /// Keys: commentId, text, userName, own.
+    /// Keys: commentId, text, userName, role, own. The user's own post comes when the server has
+    /// stored it (its row stops being pending), never while pending.
     void liveComment(const QVariantMap& comment);
     /// Something failed; also reflected in status/errorString.
     void errorOccurred(livecomments::qt::LiveSession::Status status, const QString& message);
@@ -187,6 +191,12 @@ private:
     void clearFailure();
     void setState(State state, int attempt = 0, int delayMs = 0);
     void onChange(const TimelineChange& change);
+    void insertChange(const TimelineChange& change);
+    void updateChange(const TimelineChange& change);
+    /// The model row of an own post of the Timeline (with the outbox's error, if known).
+    Comment ownRow(const livecomments::Comment& comment) const;
+    void emitLiveComment(const Comment& comment);
+    void forgetOwn(const QString& key);
     void onTimelineStatus(const TimelineStatus& status);
     void onStreamStatus(const StreamStatus& status);
     void onOutbox(const OutboxEntry& entry);
@@ -208,8 +218,15 @@ private:
     QString m_cachePath;
     std::unique_ptr<Transport> m_transport;
     std::unique_ptr<livecomments::Timeline> m_timeline;
-    /// Ids of the Timeline's sequence as delivered so far (to map Removed ranges to ids).
-    std::vector<CommentId> m_sequence;
+    /// One entry of the Timeline's sequence: a stored comment's id, or an own post's outbox key.
+    struct SequenceKey {
+        CommentId id = 0;
+        QString localId;
+    };
+    /// The Timeline's sequence as delivered so far (to map Removed/Updated ranges to rows).
+    std::vector<SequenceKey> m_sequence;
+    /// Own failed posts the user discarded or retried: the Timeline keeps them, the chat not.
+    QSet<QString> m_dropped;
     CommentModel* m_model = nullptr;
     State m_state = State::Idle;
     int m_attempt = 0;
