@@ -113,9 +113,10 @@ std::optional<long long> toNumber(const std::optional<std::string>& s, long long
 
 std::string commentJson(const Comment& c)
 {
-    std::string out = "{\"id\":" + json::quoted(std::to_string(c.id)) + ",\"video_id\":"
-        + std::to_string(c.videoId) + ",\"user\":{\"id\":" + json::quoted(c.user.id)
-        + ",\"name\":" + json::quoted(c.user.name) + "},\"text\":" + json::quoted(c.text)
+    std::string out = "{\"id\":" + json::quoted(std::to_string(c.id))
+        + ",\"video_id\":" + std::to_string(c.videoId)
+        + ",\"user\":{\"id\":" + json::quoted(c.user.id) + ",\"name\":" + json::quoted(c.user.name)
+        + ",\"role\":" + json::quoted(c.user.role) + "},\"text\":" + json::quoted(c.text)
         + ",\"created_at\":" + json::quoted(c.createdAt) + "}";
     return out;
 }

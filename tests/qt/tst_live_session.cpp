@@ -382,7 +382,7 @@ void TstLiveSession::offlineStartShowsCacheThenCatchesUp()
         setUp(again, server.baseUrl(), video, viewer);
         QTRY_COMPARE_WITH_TIMEOUT(again.state(), LiveSession::State::Live, 10000);
         QTRY_VERIFY_WITH_TIMEOUT(again.timeline() && !again.timeline()->status().fillingGap, 10000);
-        QTest::qWaitFor([&] { return notModified() > before; }, 3000);
+        (void)QTest::qWaitFor([&] { return notModified() > before; }, 3000);
         QCOMPARE(texts(again), texts(s));
     }
     QVERIFY(notModified() > before);

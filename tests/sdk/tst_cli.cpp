@@ -113,6 +113,7 @@ void TstCli::postPrintsTheStoredComment()
     const QJsonObject o = QJsonDocument::fromJson(r.lines[0].toUtf8()).object();
     QCOMPARE(o.value("text").toString(), QStringLiteral("as json"));
     QCOMPARE(o.value("user").toObject().value("id").toString(), QStringLiteral("7"));
+    QCOMPARE(o.value("user").toObject().value("role").toString(), QStringLiteral("streamer"));
 
     // Without a token: usage error, nothing posted.
     r = run(base("post") << "no token");

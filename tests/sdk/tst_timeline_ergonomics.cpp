@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Timeline ergonomics against the real server: own posts shown at once as pending and reconciled
 // by id (online, offline then online, failed for good), a resume's replay delivered as one
-// change, and one shared stream per video inside a Client (counted by the server's viewers).
+// change, and one shared stream per video inside a Client (counted by the server's viewers);
+// the author's role (user.role) through history, the live stream and the cache.
 #include "sdk_server_fixture.h"
 #include "sdk_test_util.h"
 
@@ -76,6 +77,7 @@ private slots:
     void rejectedPostMarkedFailed();
     void replayIsOneChange();
     void oneStreamPerVideo();
+    void authorRoleEndToEnd();
 
 private:
     std::unique_ptr<Client> client(const QUrl& base);
@@ -292,6 +294,60 @@ void TstTimelineErgonomics::oneStreamPerVideo()
     auto fourth = c->openTimeline(m_fx.video, d.callbacks());
     QTRY_VERIFY_WITH_TIMEOUT(d.live() && d.find("still"), 15000);
     QTRY_COMPARE_WITH_TIMEOUT(m_fx.viewers(), 1, 10000);
+}
+
+void TstTimelineErgonomics::authorRoleEndToEnd()
+{
+    // What the server stores with each comment (the role of the token that posted it) reaches
+    // the app's rows whichever way the row came: a history page, the live stream, the cache.
+    const QString moderator = m_fx.server->token("9", "mona", "moderator");
+    const QString viewer = m_fx.server->token("10", "vic", "viewer");
+    const QUrl base = m_fx.server->baseUrl();
+    QCOMPARE(lctest::postComment(base, moderator, m_fx.video, "mod before").status, 201);
+    QCOMPARE(lctest::postComment(base, viewer, m_fx.video, "viewer before").status, 201);
+    QCOMPARE(m_fx.post("streamer before"), 201);
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    auto cfg = sdktest::testConfig(base, viewer);
+    cfg.cache.path = dir.filePath("cache.db").toStdString();
+    const auto roleOf = [](const Model& m, const std::string& text) {
+        const Comment* c = m.find(text);
+        return c ? QString::fromStdString(c->user.role) : QStringLiteral("<missing>");
+    };
+    {
+        auto c = Client::create(cfg);
+        QVERIFY(c);
+        Model model;
+        auto timeline = (*c)->openTimeline(m_fx.video, model.callbacks(), {});
+        QVERIFY(timeline);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            model.ready && model.live() && model.find("streamer before"), 15000);
+        QCOMPARE(roleOf(model, "mod before"), QStringLiteral("moderator"));
+        QCOMPARE(roleOf(model, "viewer before"), QStringLiteral("viewer"));
+        QCOMPARE(roleOf(model, "streamer before"), QStringLiteral("streamer"));
+
+        QCOMPARE(lctest::postComment(base, moderator, m_fx.video, "mod live").status, 201);
+        QCOMPARE(lctest::postComment(base, viewer, m_fx.video, "viewer live").status, 201);
+        QTRY_VERIFY_WITH_TIMEOUT(model.find("mod live") && model.find("viewer live"), 15000);
+        QCOMPARE(roleOf(model, "mod live"), QStringLiteral("moderator"));
+        QCOMPARE(roleOf(model, "viewer live"), QStringLiteral("viewer"));
+    }
+    // Offline (nothing listens at the URL): the rows come from the cache, roles included.
+    m_fx.stop();
+    {
+        auto c = Client::create(cfg);
+        QVERIFY(c);
+        Model model;
+        auto timeline = (*c)->openTimeline(VideoId(m_fx.video), model.callbacks(), {});
+        QVERIFY(timeline);
+        QTRY_VERIFY_WITH_TIMEOUT(model.find("mod live") && model.find("streamer before"), 15000);
+        QVERIFY(!model.live());
+        QCOMPARE(roleOf(model, "mod before"), QStringLiteral("moderator"));
+        QCOMPARE(roleOf(model, "mod live"), QStringLiteral("moderator"));
+        QCOMPARE(roleOf(model, "streamer before"), QStringLiteral("streamer"));
+        QCOMPARE(roleOf(model, "viewer live"), QStringLiteral("viewer"));
+    }
 }
 
 QTEST_GUILESS_MAIN(TstTimelineErgonomics)
