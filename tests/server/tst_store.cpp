@@ -1135,6 +1135,38 @@ void TstStore::archiveBlocksWithoutRolesStillRead()
     QCOMPARE(decoded.at(0).userRole, Role::Viewer);
     QCOMPARE(decoded.at(1).userRole, Role::Moderator);
     QCOMPARE(decoded.at(2).userRole, Role::Streamer);
+
+    // Corrupt blocks are refused with an error, before any allocation the data cannot back.
+    const auto zstd = [](const std::string& bytes) {
+        std::string out(ZSTD_compressBound(bytes.size()), '\0');
+        out.resize(ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), 3));
+        return out;
+    };
+    const auto refused = [](const std::string& block) {
+        try {
+            store::archive::decodeBlock(block, 4);
+        } catch (const std::runtime_error&) {
+            return true;
+        }
+        return false;
+    };
+    // A count of 2^40 comments in 20 MiB of zeros: would be terabytes of Comment objects.
+    QVERIFY(refused(
+        zstd(std::string("\x02\x80\x80\x80\x80\x80\x20", 7) + std::string(20u << 20, '\0'))));
+    // The same for a count under the byte-size bound but above the per-block bound.
+    QVERIFY(refused(zstd(std::string("\x02\x80\x80\x10", 4) + std::string(2u << 20, '\0'))));
+    QVERIFY(refused(zstd(raw + "x"))); // trailing bytes
+    QVERIFY(refused(zstd(raw.substr(0, raw.size() - 1)))); // truncated text
+    QVERIFY(refused(std::string("not zstd")));
+    // Timestamps at the ends of the range round-trip (the deltas wrap, never overflow).
+    std::vector<Comment> extremes(2);
+    extremes[0].id = 1;
+    extremes[0].createdAtMs = std::numeric_limits<std::int64_t>::min();
+    extremes[1].id = 2;
+    extremes[1].createdAtMs = std::numeric_limits<std::int64_t>::max();
+    const auto back = store::archive::decodeBlock(store::archive::encodeBlock(extremes), 4);
+    QCOMPARE(back.at(0).createdAtMs, extremes[0].createdAtMs);
+    QCOMPARE(back.at(1).createdAtMs, extremes[1].createdAtMs);
 }
 
 void TstStore::regionRelayOutboxAndReplicatedOps()

@@ -45,6 +45,11 @@ Role roleOfByte(unsigned char byte)
 }
 /// A block never decompresses to more than this (256 comments of at most a few KiB each).
 constexpr unsigned long long kMaxRawBytes = 64ULL << 20;
+/// Nor holds more comments than this (the store writes kArchiveBlockComments): a corrupt count
+/// must not make the decoder allocate gigabytes before it notices the data is short.
+constexpr std::uint64_t kMaxComments = 1u << 16;
+/// The fewest bytes one comment takes in a block (five varints/bytes of at least one byte).
+constexpr std::uint64_t kMinBytesPerComment = 5;
 
 void putVarint(std::string& out, std::uint64_t v)
 {
@@ -107,6 +112,8 @@ std::string encodeBlock(const std::vector<Comment>& comments, int level)
 {
     // Column by column: the ids and timestamps are small deltas, and the names and ids of the
     // few people who comment a lot sit next to each other, which is what zstd feeds on.
+    if (comments.size() > kMaxComments)
+        throw std::invalid_argument("archive block: too many comments");
     std::string raw;
     raw += static_cast<char>(kFormat);
     putVarint(raw, comments.size());
@@ -114,7 +121,10 @@ std::string encodeBlock(const std::vector<Comment>& comments, int level)
     std::int64_t previousAt = 0;
     for (const auto& c : comments) {
         putVarint(raw, c.id - previousId);
-        putVarint(raw, zigzag(c.createdAtMs - previousAt));
+        // Modulo 2^64 (no signed overflow whatever the values); decodeBlock() adds back the same.
+        putVarint(raw,
+            zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(c.createdAtMs)
+                - static_cast<std::uint64_t>(previousAt))));
         previousId = c.id;
         previousAt = c.createdAtMs;
     }
@@ -155,17 +165,17 @@ std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId)
     if (format != kFormat && format != kFormatNoRoles)
         throw std::runtime_error("archive block: unknown format");
     const std::uint64_t count = in.varint();
-    if (count > raw.size())
+    if (count > kMaxComments || count > (raw.size() - in.at) / kMinBytesPerComment)
         throw std::runtime_error("archive block: bad count");
     std::vector<Comment> out(count);
     std::uint64_t id = 0;
-    std::int64_t at = 0;
+    std::uint64_t at = 0;
     for (auto& c : out) {
         id += in.varint();
-        at += unzigzag(in.varint());
+        at += static_cast<std::uint64_t>(unzigzag(in.varint()));
         c.id = id;
         c.videoId = videoId;
-        c.createdAtMs = at;
+        c.createdAtMs = static_cast<std::int64_t>(at);
     }
     for (auto& c : out)
         c.userId = in.text();
@@ -177,6 +187,8 @@ std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId)
     }
     for (auto& c : out)
         c.text = in.text();
+    if (in.at != raw.size())
+        throw std::runtime_error("archive block: trailing bytes");
     return out;
 }
 

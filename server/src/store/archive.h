@@ -26,11 +26,14 @@ constexpr int kArchiveZstdLevel = 6;
  */
 namespace archive {
 
-/// `comments` (ascending ids, one video, at least one) as a compressed block (`level`: zstd
-/// level; other than the default only for measurements).
+/// `comments` (ascending ids, one video, at least one, at most 65,536) as a compressed block
+/// (`level`: zstd level; other than the default only for measurements). Throws
+/// std::invalid_argument for more comments.
 std::string encodeBlock(const std::vector<Comment>& comments, int level = kArchiveZstdLevel);
 /// The comments of a block made by encodeBlock(), ascending, with `videoId` set. Throws
-/// std::runtime_error on corrupt data.
+/// std::runtime_error on corrupt data (not a zstd frame of known size, over 64 MiB raw, an
+/// unknown format, a count the data cannot hold, truncated fields, an unknown role byte,
+/// trailing bytes); never allocates more than the data can describe.
 std::vector<Comment> decodeBlock(const std::string& data, std::uint32_t videoId);
 
 } // namespace archive
