@@ -126,8 +126,14 @@ Rectangle {
                     required property string localId
                     required property string error
                     required property string role
-                    readonly property string badge: role === "streamer" ? "STREAMER"
-                                                  : role === "moderator" ? "MOD" : ""
+                    required property string userId
+                    // STREAMER only for the streamer of THIS video (a streamer token on someone
+                    // else's video is an ordinary viewer there, as the server's shaping treats
+                    // it); MOD for a moderator's comment.
+                    readonly property string badge: (userId.length > 0
+                                                     && userId === panel.session.streamerId)
+                                                    ? "STREAMER"
+                                                    : role === "moderator" ? "MOD" : ""
                     readonly property string nameText: row.userName.length ? row.userName
                                                                            : "You"
                     objectName: pending ? "pendingRow" : failed ? "failedRow" : "chatRow"
@@ -167,7 +173,7 @@ Rectangle {
                                 width: visible ? badgeText.implicitWidth + 8 : 0
                                 height: badgeText.implicitHeight + 2
                                 radius: 3
-                                color: row.role === "streamer" ? panel.palette_.live
+                                color: row.badge === "STREAMER" ? panel.palette_.live
                                                                : panel.palette_.ok
                                 Text {
                                     id: badgeText

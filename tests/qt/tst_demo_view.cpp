@@ -255,47 +255,49 @@ void TstDemoView::jumpButtonAppearsWhenScrolledUp()
 
 void TstDemoView::roleBadgesOnModeratorAndStreamerRows()
 {
-    // The fixture server does not send roles yet (the end-to-end check comes with it): the rows
-    // go into the session's model as the core decodes them, and the delegates are checked.
-    QObject* session = m_window->property("session").value<QObject*>();
-    QVERIFY(session);
-    auto* model = qobject_cast<livecomments::qt::CommentModel*>(
-        session->property("comments").value<QObject*>());
-    QVERIFY(model);
-    const quint64 newest = livecomments::qt::Comment::parseId(model->newestId());
-    QVERIFY(newest > 0);
-    const QStringList roles { QStringLiteral("streamer"), QStringLiteral("moderator"),
-        QStringLiteral("viewer") };
-    QList<livecomments::qt::Comment> rows;
-    for (int i = 0; i < roles.size(); ++i) {
-        livecomments::qt::Comment c;
-        c.id = newest + 1 + static_cast<quint64>(i);
-        c.videoId = m_video;
-        c.userId = QString::number(30 + i);
-        c.userName = roles.at(i) + QStringLiteral("-user");
-        c.userRole = roles.at(i);
-        c.text = QStringLiteral("badge test");
-        c.createdAt = QDateTime::currentDateTimeUtc();
-        rows.append(c);
-    }
-    model->addLive(rows);
-    model->flush();
-    // Newest first: viewer (row 0), moderator (row 1), streamer (row 2).
-    const QStringList expected { QString(), QStringLiteral("MOD"), QStringLiteral("STREAMER") };
-    for (int row = 0; row < 3; ++row) {
+    // End to end: the server stores each comment's role (the posting token's) and sends
+    // user.role; the chat badges the streamer of THIS video and moderators, and nobody else —
+    // not a user whose token has the streamer role but who streams another video.
+    const QUrl base = m_server->baseUrl();
+    const QString moderator = m_server->token(
+        QStringLiteral("31"), QStringLiteral("mona"), QStringLiteral("moderator"));
+    const QString otherStreamer
+        = m_server->token(QStringLiteral("32"), QStringLiteral("sam"), QStringLiteral("streamer"));
+    const QString viewer
+        = m_server->token(QStringLiteral("33"), QStringLiteral("vic"), QStringLiteral("viewer"));
+    // Posted oldest first, so newest first they are rows 0..3.
+    const QList<QPair<QString, QString>> posts {
+        { m_otherToken, QStringLiteral("badge: the video's streamer") },
+        { moderator, QStringLiteral("badge: moderator") },
+        { otherStreamer, QStringLiteral("badge: another video's streamer") },
+        { viewer, QStringLiteral("badge: viewer") },
+    };
+    for (const auto& [token, text] : posts)
+        QCOMPARE(lctest::postComment(base, token, m_video, text).status, 201);
+    const QStringList expected { QString(), QString(), QStringLiteral("MOD"),
+        QStringLiteral("STREAMER") };
+    const QStringList roles { QStringLiteral("viewer"), QStringLiteral("streamer"),
+        QStringLiteral("moderator"), QStringLiteral("streamer") };
+    const auto rowText = [this](int row) -> QString {
         QMetaObject::invokeMethod(m_view, "forceLayout");
         QQuickItem* delegate = nullptr;
         QMetaObject::invokeMethod(
             m_view, "itemAtIndex", Q_RETURN_ARG(QQuickItem*, delegate), Q_ARG(int, row));
+        return delegate ? delegate->property("text").toString() : QString();
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(rowText(0), posts.at(3).second, 15000);
+    for (int row = 0; row < 4; ++row) {
+        QQuickItem* delegate = nullptr;
+        QMetaObject::invokeMethod(
+            m_view, "itemAtIndex", Q_RETURN_ARG(QQuickItem*, delegate), Q_ARG(int, row));
         QVERIFY(delegate);
-        QCOMPARE(delegate->property("role").toString(), roles.at(2 - row));
+        QCOMPARE(delegate->property("text").toString(), posts.at(3 - row).second);
+        QCOMPARE(delegate->property("role").toString(), roles.at(row));
         QCOMPARE(delegate->property("badge").toString(), expected.at(row));
         auto* badge = delegate->findChild<QQuickItem*>(QStringLiteral("roleBadge"));
         QVERIFY(badge);
         QCOMPARE(badge->isVisible(), !expected.at(row).isEmpty());
     }
-    for (const auto& c : rows)
-        QVERIFY(model->remove(c.id));
 }
 
 int main(int argc, char** argv)

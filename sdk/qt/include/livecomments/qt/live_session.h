@@ -59,6 +59,9 @@ class LiveSession : public QObject, public QQmlParserStatus {
     Q_PROPERTY(QString errorString READ errorString NOTIFY statusChanged)
     Q_PROPERTY(QString title READ title NOTIFY videoChanged)
     Q_PROPERTY(QString streamerName READ streamerName NOTIFY videoChanged)
+    /// The video's streamer's user id (empty until the video is known): what tells "the
+    /// streamer of this video" from any author whose token has the streamer role.
+    Q_PROPERTY(QString streamerId READ streamerId NOTIFY videoChanged)
     Q_PROPERTY(bool live READ live NOTIFY videoChanged)
     Q_PROPERTY(bool ended READ ended NOTIFY videoChanged)
     Q_PROPERTY(int viewers READ viewers NOTIFY viewersChanged)
@@ -123,6 +126,7 @@ public:
     QString errorString() const { return m_errorString; }
     QString title() const { return QString::fromStdString(m_video.title); }
     QString streamerName() const { return QString::fromStdString(m_video.streamer.name); }
+    QString streamerId() const { return QString::fromStdString(m_video.streamer.id); }
     bool live() const { return m_videoKnown && !m_ended && m_video.status == "live"; }
     bool ended() const { return m_ended || (m_videoKnown && m_video.status != "live"); }
     int viewers() const { return static_cast<int>(m_video.viewers); }
