@@ -62,7 +62,10 @@ def req(method, path, body, token=None):
     data = r.read()
     return r.status, (json.loads(data) if data else {})
 names = ["mika", "jonas", "ana", "li wei", "sam", "priya", "tomás", "yuki"]
-tokens = [req("POST", "/auth/dev-token", {"user_id": str(100 + i), "name": n, "role": "streamer"})[1]["token"]
+# mika streams the video, ana moderates it (badges in the chat), the others watch.
+roles = {0: "streamer", 2: "moderator"}
+tokens = [req("POST", "/auth/dev-token", {"user_id": str(100 + i), "name": n,
+                                          "role": roles.get(i, "viewer")})[1]["token"]
           for i, n in enumerate(names)]
 if mode == "setup":
     st, video = req("POST", "/videos", {"title": "Rocket launch — live from the pad"}, tokens[0])
