@@ -1495,6 +1495,17 @@ void TstStore::relayedDeletionRacesCommentOnAnotherNode()
         QVERIFY2(node1->comments(remote.id, all).empty(), qPrintable(QString::number(round)));
     }
     QCOMPARE(node2->video(remote.id)->commentCount, std::int64_t(0));
+
+    // Video ids use all 32 bits: the per-video lock takes the largest one too.
+    Video big = remote;
+    big.id = 4294967295u; // UINT32_MAX: region a's slot (divisible by 3)
+    QVERIFY(node1->addReplicatedVideo(big, "a"));
+    const Comment onBig
+        = relayedComment(big.id, c.id + (std::uint64_t(60) << 22), "on the largest video id");
+    QVERIFY(node2->addReplicatedComment(onBig, "a"));
+    QCOMPARE(idsOf(node1->comments(big.id, all)), (QList<std::uint64_t> { onBig.id }));
+    QVERIFY(node1->deleteReplicatedComment(big.id, onBig.id, "b"));
+    QVERIFY(node2->comments(big.id, all).empty());
 }
 
 void TstStore::closedStoreRefusesWrites()

@@ -37,9 +37,11 @@ struct RegionEvent {
  * for the tombstone's commit (and then see it), or the deletion wait for the comment's commit
  * (and then delete it). The two-key form keeps it apart from the relay lease's one-key locks.
  */
+/// The second key is the video id shifted into int4's range (a video id is any uint32, a key is
+/// an int4): one key per video, for every video id.
 inline constexpr char kRegionVideoLockSql[]
-    = "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(1279481414, CAST(? AS INTEGER))) "
-      "AS locked";
+    = "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(1279481414, "
+      "CAST(CAST(? AS BIGINT) - 2147483648 AS INTEGER))) AS locked";
 
 /// One event as the JSON object of the relay wire format.
 std::string encodeRegionEvent(const RegionEvent& event);
