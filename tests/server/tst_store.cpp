@@ -1103,6 +1103,11 @@ void TstStore::commentRolesStoredAndBackfilled()
 
 void TstStore::archiveBlocksWithoutRolesStillRead()
 {
+    const auto zstd = [](const std::string& bytes) {
+        std::string out(ZSTD_compressBound(bytes.size()), '\0');
+        out.resize(ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), 3));
+        return out;
+    };
     // A block of the first format (before roles), built by hand: format 1, two comments, id and
     // created_at deltas, user ids, user names, texts.
     std::string raw;
@@ -1112,9 +1117,7 @@ void TstStore::archiveBlocksWithoutRolesStillRead()
     raw += std::string("\x01") + "7" + std::string("\x01") + "8";
     raw += std::string("\x02") + "al" + std::string("\x02") + "bo";
     raw += std::string("\x02") + "hi" + std::string("\x03") + "yo!";
-    std::string block(ZSTD_compressBound(raw.size()), '\0');
-    block.resize(ZSTD_compress(block.data(), block.size(), raw.data(), raw.size(), 3));
-    const auto comments = store::archive::decodeBlock(block, 4);
+    const auto comments = store::archive::decodeBlock(zstd(raw), 4);
     QCOMPARE(comments.size(), std::size_t(2));
     QCOMPARE(comments[1].id, std::uint64_t(6));
     QCOMPARE(comments[1].createdAtMs, std::int64_t(6));
@@ -1137,11 +1140,6 @@ void TstStore::archiveBlocksWithoutRolesStillRead()
     QCOMPARE(decoded.at(2).userRole, Role::Streamer);
 
     // Corrupt blocks are refused with an error, before any allocation the data cannot back.
-    const auto zstd = [](const std::string& bytes) {
-        std::string out(ZSTD_compressBound(bytes.size()), '\0');
-        out.resize(ZSTD_compress(out.data(), out.size(), bytes.data(), bytes.size(), 3));
-        return out;
-    };
     const auto refused = [](const std::string& block) {
         try {
             store::archive::decodeBlock(block, 4);
