@@ -125,6 +125,8 @@ private slots:
     void cancelIsQuietAndClosesTheConnection();
     void cutStreamEnds_data() { backends(); }
     void cutStreamEnds();
+    void cutInsideTheHeadIsANetworkError_data() { backends(); }
+    void cutInsideTheHeadIsANetworkError();
     void refusedConnectionIsANetworkError_data() { backends(); }
     void refusedConnectionIsANetworkError();
     void silentServerTimesOut_data() { backends(); }
@@ -347,6 +349,36 @@ void TstHttpBackend::cutStreamEnds()
     // A reset mid-stream ends the request; the core turns that into a reconnect.
     QTRY_COMPARE_WITH_TIMEOUT(sink->dones(), 1, 10000);
     QCOMPARE(sink->heads(), 1);
+}
+
+void TstHttpBackend::cutInsideTheHeadIsANetworkError()
+{
+    // The connection closes after a few bytes of the response head: inside the status line,
+    // right after it, inside a header line. No head may be reported (a "200" without its
+    // Content-Type would pass for a wrong answer, which the stream never retries); the request
+    // ends with a network error, which the core retries.
+    lctest::FaultProxy proxy(m_server->port());
+    QVERIFY(proxy.start());
+    auto backend = make();
+    QVERIFY(backend);
+    HttpBackend::RequestId id = 0;
+    for (const qint64 cut : { 5, 12, 17, 19, 30, 45 }) {
+        proxy.setCutAfterBytes(cut);
+        for (const bool streaming : { false, true }) {
+            auto sink = std::make_shared<Recorder>();
+            backend->start(++id,
+                streaming ? stream(proxy.baseUrl())
+                          : get(proxy.baseUrl(), QStringLiteral("/videos/%1").arg(m_video)),
+                sink);
+            const QByteArray what
+                = "cut after " + QByteArray::number(cut) + (streaming ? " (stream)" : " (GET)");
+            QTRY_VERIFY2_WITH_TIMEOUT(sink->dones() == 1, what.constData(), 10000);
+            QVERIFY2(sink->error(), what.constData());
+            QVERIFY2(sink->error()->code == ErrorCode::Network,
+                (what + ": " + QByteArray::fromStdString(sink->error()->message)).constData());
+            QVERIFY2(sink->heads() == 0, what.constData());
+        }
+    }
 }
 
 void TstHttpBackend::refusedConnectionIsANetworkError()

@@ -265,12 +265,13 @@ private:
                 continue;
             }
             if (!t->headDone) {
-                // A response without a body (e.g. 204) still has a head.
-                long status = 0;
-                curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
-                if (t->status == 0)
-                    t->status = static_cast<int>(status);
-                deliverHead(*t);
+                // A complete head ends with an empty line, which headerCallback() reports even
+                // for a response without a body (204). libcurl calls a connection closed inside
+                // the head (some header bytes came) a success: it is a cut connection, and the
+                // partial head (a 200 without its Content-Type) must not pass for an answer.
+                t->sink->onDone(Error {
+                    ErrorCode::Network, "connection closed inside the response head", 0, -1 });
+                continue;
             }
             t->sink->onDone(std::nullopt);
         }
