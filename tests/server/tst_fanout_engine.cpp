@@ -350,8 +350,8 @@ void TstFanoutEngine::partialWritesKeepEveryByteInOrder()
     // A reader that takes 97 bytes at a time, far less than the engine queues.
     std::string got;
     bool eofEarly = false;
+    const int rfd = peer.fd; // a structured binding cannot be captured before C++20
     std::thread reader([&] {
-        const int rfd = peer.fd;
         while (got.size() < expected.size()) {
             pollfd p { rfd, POLLIN, 0 };
             if (::poll(&p, 1, 10000) <= 0)
