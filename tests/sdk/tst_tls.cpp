@@ -16,10 +16,114 @@
 
 #include <QFile>
 #include <QProcess>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <memory>
+
 using namespace livecomments;
+
+namespace {
+
+/// A minimal HTTP proxy on loopback that only tunnels (CONNECT host:port), the way an
+/// organisation's proxy carries https://: it answers "200 Connection established" with a
+/// header of its own, then relays bytes both ways. Runs on the test's thread (QTRY spins it).
+class ConnectProxy : public QObject {
+public:
+    bool start()
+    {
+        QObject::connect(&m_server, &QTcpServer::newConnection, this, [this] { accept(); });
+        return m_server.listen(QHostAddress::LocalHost, 0);
+    }
+    quint16 port() const { return m_server.serverPort(); }
+    /// The host:port of every CONNECT, in order.
+    const QStringList& targets() const { return m_targets; }
+
+private:
+    void accept()
+    {
+        while (QTcpSocket* client = m_server.nextPendingConnection()) {
+            client->setParent(this);
+            auto* upstream = new QTcpSocket(this);
+            auto pending = std::make_shared<QByteArray>(); // request head, then early bytes
+            auto asked = std::make_shared<bool>(false);
+            QObject::connect(client, &QTcpSocket::readyRead, this, [=] {
+                if (upstream->state() == QAbstractSocket::ConnectedState && pending->isEmpty()) {
+                    upstream->write(client->readAll());
+                    return;
+                }
+                *pending += client->readAll();
+                const qsizetype end = pending->indexOf("\r\n\r\n");
+                if (*asked || end < 0)
+                    return;
+                *asked = true;
+                const QList<QByteArray> words = pending->left(pending->indexOf("\r\n")).split(' ');
+                const QByteArray target = words.size() == 3 ? words[1] : QByteArray();
+                const qsizetype colon = target.lastIndexOf(':');
+                if (words.size() != 3 || words[0] != "CONNECT" || colon <= 0) {
+                    client->write("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+                    client->disconnectFromHost();
+                    return;
+                }
+                m_targets << QString::fromLatin1(target);
+                pending->remove(0, end + 4);
+                upstream->connectToHost(QHostAddress(QString::fromLatin1(target.left(colon))),
+                    target.mid(colon + 1).toUShort());
+            });
+            QObject::connect(upstream, &QTcpSocket::connected, this, [=] {
+                client->write(
+                    "HTTP/1.1 200 Connection established\r\nProxy-Agent: tst_tls\r\n\r\n");
+                if (!pending->isEmpty())
+                    upstream->write(*pending);
+                pending->clear();
+            });
+            QObject::connect(upstream, &QTcpSocket::readyRead, this,
+                [=] { client->write(upstream->readAll()); });
+            QObject::connect(
+                client, &QTcpSocket::disconnected, upstream, &QTcpSocket::disconnectFromHost);
+            QObject::connect(
+                upstream, &QTcpSocket::disconnected, client, &QTcpSocket::disconnectFromHost);
+            QObject::connect(upstream, &QTcpSocket::errorOccurred, client,
+                [client] { client->disconnectFromHost(); });
+        }
+    }
+
+    QTcpServer m_server;
+    QStringList m_targets;
+};
+
+/// Sets an environment variable for one scope (an empty value unsets it), then restores it.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const QByteArray& value)
+        : m_name(name)
+        , m_had(qEnvironmentVariableIsSet(name))
+        , m_old(qgetenv(name))
+    {
+        if (value.isEmpty())
+            qunsetenv(name);
+        else
+            qputenv(name, value);
+    }
+    ~ScopedEnv()
+    {
+        if (m_had)
+            qputenv(m_name, m_old);
+        else
+            qunsetenv(m_name);
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    const char* m_name;
+    bool m_had;
+    QByteArray m_old;
+};
+
+} // namespace
 
 class TstTls : public QObject {
     Q_OBJECT
@@ -31,6 +135,7 @@ private slots:
     void untrusted_data();
     void untrusted();
     void fileAndPemTogetherAreRejected();
+    void curlThroughConnectProxy();
 
 private:
     /// Runs `openssl` with @p args in the temp dir; false (with its output) on failure.
@@ -40,6 +145,9 @@ private:
     /// Backend rows: "curl" (default backend) and "qtnetwork" when built.
     static void addBackendColumn();
     static std::shared_ptr<HttpBackend> backend(const QString& name);
+    /// The newest history page holds the comment posted at start-up, and a subscription gets
+    /// @p text live (check QTest::currentTestFailed() after).
+    void historyAndLive(Client& client, const QString& text);
 
     QTemporaryDir m_dir;
     std::unique_ptr<lctest::ServerProcess> m_server;
@@ -160,9 +268,13 @@ void TstTls::trustedCa()
     QVERIFY(cfg.tls.caFile.empty() != cfg.tls.caPem.empty());
     auto client = Client::create(cfg);
     QVERIFY(client);
+    historyAndLive(**client, QStringLiteral("live over tls, %1").arg(QTest::currentDataTag()));
+}
 
+void TstTls::historyAndLive(Client& client, const QString& text)
+{
     std::optional<Result<HistoryPage>> page;
-    (*client)->fetchHistory(m_video, {}, [&](Result<HistoryPage> r) { page = std::move(r); });
+    client.fetchHistory(m_video, {}, [&](Result<HistoryPage> r) { page = std::move(r); });
     QTRY_VERIFY_WITH_TIMEOUT(page.has_value(), 15000);
     // (QVERIFY2 evaluates its message also on success: describe only an error.)
     QVERIFY2(page->has_value(),
@@ -176,11 +288,10 @@ void TstTls::trustedCa()
     SubscriptionCallbacks cbs;
     cbs.onHello = [&](const Hello&) { hello = true; };
     cbs.onComment = [&](const Comment& c) { live << QString::fromStdString(c.text); };
-    auto sub = (*client)->subscribe(m_video, cbs);
+    auto sub = client.subscribe(m_video, cbs);
     QVERIFY(sub);
     QTRY_VERIFY_WITH_TIMEOUT(hello, 15000);
     QCOMPARE((*sub)->status().state, StreamState::Live);
-    const QString text = QStringLiteral("live over tls, %1").arg(QTest::currentDataTag());
     QCOMPARE(lctest::postComment(m_server->baseUrl(), m_token, m_video, text).status, 201);
     QTRY_COMPARE_WITH_TIMEOUT(live, QStringList { text }, 15000);
 }
@@ -264,6 +375,37 @@ void TstTls::fileAndPemTogetherAreRejected()
     auto client = Client::create(cfg);
     QVERIFY(!client);
     QCOMPARE(client.error().code, ErrorCode::InvalidArgument);
+}
+
+void TstTls::curlThroughConnectProxy()
+{
+    // libcurl takes the proxy from the environment and tunnels https:// with CONNECT. Every
+    // status and header must be the server's, never the proxy's "200 Connection established"
+    // (had it reached the head, the stream would close for good and a 404 read as a 200).
+    ConnectProxy proxy;
+    QVERIFY(proxy.start());
+    const ScopedEnv viaProxy("https_proxy", "http://127.0.0.1:" + QByteArray::number(proxy.port()));
+    const ScopedEnv viaProxyUpper("HTTPS_PROXY", {});
+    const ScopedEnv noExceptions("no_proxy", {});
+    const ScopedEnv noExceptionsUpper("NO_PROXY", {});
+    ClientConfig cfg = sdktest::testConfig(m_nginx->baseUrl(), m_token);
+    cfg.tls.caFile = path(QStringLiteral("ca.pem")).toStdString();
+    auto client = Client::create(cfg);
+    QVERIFY(client);
+    historyAndLive(**client, QStringLiteral("live through a CONNECT proxy"));
+    if (QTest::currentTestFailed())
+        return;
+    const QString nginx = QStringLiteral("127.0.0.1:%1").arg(m_nginx->baseUrl().port());
+    QVERIFY(!proxy.targets().isEmpty());
+    for (const QString& target : proxy.targets())
+        QCOMPARE(target, nginx);
+
+    // An error answer stays the server's: 404 for a video that does not exist.
+    std::optional<Result<HistoryPage>> missing;
+    (*client)->fetchHistory(999999999, {}, [&](Result<HistoryPage> r) { missing = std::move(r); });
+    QTRY_VERIFY_WITH_TIMEOUT(missing.has_value(), 15000);
+    QVERIFY(!missing->has_value());
+    QVERIFY2(missing->error().httpStatus == 404, qPrintable(sdktest::describe(missing->error())));
 }
 
 QTEST_GUILESS_MAIN(TstTls)

@@ -187,6 +187,10 @@ private:
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlBackend::headerCallback);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+        // libcurl honours the standard proxy variables (https_proxy, all_proxy, no_proxy, …) and
+        // tunnels https:// through an HTTP proxy with CONNECT. The proxy's own answer ("200
+        // Connection established", no headers) must not reach headerCallback() as the server's.
+        curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errorBuffer);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
