@@ -10,7 +10,7 @@
 #include "service/settings.h"
 
 #include <Poco/AsyncChannel.h>
-#include <Poco/ConsoleChannel.h>
+#include <Poco/Channel.h>
 #include <Poco/Environment.h>
 #include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -39,6 +40,19 @@ using Poco::Util::Option;
 using Poco::Util::OptionCallback;
 
 namespace {
+
+/// Writes each log message to stderr as one line in one write. (Poco's ConsoleChannel over
+/// std::cerr writes the text and the newline separately, so with stdout and stderr going to one
+/// file another line could land between them: the readiness line lost its line start.)
+class StderrLineChannel : public Poco::Channel {
+public:
+    void log(const Poco::Message& msg) override
+    {
+        const std::string line = msg.getText() + '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr); // stderr is unbuffered: one write
+        std::fflush(stderr);
+    }
+};
 
 /// Raises the soft open-file limit to the hard limit: every SSE stream is a descriptor.
 void raiseFileLimit()
@@ -186,7 +200,7 @@ void ServerApplication::setUpLogging(const std::string& level)
     Poco::AutoPtr<Poco::PatternFormatter> pattern
         = new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S.%i %q %s: %t");
     pattern->setProperty("times", "UTC");
-    Poco::AutoPtr<Poco::Channel> console = new Poco::ConsoleChannel(std::cerr);
+    Poco::AutoPtr<Poco::Channel> console = new StderrLineChannel;
     Poco::AutoPtr<Poco::Channel> formatting = new Poco::FormattingChannel(pattern, console);
     // Asynchronous: a request thread never waits for stderr (a slow reader of the log must not
     // stall the server); the queue is drained when the channel closes at exit.
@@ -360,9 +374,11 @@ int ServerApplication::main(const std::vector<std::string>& args)
         log.information("region %s (slot %u of %u): relaying to %s", settings.region,
             settings.regionSlot, settings.regionCount, peers);
     }
-    // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text.
-    std::cout << "listening on " << settings.listenHost << ":" << socket->address().port()
-              << std::endl;
+    // The readiness line scripts and test fixtures wait for: stdout, flushed, exactly this text,
+    // in one write (so a log line on stderr, sharing a file with it, cannot split it).
+    const std::string ready = "listening on " + settings.listenHost + ":"
+        + std::to_string(socket->address().port()) + "\n";
+    std::cout << ready << std::flush;
 
     waitForTerminationRequest();
 
